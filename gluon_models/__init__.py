@@ -1,0 +1,1 @@
+"""Both scenarios in native MXNet Gluon: hybridized blocks, one data-parallel training loop."""

@@ -1,0 +1,111 @@
+"""The data-parallel Gluon training loop both scenarios share.
+
+Each global batch is split over the contexts with `gluon.utils.split_and_load`; every device
+computes per-sample losses, and `Trainer.step(batch)` divides the summed gradients by the global
+batch: the gradient of the mean loss over the global batch, as Keras computes it.
+
+Nothing inside a timed epoch converts to numpy or waits on the device: the epoch's data is put
+in order and onto the host as NDArrays before the clock starts (Keras gets the same ordered
+arrays before its clock starts), and loss and accuracy are summed on the devices and read after.
+"""
+import time
+
+from tqdm import tqdm
+
+import shim
+
+mx = shim.import_mxnet()
+from mxnet import autograd, gluon, init
+
+from harness import Trained
+from gluon_models import lenet, rnn
+
+MODELS = {"lenet": lenet, "rnn": rnn}
+GLOROT_UNIFORM = init.Xavier(rnd_type="uniform", factor_type="avg", magnitude=3)
+
+
+def loss_and_correct(scenario):
+    """Per-sample loss on logits, and a count of correct predictions, for one scenario."""
+    if scenario.loss == "categorical_crossentropy":
+        loss = gluon.loss.SoftmaxCrossEntropyLoss()
+        def correct(logits, labels):
+            return (logits.argmax(axis=1) == labels).sum()
+    else:
+        loss = gluon.loss.SigmoidBinaryCrossEntropyLoss()
+        def correct(logits, labels):
+            return ((logits.reshape((-1,)) > 0) == labels).sum()
+    return loss, correct
+
+
+def trainer(net, spec, kvstore):
+    if spec.name == "sgd":
+        params = {"learning_rate": spec.learning_rate}
+    else:
+        params = {"learning_rate": spec.learning_rate, "beta1": spec.beta1, "beta2": spec.beta2,
+                  "epsilon": spec.epsilon}
+    return gluon.Trainer(net.collect_params(), spec.name, params, kvstore=kvstore)
+
+
+def split(batch, contexts):
+    # even_split=False only for an epoch's last, partial batch; full batches split evenly
+    # (bench.py refuses a global batch that does not).
+    return gluon.utils.split_and_load(batch, contexts, even_split=False)
+
+
+def train(scenario, data, context, batch_size, epochs, order, progress=True, kvstore="device"):
+    contexts = context.mxnet()
+    model = MODELS[scenario.name]
+    net = model.build(scenario)
+    net.initialize(GLOROT_UNIFORM, ctx=contexts)  # biases: each layer's own 'zeros'
+    net.hybridize(static_alloc=True, static_shape=True)
+    loss_fn, correct_fn = loss_and_correct(scenario)
+    step = trainer(net, scenario.optimizer, kvstore)
+
+    x_train = mx.nd.array(data.x_train, dtype=data.x_train.dtype)
+    y_train = mx.nd.array(data.y_train, dtype="float32")
+    n = len(data.x_train)
+    epoch_seconds = []
+    for epoch in tqdm(range(epochs), desc=f"gluon {scenario.name}", unit="epoch",
+                      disable=not progress, leave=False):
+        index = mx.nd.array(order(epoch), dtype="int64")
+        x_epoch, y_epoch = x_train.take(index), y_train.take(index)
+        loss_sums = [mx.nd.zeros(1, ctx=c) for c in contexts]
+        correct_sums = [mx.nd.zeros(1, ctx=c) for c in contexts]
+        mx.nd.waitall()
+        start = time.perf_counter()
+        for first in range(0, n, batch_size):
+            xs = split(x_epoch[first:first + batch_size], contexts)
+            ys = split(y_epoch[first:first + batch_size], contexts)
+            with autograd.record():
+                logits = [net(x) for x in xs]
+                losses = [loss_fn(z, y) for z, y in zip(logits, ys)]
+            autograd.backward(losses)
+            step.step(min(batch_size, n - first))
+            for i, (z, y, l) in enumerate(zip(logits, ys, losses)):
+                loss_sums[i] += l.sum()
+                correct_sums[i] += correct_fn(z, y)
+        mx.nd.waitall()
+        epoch_seconds.append(time.perf_counter() - start)
+
+    start = time.perf_counter()
+    probabilities = predict(net, model, data.x_val, contexts, batch_size)
+    val_seconds = time.perf_counter() - start
+
+    return Trained(
+        epoch_seconds=epoch_seconds,
+        train_loss=sum(s.asscalar() for s in loss_sums) / n,
+        train_accuracy=sum(s.asscalar() for s in correct_sums) / n,
+        val_probabilities=probabilities,
+        val_seconds=val_seconds,
+        trainable_parameters=sum(p.data(contexts[0]).size for p in net.collect_params().values()
+                                 if p.grad_req != "null"),
+    )
+
+
+def predict(net, model, x, contexts, batch_size):
+    x = mx.nd.array(x, dtype=x.dtype)
+    outputs = []
+    for first in range(0, len(x), batch_size):
+        parts = split(x[first:first + batch_size], contexts)
+        outputs.extend(model.probabilities(net(part)).as_in_context(mx.cpu()) for part in parts)
+    return mx.nd.concat(*outputs, dim=0).asnumpy()

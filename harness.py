@@ -1,0 +1,158 @@
+"""One benchmark cell: one scenario, one implementation, one context spec, one batch size.
+
+bench.py starts each cell as `python harness.py CELL_JSON RESULT_JSON` in a fresh process, so
+the implementations never share a process, a memory pool or a crash. Everything that must be
+identical across implementations lives here, and each implementation only trains:
+
+- data: the same arrays (benchdata), the same per-epoch order (`epoch_order`);
+- timing: epoch 1 is the warm-up; every epoch is wall time of training only, ended by a device
+  sync; validation is timed on its own; throughput = training samples / median epoch time;
+- metrics: validation loss and accuracy are computed here, from each side's predicted
+  probabilities, by one numpy function (`evaluate`).
+
+An implementation module (keras_models.train, gluon_models.train, torch_models.train) has
+    train(scenario, data, context, batch_size, epochs, order, progress) -> Trained
+"""
+import importlib
+import json
+import platform
+import resource
+import statistics
+import sys
+import time
+import traceback
+from dataclasses import dataclass, field
+
+import numpy as np
+
+IMPLEMENTATIONS = {
+    "keras": "keras_models.train",
+    "gluon": "gluon_models.train",
+    "torch": "torch_models.train",
+}
+
+
+@dataclass
+class Trained:
+    """What an implementation hands back; the harness derives every reported figure from it."""
+    epoch_seconds: list          # wall time of each epoch's training, the warm-up first
+    train_loss: float            # mean over the last epoch's samples
+    train_accuracy: float
+    val_probabilities: np.ndarray
+    val_seconds: float
+    trainable_parameters: int
+    extra: dict = field(default_factory=dict)   # implementation-specific record columns
+
+
+def epoch_order(n, seed, epoch):
+    """The order in which every implementation visits the training set in `epoch`."""
+    return np.random.default_rng([seed, epoch]).permutation(n)
+
+
+def evaluate(scenario, labels, probabilities):
+    """(loss, accuracy) of predicted probabilities, the same way for every implementation.
+
+    Cross-entropy clips probabilities to [1e-7, 1 - 1e-7] as Keras does.
+    """
+    p = np.clip(np.asarray(probabilities, dtype=np.float64), 1e-7, 1 - 1e-7)
+    labels = np.asarray(labels)
+    if scenario.loss == "categorical_crossentropy":
+        p = p.reshape(len(labels), -1)
+        loss = -np.log(p[np.arange(len(labels)), labels.astype(np.int64)]).mean()
+        accuracy = (p.argmax(axis=1) == labels).mean()
+    else:
+        p = p.reshape(len(labels))
+        loss = -(labels * np.log(p) + (1 - labels) * np.log(1 - p)).mean()
+        accuracy = ((p > 0.5) == (labels > 0.5)).mean()
+    return float(loss), float(accuracy)
+
+
+def environment():
+    """Versions and machine facts recorded with every row."""
+    import importlib.metadata as md
+
+    def version(package):
+        try:
+            return md.version(package)
+        except md.PackageNotFoundError:
+            return ""
+
+    return {
+        "python": platform.python_version(),
+        "mxnet": version("mxnet") or version("mxnet-cu112"),
+        "keras_mxnet": version("keras-mxnet"),
+        "numpy": version("numpy"),
+        "torch": version("torch"),
+    }
+
+
+def peak_rss_mb():
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # Linux: kilobytes
+
+
+def run_cell(cell, progress=True):
+    """Train and measure one cell; returns the measured columns of its runs.csv row."""
+    import benchdata
+    import scenarios
+    from shim.contexts import parse
+
+    scenario = scenarios.get(cell["scenario"])
+    context = parse(cell["ctx"])
+    data = benchdata.load(scenario.name, data=cell["data"], data_dir=cell.get("data_dir"),
+                          max_samples=cell.get("max_samples"), seed=cell["seed"])
+    implementation = importlib.import_module(IMPLEMENTATIONS[cell["impl"]])
+    n_train = len(data.x_train)
+
+    trained = implementation.train(
+        scenario, data, context, cell["batch_size"], cell["epochs"],
+        order=lambda epoch: epoch_order(n_train, cell["seed"], epoch),
+        progress=progress,
+    )
+    if trained.trainable_parameters != scenario.parameter_count():
+        raise RuntimeError(f"{cell['impl']} built {trained.trainable_parameters} trainable "
+                           f"parameters, the scenario has {scenario.parameter_count()}")
+    warmup, *timed = trained.epoch_seconds
+    median = statistics.median(timed)
+    val_loss, val_accuracy = evaluate(scenario, data.y_val, trained.val_probabilities)
+    flops = scenario.flops_per_sample() * scenarios.TRAINING_FLOPS_PER_FORWARD
+    samples_per_s = n_train / median
+    return {
+        "devices": context.devices,
+        "per_device_batch": cell["batch_size"] // context.devices,
+        "train_samples": n_train,
+        "val_samples": len(data.x_val),
+        "warmup_s": round(warmup, 4),
+        "epoch_s_median": round(median, 4),
+        "epoch_s_min": round(min(timed), 4),
+        "epoch_s_max": round(max(timed), 4),
+        "samples_per_s": round(samples_per_s, 2),
+        "train_loss": round(trained.train_loss, 5),
+        "train_accuracy": round(trained.train_accuracy, 5),
+        "val_loss": round(val_loss, 5),
+        "val_accuracy": round(val_accuracy, 5),
+        "val_s": round(trained.val_seconds, 4),
+        "flops_per_sample": flops,
+        "gflops_per_s": round(flops * samples_per_s / 1e9, 3),
+        "data": data.kind,
+        **trained.extra,
+        **environment(),
+        "peak_rss_mb": round(peak_rss_mb(), 1),
+    }
+
+
+def main(argv):
+    """`python harness.py CELL_JSON RESULT_JSON`: the result file is written only on success."""
+    cell = json.loads(argv[0])
+    try:
+        result = run_cell(cell, progress=not cell.get("quiet"))
+    except Exception as error:  # one line for the sweep's table; the traceback for the log
+        traceback.print_exc()
+        print(f"cell failed: {type(error).__name__}: {error}".splitlines()[0], file=sys.stderr)
+        return 1
+    with open(argv[1], "w") as f:
+        json.dump(result, f)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

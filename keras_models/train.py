@@ -1,0 +1,69 @@
+"""Train a scenario with keras-mxnet's stock `model.fit`: that loop is the layer being measured.
+
+`fit` is called once per epoch on that epoch's order of the data (the harness's order, the same
+one Gluon uses) with shuffle=False; the epoch is timed by a callback from `on_epoch_begin` to
+`on_epoch_end` after a device sync, so `fit`'s per-call set-up is not charged to Keras.
+"""
+import time
+
+from tqdm import tqdm
+
+from shim.keras_mxnet import keras
+import mxnet as mx
+
+from harness import Trained
+from keras_models import lenet, rnn
+
+BUILDERS = {"lenet": lenet.build, "rnn": rnn.build}
+
+
+class EpochTimer(keras.callbacks.Callback):
+    def __init__(self):
+        super().__init__()
+        self.seconds = []
+
+    def on_epoch_begin(self, epoch, logs=None):
+        mx.nd.waitall()
+        self.start = time.perf_counter()
+
+    def on_epoch_end(self, epoch, logs=None):
+        mx.nd.waitall()
+        self.seconds.append(time.perf_counter() - self.start)
+
+
+def optimizer(spec):
+    if spec.name == "sgd":
+        return keras.optimizers.SGD(lr=spec.learning_rate)
+    return keras.optimizers.Adam(lr=spec.learning_rate, beta_1=spec.beta1, beta_2=spec.beta2,
+                                 epsilon=spec.epsilon)
+
+
+def train(scenario, data, context, batch_size, epochs, order, progress=True):
+    model = BUILDERS[scenario.name](scenario)
+    model.compile(optimizer=optimizer(scenario.optimizer), loss=scenario.loss,
+                  metrics=["accuracy"], context=context.keras())
+    y_train = data.y_train
+    if scenario.loss == "categorical_crossentropy":
+        y_train = keras.utils.to_categorical(y_train, scenario.classes)
+
+    timer = EpochTimer()
+    for epoch in tqdm(range(epochs), desc=f"keras {scenario.name}", unit="epoch",
+                      disable=not progress, leave=False):
+        index = order(epoch)
+        history = model.fit(data.x_train[index], y_train[index], batch_size=batch_size,
+                            initial_epoch=epoch, epochs=epoch + 1, shuffle=False, verbose=0,
+                            callbacks=[timer])
+
+    start = time.perf_counter()
+    probabilities = model.predict(data.x_val, batch_size=batch_size)
+    mx.nd.waitall()
+    val_seconds = time.perf_counter() - start
+
+    return Trained(
+        epoch_seconds=timer.seconds,
+        train_loss=float(history.history["loss"][-1]),
+        train_accuracy=float(history.history["acc"][-1]),
+        val_probabilities=probabilities,
+        val_seconds=val_seconds,
+        trainable_parameters=keras.utils.layer_utils.count_params(model.trainable_weights),
+    )

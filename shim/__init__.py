@@ -1,0 +1,27 @@
+"""What both implementations share, and what makes keras-mxnet work on today's Python.
+
+- `shim.keras_mxnet`: `from shim.keras_mxnet import keras` gives keras-mxnet 2.2.4.3, patched in
+  memory to import and train on Python 3.11 (MXNet backend, channels_first).
+- `shim.contexts`: the context specs (`cpu`, `cpu:0-3`, `gpu:0,2`) that bench.py, Keras and
+  Gluon all read.
+- `shim.gpu`: the GPU preflight and the loading of pip's CUDA 11 libraries.
+
+Importing `shim` itself is cheap (no keras, no mxnet), so the Gluon side never pays for Keras.
+"""
+import collections
+import collections.abc
+
+# Python 3.10 removed these aliases; keras 2.2.4 (and some of its dependencies) still use them.
+for _name in ("Iterable", "Mapping", "MutableMapping", "Sequence", "Callable"):
+    if not hasattr(collections, _name):
+        setattr(collections, _name, getattr(collections.abc, _name))
+
+
+def import_mxnet():
+    """Import mxnet after making pip's CUDA 11 libraries loadable (a no-op on CPU builds)."""
+    from shim import gpu
+
+    gpu.add_cuda_library_paths()
+    import mxnet
+
+    return mxnet

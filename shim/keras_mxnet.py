@@ -1,0 +1,157 @@
+"""keras-mxnet 2.2.4.3 on Python 3.11: `from shim.keras_mxnet import keras`.
+
+Nothing on disk is patched: every fix is applied in memory when this module is imported,
+before or right after keras itself is imported. Import keras only through here.
+
+What is fixed, and why (each is a break between keras-mxnet 2.2.4.3 and Python 3.11 or the
+libraries it pins against):
+- `collections.Iterable` and friends were removed in Python 3.10; keras/callbacks.py imports
+  them (restored by `import shim`).
+- PyYAML 6 made `yaml.load` require a Loader; keras's `model_from_yaml` calls it without one.
+- h5py 3 returns `str` for string attributes where keras expects `bytes` and calls `.decode`.
+- Lambda layers serialize their function with `marshal`: that works unpatched on 3.11 (tested),
+  but only for models saved by the same Python minor version, as marshal's format is per version.
+- keras-mxnet infers a Lambda's output shape with batch size 0 instead of None.
+- keras-mxnet maps every 'cpu...' context to cpu(0), so `context=['cpu(0)', 'cpu(1)']` ran two
+  executors on the same context while Gluon ran on two; here 'cpu(i)' means cpu(i).
+- keras-mxnet data-parallel training sums per-device *mean* gradients, so with N contexts the
+  gradient (and SGD's step) was N times the mean over the global batch; the optimizer's
+  rescale_grad is set to 1/N so Keras trains on the mean over the global batch, as Gluon does.
+- keras/__init__.py sets `warnings.simplefilter('always', DeprecationWarning)`, which repeats
+  every deprecation warning per layer; its end-of-life notice is shown once and the filters
+  are restored.
+"""
+import os
+import warnings
+
+import shim
+
+# Backend and layout are chosen before keras reads its config file: MXNet, channels_first
+# (keras-mxnet's own default, channels_last, transposes around every convolution).
+os.environ["KERAS_BACKEND"] = "mxnet"
+# Quiet MXNet's one-off notice that it probes for faster kernels; it is printed per process.
+os.environ.setdefault("MXNET_CUDNN_AUTOTUNE_DEFAULT", "0")
+
+def _patch_yaml():
+    import yaml
+
+    if getattr(yaml.load, "_shim", False):
+        return
+    original_load = yaml.load
+
+    class KerasConfigLoader(yaml.SafeLoader):
+        """The safe loader plus the one Python tag that keras's `to_yaml` writes: tuples."""
+
+    KerasConfigLoader.add_constructor(
+        "tag:yaml.org,2002:python/tuple",
+        lambda loader, node: tuple(loader.construct_sequence(node)))
+
+    def load(stream, Loader=None):
+        return original_load(stream, Loader=Loader or KerasConfigLoader)
+
+    load._shim = True
+    yaml.load = load
+
+
+def _patch_h5py():
+    """h5py 3 decodes string attributes to str; keras 2.2.4 calls .decode('utf8') on them."""
+    import h5py
+    import numpy as np
+
+    attrs_cls = h5py._hl.attrs.AttributeManager
+    if getattr(attrs_cls.__getitem__, "_shim", False):
+        return
+    original_getitem = attrs_cls.__getitem__
+
+    def to_bytes(value):
+        # h5py 2 gave bytes and fixed-width byte-string arrays; keras tests for exactly those.
+        if isinstance(value, str):
+            return value.encode("utf8")
+        if isinstance(value, np.ndarray) and value.dtype == object:
+            return np.array([v.encode("utf8") if isinstance(v, str) else v for v in value.tolist()],
+                            dtype=np.bytes_)
+        return value
+
+    def getitem(self, name):
+        return to_bytes(original_getitem(self, name))
+
+    getitem._shim = True
+    attrs_cls.__getitem__ = getitem
+
+
+def _patch_keras(keras):
+    from keras.backend import mxnet_backend
+    import mxnet as mx
+
+    # A Lambda's output shape is inferred by running it on a placeholder; MXNet reports the
+    # unknown batch dimension as 0, and the next layer then rejects (0, n) against (None, n).
+    lambda_output_shape = keras.layers.Lambda.compute_output_shape
+
+    def compute_output_shape(self, input_shape):
+        batch = (input_shape[0] if isinstance(input_shape, list) else input_shape)[0]
+
+        def fix(shape):
+            return (batch,) + tuple(shape[1:]) if shape and shape[0] == 0 else shape
+
+        shape = lambda_output_shape(self, input_shape)
+        return [fix(s) for s in shape] if isinstance(shape, list) else fix(shape)
+
+    keras.layers.Lambda.compute_output_shape = compute_output_shape
+
+    original_get_context = mxnet_backend._get_mxnet_context
+
+    def get_mxnet_context(context):
+        # keras-mxnet turns any 'cpu...' entry of a list into cpu(0); honour the index.
+        if isinstance(context, (list, tuple)) and any(
+            isinstance(c, str) and c.startswith("cpu(") for c in context
+        ):
+            if mxnet_backend._CURRENT_SCOPE_CTX:
+                return mxnet_backend._CURRENT_SCOPE_CTX
+            return [
+                mx.cpu(int(c[4:-1])) if isinstance(c, str) and c.startswith("cpu(")
+                else original_get_context([c])[0]
+                for c in context
+            ]
+        return original_get_context(context)
+
+    mxnet_backend._get_mxnet_context = get_mxnet_context
+
+    # Normalize the summed per-device gradients to the mean over the global batch.
+    model_cls = keras.models.Model
+    module_init_optimizer = mx.mod.BucketingModule.init_optimizer
+
+    def init_optimizer(self, kvstore="local", optimizer="sgd", optimizer_params=(("learning_rate", 0.01),),
+                       force_init=False):
+        if isinstance(optimizer, mx.optimizer.Optimizer) and getattr(optimizer, "_keras_model", False):
+            optimizer.rescale_grad = 1.0 / len(self._context)
+        return module_init_optimizer(self, kvstore, optimizer, optimizer_params, force_init)
+
+    mx.mod.BucketingModule.init_optimizer = init_optimizer
+    original_compile = model_cls.compile
+
+    def compile(self, optimizer, *args, **kwargs):
+        original_compile(self, optimizer, *args, **kwargs)
+        if isinstance(self.optimizer, mx.optimizer.Optimizer):
+            self.optimizer._keras_model = True
+
+    model_cls.compile = compile
+
+
+def _import_keras():
+    shim.import_mxnet()
+    _patch_yaml()
+    _patch_h5py()
+    with warnings.catch_warnings(record=True) as caught:
+        # keras/__init__.py sets an 'always' filter for DeprecationWarning, then warns of its
+        # end of life: record that warning, drop the filter, and show the warning once.
+        warnings.simplefilter("always")
+        import keras
+    for w in caught:
+        if "discontinued" in str(w.message):
+            warnings.showwarning(w.message, w.category, w.filename, w.lineno)
+    keras.backend.set_image_data_format("channels_first")
+    _patch_keras(keras)
+    return keras
+
+
+keras = _import_keras()
