@@ -11,6 +11,8 @@ libraries it pins against):
 - h5py 3 returns `str` for string attributes where keras expects `bytes` and calls `.decode`.
 - Lambda layers serialize their function with `marshal`: that works unpatched on 3.11 (tested),
   but only for models saved by the same Python minor version, as marshal's format is per version.
+- keras-mxnet lays convolution kernels out channels-first but computes Glorot's fans for a
+  channels-last kernel, so its convolutions started with the wrong scale.
 - keras-mxnet infers a Lambda's output shape with batch size 0 instead of None.
 - keras-mxnet maps every 'cpu...' context to cpu(0), so `context=['cpu(0)', 'cpu(1)']` ran two
   executors on the same context while Gluon ran on two; here 'cpu(i)' means cpu(i).
@@ -115,6 +117,29 @@ def _patch_keras(keras):
         return original_get_context(context)
 
     mxnet_backend._get_mxnet_context = get_mxnet_context
+
+    # keras-mxnet stores channels_first convolution kernels as (out, in, *kernel), but Keras's
+    # initializers compute Glorot's fans as if every kernel were (*kernel, in, out): LeNet's
+    # first convolution drew from +-0.173 instead of +-0.107. Build such layers with the fans
+    # of the layout they actually have.
+    initializers = keras.initializers
+    compute_fans = initializers._compute_fans
+    conv_build = keras.layers.convolutional._Conv.build
+    kernel_layout = []
+
+    def fans(shape, data_format=None):
+        return compute_fans(shape, data_format or (kernel_layout[-1] if kernel_layout
+                                                   else "channels_last"))
+
+    def build(self, input_shape):
+        kernel_layout.append(self.data_format)
+        try:
+            conv_build(self, input_shape)
+        finally:
+            kernel_layout.pop()
+
+    initializers._compute_fans = fans
+    keras.layers.convolutional._Conv.build = build
 
     # Normalize the summed per-device gradients to the mean over the global batch.
     model_cls = keras.models.Model

@@ -1,0 +1,43 @@
+# One-command set-up: `make bench` and `make test` each create the environment first.
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+
+# The default sweep: both scenarios, both implementations, CPU, a few batch sizes, a prefix of
+# the real data; about 10 minutes on a 2-core machine. See README for the full grid.
+BENCH_ARGS ?= --scenario lenet,rnn --impl keras,gluon --ctx cpu --batch-sizes 64,256 \
+              --epochs 3 --max-samples 3072
+
+.PHONY: setup setup-gpu setup-peers bench test plots check clean
+
+setup: $(STAMP)
+
+# Re-running is a no-op unless requirements.txt changed.
+$(STAMP): requirements.txt
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements.txt
+	touch $@
+
+setup-gpu: setup
+	$(PY) -m pip uninstall --quiet --yes mxnet
+	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements-gpu.txt
+
+setup-peers: setup
+	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements-peers.txt
+
+bench: setup
+	$(PY) bench.py $(BENCH_ARGS)
+	$(PY) -m report
+
+plots: setup
+	$(PY) -m report
+
+check: setup
+	$(PY) bench.py --check
+
+test: setup
+	$(PY) -m pytest -q
+
+clean:
+	rm -rf $(VENV)

@@ -1,0 +1,307 @@
+"""Measure what the Keras API layer costs on top of MXNet Gluon.
+
+    python bench.py --ctx cpu --impl keras,gluon --scenario lenet,rnn --batch-sizes 64,128
+    python bench.py --ctx gpu:0-7 --impl keras,gluon
+    python bench.py --check          # GPU preflight: build, driver, kernels, verdict per GPU
+    python bench.py --peak           # this machine's sustained FP32 GEMM rate
+    python bench.py plots            # regenerate plots and results/README.md
+
+Each cell (scenario x impl x ctx x batch x repeat) runs in its own fresh process (harness.py),
+so the implementations never share a process, a memory pool or a crash; every finished cell is
+appended to <out>/runs.csv at once, and <out>/summary.md is regenerated. This file only
+orchestrates: it holds no framework code.
+"""
+import argparse
+import json
+import os
+import platform
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from datetime import datetime, timezone
+from pathlib import Path
+
+from tqdm import tqdm
+
+import benchdata
+import scenarios
+from report import runs, summary
+from shim.contexts import ContextError, parse_list
+
+ROOT = Path(__file__).resolve().parent
+HARNESS = [sys.executable, str(ROOT / "harness.py")]
+IMPLS = ("keras", "gluon", "torch")
+DEFAULT_BATCH_SIZES = "64,128,256,512"
+
+
+class UsageError(Exception):
+    """A user mistake: reported as one line, exit status 2."""
+
+
+class OneLineParser(argparse.ArgumentParser):
+    def error(self, message):
+        raise UsageError(f"{message} (see --help)")
+
+
+def comma_list(allowed):
+    def parse(text):
+        items = [t.strip() for t in text.split(",") if t.strip()]
+        bad = [t for t in items if t not in allowed]
+        if not items or bad:
+            raise argparse.ArgumentTypeError(
+                f"{(bad or [text])[0]!r} is not one of {', '.join(allowed)}")
+        return items
+    return parse
+
+
+def positive_ints(text):
+    try:
+        values = [int(t) for t in text.split(",") if t.strip()]
+    except ValueError:
+        values = []
+    if not values or min(values) <= 0:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a comma-separated list of positive "
+                                         "integers, e.g. 64,128")
+    return values
+
+
+def positive_int(text):
+    if not text.strip().isdigit() or int(text) <= 0:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a positive integer")
+    return int(text)
+
+
+def contexts(text):
+    try:
+        return parse_list(text)
+    except ContextError as error:
+        raise argparse.ArgumentTypeError(str(error))
+
+
+def parser():
+    p = OneLineParser(description=__doc__.split("\n\n")[0],
+                      formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--scenario", type=comma_list(tuple(scenarios.SCENARIOS)),
+                   default=list(scenarios.SCENARIOS), help="lenet,rnn (default: both)")
+    p.add_argument("--impl", type=comma_list(IMPLS), default=["keras", "gluon"],
+                   help="keras,gluon[,torch] (default: keras,gluon)")
+    p.add_argument("--ctx", type=contexts, action="append",
+                   help="context spec(s): cpu, cpu:0-3, gpu:0, gpu:0-7, gpu:0,2,5; repeat the "
+                        "flag or separate specs by spaces (default: cpu)")
+    p.add_argument("--batch-sizes", type=positive_ints, default=positive_ints(DEFAULT_BATCH_SIZES),
+                   help=f"global batch sizes (default: {DEFAULT_BATCH_SIZES})")
+    p.add_argument("--epochs", type=positive_int, default=3,
+                   help="epochs per cell, the first being the warm-up (default: 3, at least 2)")
+    p.add_argument("--repeat", type=positive_int, default=1, help="repeats per cell (default: 1)")
+    p.add_argument("--max-samples", type=positive_int,
+                   help="use only the first N training and validation samples (quick runs)")
+    p.add_argument("--data", choices=("real", "synthetic"), default="real")
+    p.add_argument("--data-dir", help=f"where the data sets are (else ${benchdata.ENV_VAR}, "
+                                      "else the per-user cache)")
+    p.add_argument("--label", default=default_label(),
+                   help="name of this machine's results folder (default: %(default)s)")
+    p.add_argument("--out", help="results folder (default: results/<label>)")
+    p.add_argument("--resume", action="store_true", help="skip cells already in runs.csv")
+    p.add_argument("--seed", type=int, default=0, help="data order and synthetic data seed")
+    p.add_argument("--cell-timeout", type=positive_int, default=3600,
+                   help="seconds before a cell is stopped and marked failed (default: 3600)")
+    p.add_argument("--quiet", action="store_true", help="no progress bars")
+    p.add_argument("--check", action="store_true",
+                   help="GPU preflight only: build features, GPUs, kernels, verdicts")
+    p.add_argument("--peak", action="store_true",
+                   help="measure this machine's sustained FP32 matrix-multiply rate")
+    return p
+
+
+def default_label():
+    """A description of the machine: CPU model and cores, or the GPUs."""
+    cpu = cpu_model().replace("AMD ", "").replace("Intel(R) ", "").replace("(R)", "")
+    words = "-".join(w for w in cpu.lower().replace("@", " ").split() if w not in ("cpu", "processor"))
+    return f"{words or platform.machine()}-{os.cpu_count()}cores"
+
+
+def cpu_model():
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def git_commit():
+    try:
+        return subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, text=True,
+                              capture_output=True, check=True).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        return ""
+
+
+def machine_columns(label, gpus=""):
+    return {"label": label, "host": socket.gethostname(), "cpu": cpu_model(),
+            "cores": os.cpu_count(), "gpus": gpus, "git_commit": git_commit()}
+
+
+def plan(args):
+    """Every cell of the sweep, in the order run: the two implementations interleave."""
+    cells = []
+    for repeat in range(1, args.repeat + 1):
+        for name in args.scenario:
+            for ctx in args.ctx:
+                for batch in args.batch_sizes:
+                    for impl in args.impl:
+                        cells.append({
+                            "scenario": name, "impl": impl, "ctx": ctx.spec, "batch_size": batch,
+                            "repeat": repeat, "epochs": args.epochs, "data": args.data,
+                            "data_dir": args.data_dir, "max_samples": args.max_samples,
+                            "seed": args.seed, "quiet": args.quiet, "workers": 1,
+                            "dtype": "float32",
+                        })
+    return cells
+
+
+def validate(args):
+    args.ctx = [c for group in (args.ctx or [parse_list("cpu")]) for c in group]
+    if args.epochs < 2:
+        raise UsageError(f"--epochs {args.epochs}: need at least 2, the first epoch is a warm-up")
+    for ctx in args.ctx:
+        for batch in args.batch_sizes:
+            if batch % ctx.devices:
+                raise UsageError(f"--batch-sizes {batch}: a global batch must split evenly over "
+                                 f"the {ctx.devices} contexts of {ctx.spec}; use a multiple "
+                                 f"of {ctx.devices}")
+    if "torch" in args.impl and any(c.kind != "cpu" or c.devices > 1 for c in args.ctx):
+        raise UsageError("--impl torch runs on one CPU context only (--ctx cpu)")
+
+
+def preflight(args):
+    """Fail before any training: missing or corrupt data, unusable GPUs."""
+    for name in args.scenario:
+        try:
+            benchdata.load(name, data=args.data, data_dir=args.data_dir, max_samples=1)
+        except benchdata.DataError as error:
+            raise UsageError(str(error))
+    gpu_indices = sorted({i for c in args.ctx if c.kind == "gpu" for i in c.indices})
+    if gpu_indices:
+        from shim import gpu
+
+        try:
+            gpu.check(gpu_indices)
+        except gpu.PreflightError as error:
+            raise UsageError(str(error))
+    return gpu_indices
+
+
+def run_one(cell, timeout):
+    """Run one cell in a fresh process; returns (measured columns, None) or (None, reason)."""
+    with tempfile.TemporaryDirectory() as tmp:
+        result_path = Path(tmp) / "result.json"
+        stderr_path = Path(tmp) / "stderr.log"
+        with open(stderr_path, "w") as stderr:
+            try:
+                process = subprocess.run(HARNESS + [json.dumps(cell), str(result_path)],
+                                         cwd=ROOT, stdout=subprocess.DEVNULL, stderr=stderr,
+                                         timeout=timeout, env=cell_environment())
+                code = process.returncode
+            except subprocess.TimeoutExpired:
+                return None, f"timed out after {timeout} s"
+        if code == 0 and result_path.exists():
+            return json.loads(result_path.read_text()), None
+        log = stderr_path.read_text(errors="replace").strip().splitlines()
+        said = [l for l in log if l.startswith("cell failed:")]
+        if said:
+            return None, said[-1][len("cell failed: "):]
+        if code < 0:
+            return None, f"killed by {signal.Signals(-code).name}" + (f": {log[-1]}" if log else "")
+        return None, f"exit status {code}" + (f": {log[-1]}" if log else "")
+
+
+def cell_environment():
+    """Process-wide settings, the same for every implementation's cells."""
+    env = dict(os.environ)
+    env.setdefault("OMP_NUM_THREADS", str(os.cpu_count()))
+    env["PYTHONUNBUFFERED"] = "1"
+    return env
+
+
+def run_sweep(args):
+    out = Path(args.out or ROOT / "results" / args.label)
+    out.mkdir(parents=True, exist_ok=True)
+    csv_path = out / runs.RUNS_FILE
+    gpu_indices = preflight(args)
+    machine = machine_columns(args.label, gpus=gpu_names(gpu_indices))
+    cells = plan(args)
+    done = runs.done_keys(csv_path) if args.resume and csv_path.exists() else set()
+    todo = [c for c in cells if runs.cell_key(c) not in done]
+    if len(todo) < len(cells):
+        print(f"resuming: {len(cells) - len(todo)} of {len(cells)} cells already in {csv_path}")
+    bar = tqdm(todo, desc="sweep", unit="cell", disable=args.quiet)
+    failed = 0
+    for cell in bar:
+        bar.set_postfix_str(f"{cell['scenario']} {cell['impl']} {cell['ctx']} "
+                            f"b{cell['batch_size']} r{cell['repeat']}")
+        started = datetime.now(timezone.utc).isoformat(timespec="seconds")
+        measured, reason = run_one(cell, args.cell_timeout)
+        row = {key: cell[key] for key in ("scenario", "impl", "ctx", "batch_size", "epochs",
+                                          "repeat", "data", "workers", "dtype")}
+        devices = parse_list(cell["ctx"])[0].devices
+        # Both sides reduce gradients over several local devices with kvstore 'device'.
+        row.update(machine, started_at=started, devices=devices,
+                   kvstore=cell.get("kvstore") or ("device" if devices > 1 else ""))
+        if measured:
+            row.update(measured, status="ok", reason="")
+        else:
+            failed += 1
+            row.update(status="failed", reason=reason)
+            tqdm.write(f"cell failed: {cell['scenario']} {cell['impl']} {cell['ctx']} "
+                       f"batch {cell['batch_size']}: {reason}")
+        runs.append_row(csv_path, row)
+        (out / "summary.md").write_text(summary.summary_markdown(runs.read_rows(csv_path),
+                                                                 title=args.label))
+    print(f"{len(todo) - failed} cells ok, {failed} failed; rows in {csv_path}, "
+          f"summary in {out / 'summary.md'}")
+    return 0
+
+
+def gpu_names(indices):
+    if not indices:
+        return ""
+    from shim import gpu
+
+    found = {g.index: g.name for g in gpu.driver_gpus()[0]}
+    return "; ".join(f"gpu:{i} {found.get(i, '?')}" for i in indices)
+
+
+def main(argv=None):
+    argv = sys.argv[1:] if argv is None else argv
+    try:
+        if argv[:1] == ["plots"]:
+            from report.__main__ import main as report_main
+
+            return report_main(argv[1:])
+        args = parser().parse_args(argv)
+        if args.check:
+            from shim import gpu
+
+            return gpu.main([])
+        if args.peak:
+            import peak
+
+            return peak.main(args)
+        validate(args)
+        return run_sweep(args)
+    except UsageError as error:
+        print(f"bench.py: error: {error}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("bench.py: interrupted; finished cells are in runs.csv (use --resume)",
+              file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

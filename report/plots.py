@@ -1,0 +1,286 @@
+"""PNG plots of one machine's runs, written next to its runs.csv.
+
+Only finished ('ok') cells are plotted.  Real and synthetic data are always
+separate series (synthetic: dashed lines, hollow markers, hatched bars and
+'(synthetic)' in the legend).  A plot with
+nothing to show is skipped with a one-line note instead of drawing an empty image.
+"""
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")  # no display on benchmark machines
+import matplotlib.pyplot as plt  # noqa: E402
+
+from report.runs import data_of, device_kind, dtype_of, read_rows, workers_of  # noqa: E402
+from report.summary import (context_label, impl_name, median_of, ok_rows,  # noqa: E402
+                            overhead_ratios, per_device_batch)
+
+PLOT_NAMES = ["throughput", "overhead", "accuracy", "scaling", "warmup"]
+IMPL_COLORS = {"keras": "tab:red", "gluon": "tab:blue", "torch": "tab:green"}
+PANEL_SIZE = (5.2, 4.2)
+
+
+class Skipped(Exception):
+    """Raised by a plot function when its data is missing; the message says what is missing."""
+
+
+def _linestyle(data):
+    return "--" if data == "synthetic" else "-"
+
+
+def _marker_fill(data):
+    """Hollow markers for synthetic data: visible even where a series is a single point."""
+    return {"markerfacecolor": "white"} if data == "synthetic" else {}
+
+
+class _Styles:
+    """Gives each key (a context, say) the next style of a cycle, the same in every panel."""
+
+    def __init__(self, cycle):
+        self.cycle, self.given = cycle, {}
+
+    def __call__(self, key):
+        return self.given.setdefault(key, self.cycle[len(self.given) % len(self.cycle)])
+
+
+def _color_cycle():
+    return _Styles(plt.get_cmap("tab10").colors)
+
+
+def _marker_cycle():
+    return _Styles(["o", "s", "^", "D", "v", "P", "X", "*"])
+
+
+def _impl_color(impl):
+    return IMPL_COLORS.get(impl, "tab:gray")
+
+
+def _panels(keys, title_of, ncols=2, panel_size=PANEL_SIZE):
+    """A grid of axes, one per key, at most `ncols` wide; unused cells are hidden."""
+    ncols = min(ncols, len(keys))
+    nrows = -(-len(keys) // ncols)
+    fig, axes = plt.subplots(nrows, ncols, squeeze=False,
+                             figsize=(panel_size[0] * ncols, panel_size[1] * nrows))
+    axes = list(axes.flat)
+    for ax in axes[len(keys):]:
+        ax.set_visible(False)
+    for ax, key in zip(axes, keys):
+        ax.set_title(title_of(key))
+        ax.grid(True, which="major", alpha=0.3)
+    return fig, axes[:len(keys)]
+
+
+def _finish(fig, title):
+    """Title plus one legend for the whole figure (deduplicated across panels)."""
+    handles = {}
+    for ax in fig.axes:
+        if not ax.get_visible():
+            continue
+        for handle, label in zip(*ax.get_legend_handles_labels()):
+            handles.setdefault(label, handle)
+    fig.suptitle(title)
+    fig.legend(handles.values(), handles.keys(), loc="upper left",
+               bbox_to_anchor=(1.0, 0.92), fontsize="small", frameon=False)
+    fig.tight_layout()
+    return fig
+
+
+def _series_by_batch(rows):
+    """{(impl, ctx, workers, data, dtype): {batch_size: [rows over repeats]}}."""
+    series = {}
+    for row in rows:
+        key = (row["impl"], row["ctx"], workers_of(row), data_of(row), dtype_of(row))
+        series.setdefault(key, {}).setdefault(row["batch_size"], []).append(row)
+    return series
+
+
+def _plot_median_line(ax, key, points, column, marker):
+    """Color says the implementation, marker the context, dashes synthetic data."""
+    impl, ctx, workers, data, dtype = key
+    xs = sorted(x for x in points if median_of(points[x], column) is not None)
+    if not xs:
+        return
+    ys = [median_of(points[x], column) for x in xs]
+    low = [y - min(r[column] for r in points[x] if r[column] is not None) for x, y in zip(xs, ys)]
+    high = [max(r[column] for r in points[x] if r[column] is not None) - y for x, y in zip(xs, ys)]
+    ax.errorbar(xs, ys, yerr=[low, high], color=_impl_color(impl), marker=marker,
+                linestyle=_linestyle(data), capsize=3, alpha=0.85, **_marker_fill(data),
+                label=f"{impl_name(impl)} · {context_label(ctx, workers, data, dtype)}")
+
+
+def _per_batch_plot(rows, label, column, ylabel, title, log_y):
+    """A panel per scenario: `column` (median over repeats, min–max bars) vs global batch."""
+    scenarios = sorted({r["scenario"] for r in rows if r.get(column) is not None})
+    if not scenarios:
+        raise Skipped(f"no finished cell has {column}")
+    fig, axes = _panels(scenarios, lambda s: s)
+    marker = _marker_cycle()
+    for ax, scenario in zip(axes, scenarios):
+        series = _series_by_batch([r for r in rows if r["scenario"] == scenario])
+        for key in sorted(series):
+            _plot_median_line(ax, key, series[key], column, marker(key[1:3]))
+        ax.set_xscale("log", base=2)
+        if log_y:
+            ax.set_yscale("log")
+        ax.set_xlabel("global batch size (samples, log2 scale)")
+        ax.set_ylabel(ylabel)
+    return _finish(fig, f"{label}: {title}")
+
+
+def plot_throughput(rows, label):
+    return _per_batch_plot(rows, label, "samples_per_s", "training throughput (samples/s, log scale)",
+                           "throughput vs global batch size (median, min–max over repeats)",
+                           log_y=True)
+
+
+def plot_accuracy(rows, label):
+    return _per_batch_plot(rows, label, "val_accuracy", "validation accuracy (fraction correct)",
+                           "validation accuracy vs global batch size", log_y=False)
+
+
+def plot_overhead(rows, label):
+    ratios = overhead_ratios(rows)
+    if not ratios:
+        raise Skipped("no cell has both a Keras and a Gluon run")
+    scenarios = sorted({r["scenario"] for r in ratios})
+    fig, axes = _panels(scenarios, lambda s: s)
+    color = _color_cycle()
+    for ax, scenario in zip(axes, scenarios):
+        lines = {}
+        for r in ratios:
+            if r["scenario"] == scenario:
+                lines.setdefault((r["ctx"], r["workers"], r["data"], r["dtype"]), []).append(r)
+        for key in sorted(lines):
+            points = sorted(lines[key], key=lambda r: r["batch_size"])
+            xs = [r["batch_size"] for r in points]
+            ys = [r["ratio_median"] for r in points]
+            yerr = [[y - r["ratio_min"] for y, r in zip(ys, points)],
+                    [r["ratio_max"] - y for y, r in zip(ys, points)]]
+            ax.errorbar(xs, ys, yerr=yerr, color=color(key), marker="o", **_marker_fill(key[2]),
+                        linestyle=_linestyle(key[2]), capsize=3, label=context_label(*key))
+        ax.axhline(1.0, color="black", linewidth=1, linestyle=":", label="1.0 = same epoch time")
+        ax.set_xscale("log", base=2)
+        ax.set_xlabel("global batch size (samples, log2 scale)")
+        ax.set_ylabel("Keras epoch time / Gluon epoch time (×)")
+    spread = ("one repeat per cell: no spread to show" if all(r["n"] < 2 for r in ratios)
+              else "median, min–max over repeats")
+    return _finish(fig, f"{label}: Keras overhead over Gluon ({spread})")
+
+
+def plot_scaling(rows, label):
+    """Samples/s vs total devices at a fixed per-device batch, with ideal linear scaling."""
+    series = {}
+    for row in rows:
+        key = (row["scenario"], device_kind(row["ctx"]), row["impl"], per_device_batch(row),
+               data_of(row), dtype_of(row))
+        devices = (row.get("devices") or 1) * workers_of(row)
+        series.setdefault(key, {}).setdefault(devices, []).append(row)
+    series = {k: v for k, v in series.items() if len(v) >= 2}
+    if not series:
+        raise Skipped("no implementation was run at two or more device counts "
+                      "with the same per-device batch")
+    panels = sorted({k[:2] for k in series})
+    fig, axes = _panels(panels, lambda p: f"{p[0]}, {p[1].upper()}"
+                        + (" (contexts share cores)" if p[1] == "cpu" else ""))
+    marker = _marker_cycle()
+    for ax, panel in zip(axes, panels):
+        counts = set()
+        for key in sorted(k for k in series if k[:2] == panel):
+            _, _, impl, batch, data, dtype = key
+            points = series[key]
+            xs = sorted(points)
+            ys = [median_of(points[x], "samples_per_s") for x in xs]
+            counts.update(xs)
+            name = f"{impl_name(impl)} · {batch}/device" + (f" {dtype}" if dtype != "float32" else "")
+            name += " (synthetic)" if data == "synthetic" else ""
+            line_color = _impl_color(impl)
+            ax.plot(xs, ys, color=line_color, marker=marker(batch),
+                    linestyle=_linestyle(data), label=name)
+            # Ideal: the smallest device count's throughput (normally 1 device) times N.
+            ax.plot(xs, [ys[0] * x / xs[0] for x in xs], color=line_color, linestyle=":", alpha=0.6)
+        ax.plot([], [], color="gray", linestyle=":", label="ideal linear scaling (dotted)")
+        ax.set_xticks(sorted(counts))
+        ax.set_xlabel("devices (contexts × workers)")
+        ax.set_ylabel("training throughput (samples/s)")
+        ax.set_ylim(bottom=0)
+    return _finish(fig, f"{label}: scaling at fixed per-device batch")
+
+
+def plot_warmup(rows, label):
+    """Horizontal bars: first-epoch seconds per implementation; ticks: steady epoch time.
+
+    One panel per scenario and device kind, since CPU and GPU seconds differ by
+    orders of magnitude; horizontal so that many (context, batch) labels stay readable.
+    """
+    rows = [r for r in rows if r.get("warmup_s") is not None]
+    if not rows:
+        raise Skipped("no finished cell has warmup_s")
+    panels = sorted({(r["scenario"], device_kind(r["ctx"])) for r in rows})
+    impls = [i for i in IMPL_COLORS if any(r["impl"] == i for r in rows)]
+    impls += sorted({r["impl"] for r in rows} - set(impls))
+    height = 0.8 / len(impls)
+    most_groups = max(len({(r["ctx"], workers_of(r), data_of(r), dtype_of(r), r["batch_size"])
+                           for r in rows if (r["scenario"], device_kind(r["ctx"])) == p})
+                      for p in panels)
+    fig, axes = _panels(panels, lambda p: f"{p[0]}, {p[1].upper()}",
+                        panel_size=(PANEL_SIZE[0], 1.0 + 0.45 * most_groups * max(1, len(impls) / 2)))
+    for ax, panel in zip(axes, panels):
+        mine = [r for r in rows if (r["scenario"], device_kind(r["ctx"])) == panel]
+        groups = sorted({(r["ctx"], workers_of(r), data_of(r), dtype_of(r), r["batch_size"])
+                         for r in mine})
+        for i, impl in enumerate(impls):
+            for g, (ctx, workers, data, dtype, batch) in enumerate(groups):
+                cell = [r for r in mine if r["impl"] == impl and r["ctx"] == ctx
+                        and workers_of(r) == workers and data_of(r) == data
+                        and dtype_of(r) == dtype and r["batch_size"] == batch]
+                if not cell:
+                    continue
+                y = g + (i - (len(impls) - 1) / 2) * height
+                ax.barh(y, median_of(cell, "warmup_s"), height, color=_impl_color(impl),
+                        hatch="//" if data == "synthetic" else None, edgecolor="white",
+                        label=f"{impl_name(impl)}: first epoch")
+                steady = median_of(cell, "epoch_s_median")
+                if steady is not None:
+                    ax.plot([steady, steady], [y - height / 2, y + height / 2], color="black",
+                            linewidth=2, label="black tick: median epoch (steady state)")
+        ax.set_yticks(range(len(groups)))
+        ax.set_yticklabels([f"{context_label(c, w, d, t)}, batch {b}" for c, w, d, t, b in groups],
+                           fontsize="small")
+        ax.invert_yaxis()  # first group on top, like a table
+        ax.set_xlabel("seconds")
+    return _finish(fig, f"{label}: warm-up cost (first epoch vs steady epoch, median over repeats)")
+
+
+PLOTS = {"throughput": plot_throughput, "overhead": plot_overhead, "accuracy": plot_accuracy,
+         "scaling": plot_scaling, "warmup": plot_warmup}
+
+
+def render_plots(rows, out_dir, label):
+    """Write every plot that has data as <out_dir>/<name>.png.
+
+    Returns (written paths, one-line notes for the skipped plots).  A skipped
+    plot's old PNG is removed so the README never embeds stale data.
+    """
+    rows = ok_rows(rows)
+    out_dir = Path(out_dir)
+    written, notes = [], []
+    for name, plot in PLOTS.items():
+        path = out_dir / f"{name}.png"
+        try:
+            fig = plot(rows, label)
+        except Skipped as why:
+            notes.append(f"skipped {path.name}: {why}")
+            path.unlink(missing_ok=True)
+            continue
+        # 'tight' grows the canvas to include the legend placed outside the axes.
+        fig.savefig(path, dpi=100, bbox_inches="tight")
+        plt.close(fig)
+        written.append(path)
+    return written, notes
+
+
+def plot_run_dir(run_dir):
+    """render_plots for results/<label>/, labelled by the folder name."""
+    run_dir = Path(run_dir)
+    return render_plots(read_rows(run_dir), run_dir, run_dir.name)

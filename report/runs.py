@@ -1,0 +1,192 @@
+"""The runs.csv interface: one row per finished benchmark cell.
+
+bench.py appends rows with `append_row`; everything in `report` reads them
+back with `read_rows`.  The column list below is the contract between the two.
+"""
+import csv
+import io
+import os
+from pathlib import Path
+
+# The first block is the original, stable schema; the second adds provenance
+# and the quantities needed for scaling, FLOP and environment reporting.
+COLUMNS = [
+    "scenario", "impl", "ctx", "devices", "batch_size", "epochs", "warmup_s",
+    "epoch_s_median", "epoch_s_min", "epoch_s_max", "samples_per_s",
+    "train_loss", "train_accuracy", "val_loss", "val_accuracy", "val_s",
+    "peak_rss_mb", "data", "status", "reason", "started_at",
+    "label", "repeat", "per_device_batch", "workers", "kvstore", "dtype",
+    "train_samples", "val_samples", "flops_per_sample", "gflops_per_s",
+    "peak_fraction", "param_check", "host", "python", "mxnet", "keras_mxnet",
+    "numpy", "torch", "cpu", "cores", "gpus", "git_commit",
+]
+
+# Without these a row cannot be placed in any table or plot.
+ESSENTIAL = ["scenario", "impl", "ctx", "batch_size", "status",
+             "samples_per_s", "epoch_s_median"]
+
+INT_COLUMNS = {"devices", "batch_size", "epochs", "repeat", "per_device_batch",
+               "workers", "train_samples", "val_samples", "cores", "gpus"}
+FLOAT_COLUMNS = {"warmup_s", "epoch_s_median", "epoch_s_min", "epoch_s_max",
+                 "samples_per_s", "train_loss", "train_accuracy", "val_loss",
+                 "val_accuracy", "val_s", "peak_rss_mb", "flops_per_sample",
+                 "gflops_per_s", "peak_fraction"}
+
+# Identity of a cell for --resume: two rows with the same key measured the same thing.
+KEY_COLUMNS = ("scenario", "impl", "ctx", "batch_size", "repeat", "data",
+               "workers", "dtype")
+
+RUNS_FILE = "runs.csv"
+
+
+class ReportError(ValueError):
+    """A problem with the benchmark data; its message is one line, fit for users."""
+
+
+def workers_of(row):
+    """Parameter-server workers; blank means a single, non-distributed process."""
+    return row.get("workers") or 1
+
+
+def data_of(row):
+    """'real' or 'synthetic'; rows written before the column existed used real data."""
+    return row.get("data") or "real"
+
+
+def dtype_of(row):
+    return row.get("dtype") or "float32"
+
+
+def device_kind(ctx):
+    """'gpu:0-7' -> 'gpu', 'cpu' -> 'cpu'."""
+    return str(ctx).split(":")[0].strip().lower()
+
+
+def cell_key(row):
+    """The resume key of a row or of a planned cell (a dict with the KEY_COLUMNS).
+
+    bench.py should build keys for its planned cells with this same function,
+    so that defaults and types (ints for batch_size/repeat/workers) agree.
+    """
+    return (row["scenario"], row["impl"], row["ctx"], int(row["batch_size"]),
+            None if row.get("repeat") is None else int(row["repeat"]),
+            data_of(row), int(workers_of(row)), dtype_of(row))
+
+
+def _csv_path(path_or_dir):
+    path = Path(path_or_dir)
+    return path / RUNS_FILE if path.is_dir() else path
+
+
+def _format_value(value):
+    if value is None:
+        return ""
+    if isinstance(value, float):
+        return repr(value)  # shortest text that round-trips exactly
+    # 'reason' and friends must stay on one line or the CSV stops being line-oriented.
+    return " ".join(str(value).splitlines())
+
+
+def append_row(path, row):
+    """Append one row to a runs.csv, writing the header first if the file is new.
+
+    Unknown keys raise ReportError; missing keys are written blank.  The row is
+    written with one write() and fsync'ed, so a kill of the benchmark after
+    this returns cannot lose it.
+    """
+    unknown = sorted(set(row) - set(COLUMNS))
+    if unknown:
+        raise ReportError(f"append_row: unknown column(s) {', '.join(unknown)}")
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    new_file = not path.exists() or path.stat().st_size == 0
+    if not new_file:
+        with open(path, newline="") as f:
+            header = next(csv.reader(f), [])
+        if header != COLUMNS:
+            raise ReportError(f"{path}: header differs from report.runs.COLUMNS; "
+                              "write to a new file")
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    if new_file:
+        writer.writerow(COLUMNS)
+    writer.writerow([_format_value(row.get(name)) for name in COLUMNS])
+    with open(path, "a", newline="") as f:
+        f.write(buffer.getvalue())
+        f.flush()
+        os.fsync(f.fileno())
+
+
+def _convert(name, text, path, line):
+    if text is None or text.strip() == "":
+        return None
+    text = text.strip()
+    try:
+        if name in INT_COLUMNS:
+            number = float(text)
+            if not number.is_integer():
+                raise ValueError
+            return int(number)
+        if name in FLOAT_COLUMNS:
+            return float(text)
+    except ValueError:
+        raise ReportError(f"{path}:{line}: column {name!r} is not a number: {text!r}") from None
+    return text
+
+
+def _check_essential_values(row, path, line):
+    # A failed cell has no timings, but every cell says what it was.
+    required = ["scenario", "impl", "ctx", "batch_size", "status"]
+    if row["status"] == "ok":
+        required += ["samples_per_s", "epoch_s_median"]
+    for name in required:
+        if row[name] is None:
+            raise ReportError(f"{path}:{line}: blank {name!r} in a row with status {row['status']!r}")
+
+
+def read_rows(path_or_dir):
+    """All rows of a runs.csv (or of <dir>/runs.csv), numbers converted, blanks -> None.
+
+    Extra columns are kept as text; missing non-essential columns read as None;
+    a missing essential column raises ReportError naming the file and the column.
+    """
+    path = _csv_path(path_or_dir)
+    if not path.is_file():
+        raise ReportError(f"{path}: no such file")
+    if path.stat().st_size == 0:
+        return []  # created, but killed before the first row: nothing measured yet
+    try:
+        return _read_csv(path)
+    except (csv.Error, UnicodeDecodeError) as error:
+        raise ReportError(f"{path}: not a readable CSV ({error})") from None
+
+
+def _read_csv(path):
+    with open(path, newline="") as f:
+        reader = csv.DictReader(f)
+        header = reader.fieldnames or []
+        missing = [name for name in ESSENTIAL if name not in header]
+        if missing:
+            raise ReportError(f"{path}: missing essential column {missing[0]!r}")
+        rows = []
+        for raw in reader:
+            line = reader.line_num
+            row = {name: _convert(name, raw.get(name), path, line) for name in COLUMNS}
+            _check_essential_values(row, path, line)
+            for name in header:
+                if name not in row and name is not None:
+                    row[name] = raw[name] or None
+            rows.append(row)
+    return rows
+
+
+def done_keys(path, include_failed=False):
+    """Keys (see KEY_COLUMNS, built by cell_key) of the cells already in a runs.csv.
+
+    By default only cells with status 'ok' count as done, so a resumed run
+    retries the failed ones.  A missing file means nothing is done yet.
+    """
+    if not _csv_path(path).is_file():
+        return set()
+    return {cell_key(row) for row in read_rows(path)
+            if include_failed or row["status"] == "ok"}
