@@ -1,0 +1,89 @@
+"""bench.py as a user meets it: bad flags, a crashing cell, a killed sweep resumed."""
+import csv
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+import bench
+from report import runs
+
+ROOT = Path(__file__).resolve().parents[1]
+QUICK = ["--scenario", "lenet", "--data", "synthetic", "--max-samples", "128", "--epochs", "2",
+         "--quiet"]
+
+
+def run_bench(*args, timeout=300):
+    return subprocess.run([sys.executable, "bench.py", *args], cwd=ROOT, capture_output=True,
+                          text=True, timeout=timeout)
+
+
+@pytest.mark.parametrize("args, says", [
+    (["--ctx", "gpu:7-0"], "runs backwards"),
+    (["--ctx", "tpu:0"], "unknown device kind 'tpu'"),
+    (["--batch-sizes", "64,0"], "'64,0' is not a comma-separated list of positive integers"),
+    (["--epochs", "1"], "need at least 2"),
+    (["--ctx", "cpu:0-2", "--batch-sizes", "64"], "must split evenly over the 3 contexts"),
+    (["--impl", "keras,mx"], "'mx' is not one of keras, gluon, torch"),
+    (["--scenario", "resnet"], "'resnet' is not one of lenet, rnn"),
+    (["--data", "fake"], "invalid choice: 'fake'"),
+    (["--impl", "torch", "--ctx", "cpu:0-1"], "one CPU context only"),
+    (["--data-dir", "/nonexistent/data"], "/nonexistent/data"),
+])
+def test_bad_input_is_one_line_and_exit_status_2(args, says):
+    done = run_bench(*args, timeout=60)
+    assert done.returncode == 2
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) == 1 and says in lines[0] and "Traceback" not in done.stderr
+
+
+def read_csv(path):
+    with open(path, newline="") as f:
+        return list(csv.DictReader(f))
+
+
+def test_a_cell_that_kills_itself_fails_alone(tmp_path, monkeypatch):
+    # The Keras cell's process kills itself; the sweep records it and measures Gluon anyway.
+    dying = tmp_path / "dying_harness.py"
+    dying.write_text(
+        "import json, os, signal, sys, runpy\n"
+        "if json.loads(sys.argv[1])['impl'] == 'keras':\n"
+        "    os.kill(os.getpid(), signal.SIGKILL)\n"
+        f"sys.path.insert(0, {str(ROOT)!r})\n"
+        f"runpy.run_path({str(ROOT / 'harness.py')!r}, run_name='__main__')\n")
+    monkeypatch.setattr(bench, "HARNESS", [sys.executable, str(dying)])
+    out = tmp_path / "out"
+    assert bench.main(QUICK + ["--impl", "keras,gluon", "--batch-sizes", "64", "--out", str(out)]) == 0
+    rows = {r["impl"]: r for r in read_csv(out / "runs.csv")}
+    assert rows["keras"]["status"] == "failed" and "SIGKILL" in rows["keras"]["reason"]
+    assert rows["gluon"]["status"] == "ok" and float(rows["gluon"]["samples_per_s"]) > 0
+    assert "gluon" in (out / "summary.md").read_text().lower()
+
+
+def test_a_killed_sweep_resumes_without_losing_or_repeating_cells(tmp_path):
+    out = tmp_path / "out"
+    args = QUICK + ["--impl", "gluon", "--batch-sizes", "16,32,64", "--out", str(out)]
+    sweep = subprocess.Popen([sys.executable, "bench.py", *args], cwd=ROOT,
+                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                             start_new_session=True)
+    csv_path = out / "runs.csv"
+    deadline = time.time() + 240
+    while time.time() < deadline and not (csv_path.exists() and len(read_csv(csv_path)) >= 1):
+        time.sleep(0.2)
+    os.killpg(sweep.pid, signal.SIGKILL)  # the driver and the cell in flight
+    sweep.wait()
+    before = read_csv(csv_path)
+    assert 1 <= len(before) < 3, "the sweep should have been killed mid-way"
+
+    done = run_bench(*args, "--resume")
+    assert done.returncode == 0, done.stderr
+    assert f"{len(before)} of 3 cells already in" in done.stdout
+    after = read_csv(csv_path)
+    assert after[:len(before)] == before  # nothing measured was lost or rewritten
+    assert sorted(int(r["batch_size"]) for r in after) == [16, 32, 64]
+    assert all(r["status"] == "ok" for r in after)
+    assert len(runs.done_keys(csv_path)) == 3
