@@ -12,6 +12,7 @@ appended to <out>/runs.csv at once, and <out>/summary.md is regenerated. This fi
 orchestrates: it holds no framework code.
 """
 import argparse
+import collections
 import json
 import os
 import platform
@@ -20,7 +21,7 @@ import socket
 import subprocess
 import sys
 import tempfile
-import time
+import threading
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -196,28 +197,47 @@ def preflight(args):
     return gpu_indices
 
 
-def run_one(cell, timeout):
-    """Run one cell in a fresh process; returns (measured columns, None) or (None, reason)."""
+def run_one(cell, timeout, echo=True):
+    """Run one cell in a fresh process; returns (measured columns, None) or (None, reason).
+
+    The cell's stderr (its per-epoch progress, warnings) is passed through to ours unless
+    `echo` is off; its last lines are kept to explain a failure.
+    """
     with tempfile.TemporaryDirectory() as tmp:
         result_path = Path(tmp) / "result.json"
-        stderr_path = Path(tmp) / "stderr.log"
-        with open(stderr_path, "w") as stderr:
-            try:
-                process = subprocess.run(HARNESS + [json.dumps(cell), str(result_path)],
-                                         cwd=ROOT, stdout=subprocess.DEVNULL, stderr=stderr,
-                                         timeout=timeout, env=cell_environment())
-                code = process.returncode
-            except subprocess.TimeoutExpired:
-                return None, f"timed out after {timeout} s"
+        process = subprocess.Popen(HARNESS + [json.dumps(cell), str(result_path)], cwd=ROOT,
+                                   stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                                   env=cell_environment())
+        tail = collections.deque(maxlen=64)
+        reader = threading.Thread(target=relay, args=(process.stderr, tail, echo), daemon=True)
+        reader.start()
+        try:
+            code = process.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+            return None, f"timed out after {timeout} s"
+        finally:
+            reader.join(timeout=5)
         if code == 0 and result_path.exists():
             return json.loads(result_path.read_text()), None
-        log = stderr_path.read_text(errors="replace").strip().splitlines()
-        said = [l for l in log if l.startswith("cell failed:")]
-        if said:
-            return None, said[-1][len("cell failed: "):]
-        if code < 0:
-            return None, f"killed by {signal.Signals(-code).name}" + (f": {log[-1]}" if log else "")
-        return None, f"exit status {code}" + (f": {log[-1]}" if log else "")
+    log = b"".join(tail).decode(errors="replace").replace("\r", "\n").strip().splitlines()
+    said = [line for line in log if line.startswith("cell failed:")]
+    if said:
+        return None, said[-1][len("cell failed: "):]
+    last = f": {log[-1]}" if log else ""
+    if code < 0:
+        return None, f"killed by {signal.Signals(-code).name}{last}"
+    return None, f"exit status {code}{last}"
+
+
+def relay(stream, tail, echo):
+    """Copy a child's stderr to ours as it comes, keeping its last chunks."""
+    for chunk in iter(lambda: stream.read1(4096), b""):
+        tail.append(chunk)
+        if echo:
+            sys.stderr.buffer.write(chunk)
+            sys.stderr.buffer.flush()
 
 
 def cell_environment():
@@ -225,6 +245,7 @@ def cell_environment():
     env = dict(os.environ)
     env.setdefault("OMP_NUM_THREADS", str(os.cpu_count()))
     env["PYTHONUNBUFFERED"] = "1"
+    env.setdefault("MXNET_SUBGRAPH_VERBOSE", "0")  # one 'backend activated' line per graph
     return env
 
 
@@ -245,7 +266,7 @@ def run_sweep(args):
         bar.set_postfix_str(f"{cell['scenario']} {cell['impl']} {cell['ctx']} "
                             f"b{cell['batch_size']} r{cell['repeat']}")
         started = datetime.now(timezone.utc).isoformat(timespec="seconds")
-        measured, reason = run_one(cell, args.cell_timeout)
+        measured, reason = run_one(cell, args.cell_timeout, echo=not args.quiet)
         row = {key: cell[key] for key in ("scenario", "impl", "ctx", "batch_size", "epochs",
                                           "repeat", "data", "workers", "dtype")}
         devices = parse_list(cell["ctx"])[0].devices
