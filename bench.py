@@ -28,6 +28,7 @@ from pathlib import Path
 from tqdm import tqdm
 
 import benchdata
+import peak
 import scenarios
 from report import runs, summary
 from shim.contexts import ContextError, parse_list
@@ -36,6 +37,7 @@ ROOT = Path(__file__).resolve().parent
 HARNESS = [sys.executable, str(ROOT / "harness.py")]
 IMPLS = ("keras", "gluon", "torch")
 DEFAULT_BATCH_SIZES = "64,128,256,512"
+PEAK_FILE = "peak.json"
 
 
 class UsageError(Exception):
@@ -240,6 +242,30 @@ def relay(stream, tail, echo):
             sys.stderr.buffer.flush()
 
 
+def measure_peak(args):
+    """Run peak.py in a process set up like a cell's; keep the result beside the runs."""
+    out = Path(args.out or ROOT / "results" / args.label)
+    done = subprocess.run([sys.executable, "-c", "import json, peak; "
+                           "print(json.dumps(peak.measure_peak()))"], cwd=ROOT, text=True,
+                          capture_output=True, env=cell_environment())
+    if done.returncode:
+        raise UsageError(f"peak measurement failed: {done.stderr.strip().splitlines()[-1:]}")
+    result = json.loads(done.stdout)
+    out.mkdir(parents=True, exist_ok=True)
+    peak.save_peak(out / PEAK_FILE, result)
+    print(f"peak FP32 GEMM: {result['gflops']} GFLOP/s through mxnet "
+          f"({result['numpy_gflops']} through numpy); saved in {out / PEAK_FILE}")
+    return 0
+
+
+def peak_gflops(out):
+    """The peak measured on this machine earlier (--peak), or None."""
+    try:
+        return peak.load_peak(out / PEAK_FILE)["gflops"]
+    except (OSError, ValueError):
+        return None
+
+
 def cell_environment():
     """Process-wide settings, the same for every implementation's cells."""
     env = dict(os.environ)
@@ -256,6 +282,7 @@ def run_sweep(args):
     gpu_indices = preflight(args)
     machine = machine_columns(args.label, gpus=gpu_names(gpu_indices))
     cells = plan(args)
+    roof = peak_gflops(out)
     done = runs.done_keys(csv_path) if args.resume and csv_path.exists() else set()
     todo = [c for c in cells if runs.cell_key(c) not in done]
     if len(todo) < len(cells):
@@ -275,6 +302,8 @@ def run_sweep(args):
                    kvstore=cell.get("kvstore") or ("device" if devices > 1 else ""))
         if measured:
             row.update(measured, status="ok", reason="")
+            if roof:
+                row["peak_fraction"] = round(measured["gflops_per_s"] / roof, 4)
         else:
             failed += 1
             row.update(status="failed", reason=reason)
@@ -310,9 +339,7 @@ def main(argv=None):
 
             return gpu.main([])
         if args.peak:
-            import peak
-
-            return peak.main(args)
+            return measure_peak(args)
         validate(args)
         return run_sweep(args)
     except UsageError as error:
