@@ -19,9 +19,13 @@ $(STAMP): requirements.txt
 	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements.txt
 	touch $@
 
+# Download first, so a network failure can't leave the venv without mxnet; the CPU and GPU
+# wheels both own site-packages/mxnet, hence the uninstall.
 setup-gpu: setup
+	$(PY) -m pip download --quiet --dest .whl/gpu -r requirements-gpu.txt
 	$(PY) -m pip uninstall --quiet --yes mxnet
-	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements-gpu.txt
+	$(PY) -m pip install --quiet --no-index --find-links .whl/gpu -r requirements-gpu.txt
+	$(PY) -m shim.gpu
 
 setup-peers: setup
 	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements-peers.txt
