@@ -112,6 +112,13 @@ def parser():
     p.add_argument("--cell-timeout", type=positive_int, default=3600,
                    help="seconds before a cell is stopped and marked failed (default: 3600)")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
+    p.add_argument("--kvstore", choices=("device", "dist_sync"), default="device",
+                   help="'device': one process per cell; 'dist_sync': MXNet's parameter server, "
+                        "a local group of --workers and --servers processes per cell")
+    p.add_argument("--workers", type=positive_int, default=2,
+                   help="parameter-server workers (with --kvstore dist_sync; default 2)")
+    p.add_argument("--servers", type=positive_int, default=1,
+                   help="parameter servers (with --kvstore dist_sync; default 1)")
     p.add_argument("--check", action="store_true",
                    help="GPU preflight only: build features, GPUs, kernels, verdicts")
     p.add_argument("--peak", action="store_true",
@@ -161,9 +168,12 @@ def plan(args):
                             "scenario": name, "impl": impl, "ctx": ctx.spec, "batch_size": batch,
                             "repeat": repeat, "epochs": args.epochs, "data": args.data,
                             "data_dir": args.data_dir, "max_samples": args.max_samples,
-                            "seed": args.seed, "quiet": args.quiet, "workers": 1,
-                            "dtype": "float32",
+                            "seed": args.seed, "quiet": args.quiet, "dtype": "float32",
                         })
+                        if args.kvstore == "dist_sync":
+                            cells[-1].update(kvstore="dist_sync", workers=args.workers)
+                        else:
+                            cells[-1].update(workers=1)
     return cells
 
 
@@ -171,12 +181,17 @@ def validate(args):
     args.ctx = [c for group in (args.ctx or [parse_list("cpu")]) for c in group]
     if args.epochs < 2:
         raise UsageError(f"--epochs {args.epochs}: need at least 2, the first epoch is a warm-up")
+    workers = args.workers if args.kvstore == "dist_sync" else 1
     for ctx in args.ctx:
+        parts = ctx.devices * workers
         for batch in args.batch_sizes:
-            if batch % ctx.devices:
+            if batch % parts:
+                over = f"{workers} workers x {ctx.devices} contexts" if workers > 1 else \
+                    f"the {ctx.devices} contexts of {ctx.spec}"
                 raise UsageError(f"--batch-sizes {batch}: a global batch must split evenly over "
-                                 f"the {ctx.devices} contexts of {ctx.spec}; use a multiple "
-                                 f"of {ctx.devices}")
+                                 f"{over}; use a multiple of {parts}")
+    if args.kvstore == "dist_sync" and "torch" in args.impl:
+        raise UsageError("--impl torch has no parameter-server mode; drop it or --kvstore")
     if "torch" in args.impl and any(c.kind != "cpu" or c.devices > 1 for c in args.ctx):
         raise UsageError("--impl torch runs on one CPU context only (--ctx cpu)")
 
@@ -231,6 +246,17 @@ def run_one(cell, timeout, echo=True):
     if code < 0:
         return None, f"killed by {signal.Signals(-code).name}{last}"
     return None, f"exit status {code}{last}"
+
+
+def run_distributed(cell, args):
+    """A cell on a local parameter-server group (distributed.py); same return as run_one."""
+    import distributed
+
+    try:
+        return distributed.run_cell(cell, args.workers, args.servers, args.cell_timeout,
+                                    env=cell_environment()), None
+    except distributed.DistributedError as error:
+        return None, str(error)
 
 
 def relay(stream, tail, echo):
@@ -293,7 +319,10 @@ def run_sweep(args):
         bar.set_postfix_str(f"{cell['scenario']} {cell['impl']} {cell['ctx']} "
                             f"b{cell['batch_size']} r{cell['repeat']}")
         started = datetime.now(timezone.utc).isoformat(timespec="seconds")
-        measured, reason = run_one(cell, args.cell_timeout, echo=not args.quiet)
+        if cell.get("kvstore") == "dist_sync":
+            measured, reason = run_distributed(cell, args)
+        else:
+            measured, reason = run_one(cell, args.cell_timeout, echo=not args.quiet)
         row = {key: cell[key] for key in ("scenario", "impl", "ctx", "batch_size", "epochs",
                                           "repeat", "data", "workers", "dtype")}
         devices = parse_list(cell["ctx"])[0].devices

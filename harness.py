@@ -15,6 +15,7 @@ An implementation module (keras_models.train, gluon_models.train, torch_models.t
 """
 import importlib
 import json
+import os
 import platform
 import resource
 import statistics
@@ -42,6 +43,7 @@ class Trained:
     val_seconds: float
     trainable_parameters: int
     extra: dict = field(default_factory=dict)   # implementation-specific record columns
+    train_samples: int = None    # samples trained per epoch when not all of them (a dist worker's shard)
 
 
 def epoch_order(n, seed, epoch):
@@ -102,11 +104,13 @@ def run_cell(cell, progress=True):
                           max_samples=cell.get("max_samples"), seed=cell["seed"])
     implementation = importlib.import_module(IMPLEMENTATIONS[cell["impl"]])
     n_train = len(data.x_train)
+    # kvstore only for a distributed cell (distributed.py): each worker trains its shard
+    options = {"kvstore": cell["kvstore"]} if cell.get("kvstore") else {}
 
     trained = implementation.train(
         scenario, data, context, cell["batch_size"], cell["epochs"],
         order=lambda epoch: epoch_order(n_train, cell["seed"], epoch),
-        progress=progress,
+        progress=progress, **options,
     )
     if trained.trainable_parameters != scenario.parameter_count():
         raise RuntimeError(f"{cell['impl']} built {trained.trainable_parameters} trainable "
@@ -115,11 +119,12 @@ def run_cell(cell, progress=True):
     median = statistics.median(timed)
     val_loss, val_accuracy = evaluate(scenario, data.y_val, trained.val_probabilities)
     flops = scenario.flops_per_sample() * scenarios.TRAINING_FLOPS_PER_FORWARD
-    samples_per_s = n_train / median
+    trained_samples = n_train if trained.train_samples is None else trained.train_samples
+    samples_per_s = trained_samples / median
     return {
         "devices": context.devices,
-        "per_device_batch": cell["batch_size"] // context.devices,
-        "train_samples": n_train,
+        "per_device_batch": cell["batch_size"] // (context.devices * trained.extra.get("workers", 1)),
+        "train_samples": trained_samples,
         "val_samples": len(data.x_val),
         "warmup_s": round(warmup, 4),
         "epoch_s_median": round(median, 4),
@@ -141,15 +146,25 @@ def run_cell(cell, progress=True):
 
 
 def main(argv):
-    """`python harness.py CELL_JSON RESULT_JSON`: the result file is written only on success."""
-    cell = json.loads(argv[0])
+    """`python harness.py CELL_JSON RESULT_JSON`: the result file is written only on success.
+
+    For MXNet's launcher (python -m shim.launch, see distributed.py), which runs one command for
+    every member of a parameter-server group: CELL_JSON may be @FILE, RESULT_JSON may contain
+    {rank}, and with DMLC_ROLE=scheduler or server this process serves the group instead.
+    """
+    if os.environ.get("DMLC_ROLE") in ("scheduler", "server"):
+        import shim
+
+        shim.import_mxnet()  # importing mxnet in this role serves the group, then exits
+        return 0
+    cell = json.loads(open(argv[0][1:]).read() if argv[0].startswith("@") else argv[0])
     try:
         result = run_cell(cell, progress=not cell.get("quiet"))
     except Exception as error:  # one line for the sweep's table; the traceback for the log
         traceback.print_exc()
         print(f"cell failed: {type(error).__name__}: {error}".splitlines()[0], file=sys.stderr)
         return 1
-    with open(argv[1], "w") as f:
+    with open(argv[1].replace("{rank}", str(result.get("rank", 0))), "w") as f:
         json.dump(result, f)
     return 0
 

@@ -7,6 +7,10 @@ batch: the gradient of the mean loss over the global batch, as Keras computes it
 Nothing inside a timed epoch converts to numpy or waits on the device: the epoch's data is put
 in order and onto the host as NDArrays before the clock starts (Keras gets the same ordered
 arrays before its clock starts), and loss and accuracy are summed on the devices and read after.
+
+With kvstore 'dist_sync' the process is one worker of a parameter-server group (distributed.py):
+it trains its shard of each epoch in batches of batch_size / workers, and `step` still gets the
+global batch, since dist_sync sums the gradients of all workers.
 """
 import time
 
@@ -17,6 +21,7 @@ import shim
 mx = shim.import_mxnet()
 from mxnet import autograd, gluon, init
 
+import distributed
 from harness import Trained
 from gluon_models import lenet, rnn
 
@@ -54,6 +59,11 @@ def split(batch, contexts):
 
 def train(scenario, data, context, batch_size, epochs, order, progress=True, kvstore="device"):
     contexts = context.mxnet()
+    n, workers, group = len(data.x_train), 1, None
+    if kvstore.startswith("dist"):  # one worker of a parameter-server group (distributed.py)
+        group = distributed.Worker(kvstore, batch_size)
+        kvstore, workers = group.kvstore, group.workers
+        n, order = group.shard_size(n), group.sharded(order)
     model = MODELS[scenario.name]
     net = model.build(scenario)
     net.initialize(GLOROT_UNIFORM, ctx=contexts)  # biases: each layer's own 'zeros'
@@ -63,7 +73,7 @@ def train(scenario, data, context, batch_size, epochs, order, progress=True, kvs
 
     x_train = mx.nd.array(data.x_train, dtype=data.x_train.dtype)
     y_train = mx.nd.array(data.y_train, dtype="float32")
-    n = len(data.x_train)
+    local_batch = batch_size // workers  # batch_size is global: over all workers and devices
     epoch_seconds = []
     for epoch in tqdm(range(epochs), desc=f"gluon {scenario.name}", unit="epoch",
                       disable=not progress, leave=False):
@@ -73,14 +83,14 @@ def train(scenario, data, context, batch_size, epochs, order, progress=True, kvs
         correct_sums = [mx.nd.zeros(1, ctx=c) for c in contexts]
         mx.nd.waitall()
         start = time.perf_counter()
-        for first in range(0, n, batch_size):
-            xs = split(x_epoch[first:first + batch_size], contexts)
-            ys = split(y_epoch[first:first + batch_size], contexts)
+        for first in range(0, n, local_batch):
+            xs = split(x_epoch[first:first + local_batch], contexts)
+            ys = split(y_epoch[first:first + local_batch], contexts)
             with autograd.record():
                 logits = [net(x) for x in xs]
                 losses = [loss_fn(z, y) for z, y in zip(logits, ys)]
             autograd.backward(losses)
-            step.step(min(batch_size, n - first))
+            step.step(min(local_batch, n - first) * workers)  # the global batch's size
             for i, (z, y, l) in enumerate(zip(logits, ys, losses)):
                 loss_sums[i] += l.sum()
                 correct_sums[i] += correct_fn(z, y)
@@ -90,6 +100,7 @@ def train(scenario, data, context, batch_size, epochs, order, progress=True, kvs
     start = time.perf_counter()
     probabilities = predict(net, model, data.x_val, contexts, batch_size)
     val_seconds = time.perf_counter() - start
+    params = [p for p in net.collect_params().values() if p.grad_req != "null"]
 
     return Trained(
         epoch_seconds=epoch_seconds,
@@ -97,8 +108,9 @@ def train(scenario, data, context, batch_size, epochs, order, progress=True, kvs
         train_accuracy=sum(s.asscalar() for s in correct_sums) / n,
         val_probabilities=probabilities,
         val_seconds=val_seconds,
-        trainable_parameters=sum(p.data(contexts[0]).size for p in net.collect_params().values()
-                                 if p.grad_req != "null"),
+        trainable_parameters=sum(p.data(contexts[0]).size for p in params),
+        extra=group.finish([p.data(contexts[0]).asnumpy() for p in params]) if group else {},
+        train_samples=n,
     )
 
 

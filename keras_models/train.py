@@ -3,6 +3,10 @@
 `fit` is called once per epoch on that epoch's order of the data (the harness's order, the same
 one Gluon uses) with shuffle=False; the epoch is timed by a callback from `on_epoch_begin` to
 `on_epoch_end` after a device sync, so `fit`'s per-call set-up is not charged to Keras.
+
+With kvstore 'dist_sync' the process is one worker of a parameter-server group (distributed.py):
+`compile(kvstore=...)` (honoured through the shim) and `fit` on this worker's shard, in batches of
+batch_size / workers.
 """
 import time
 
@@ -11,6 +15,7 @@ from tqdm import tqdm
 from shim.keras_mxnet import keras
 import mxnet as mx
 
+import distributed
 from harness import Trained
 from keras_models import lenet, rnn
 
@@ -38,10 +43,21 @@ def optimizer(spec):
                                  epsilon=spec.epsilon)
 
 
-def train(scenario, data, context, batch_size, epochs, order, progress=True):
+def trained_weights(model):
+    """The weights as the MXNet module holds them, by name (keras-mxnet's `get_weights()` can
+    return an LSTM's initial weights after training)."""
+    args, _ = model._module.get_params()
+    return [args[name].asnumpy() for name in sorted(args)]
+
+
+def train(scenario, data, context, batch_size, epochs, order, progress=True, kvstore=None):
+    workers, group, options = 1, None, {}
+    if kvstore:  # one worker of a parameter-server group (distributed.py)
+        group = distributed.Worker(kvstore, batch_size)
+        workers, order, options = group.workers, group.sharded(order), {"kvstore": group.kvstore}
     model = BUILDERS[scenario.name](scenario)
     model.compile(optimizer=optimizer(scenario.optimizer), loss=scenario.loss,
-                  metrics=["accuracy"], context=context.keras())
+                  metrics=["accuracy"], context=context.keras(), **options)
     y_train = data.y_train
     if scenario.loss == "categorical_crossentropy":
         y_train = keras.utils.to_categorical(y_train, scenario.classes)
@@ -50,7 +66,7 @@ def train(scenario, data, context, batch_size, epochs, order, progress=True):
     for epoch in tqdm(range(epochs), desc=f"keras {scenario.name}", unit="epoch",
                       disable=not progress, leave=False):
         index = order(epoch)
-        history = model.fit(data.x_train[index], y_train[index], batch_size=batch_size,
+        history = model.fit(data.x_train[index], y_train[index], batch_size=batch_size // workers,
                             initial_epoch=epoch, epochs=epoch + 1, shuffle=False, verbose=0,
                             callbacks=[timer])
 
@@ -66,4 +82,6 @@ def train(scenario, data, context, batch_size, epochs, order, progress=True):
         val_probabilities=probabilities,
         val_seconds=val_seconds,
         trainable_parameters=keras.utils.layer_utils.count_params(model.trainable_weights),
+        extra=group.finish(trained_weights(model)) if group else {},
+        train_samples=len(index),
     )

@@ -17,7 +17,7 @@ COLUMNS = [
     "peak_rss_mb", "data", "status", "reason", "started_at",
     "label", "repeat", "per_device_batch", "workers", "kvstore", "dtype",
     "train_samples", "val_samples", "flops_per_sample", "gflops_per_s",
-    "peak_fraction", "param_check", "host", "python", "mxnet", "keras_mxnet",
+    "peak_fraction", "param_check", "servers", "per_worker", "host", "python", "mxnet", "keras_mxnet",
     "numpy", "torch", "cpu", "cores", "gpus", "git_commit",
 ]
 
@@ -26,7 +26,7 @@ ESSENTIAL = ["scenario", "impl", "ctx", "batch_size", "status",
              "samples_per_s", "epoch_s_median"]
 
 INT_COLUMNS = {"devices", "batch_size", "epochs", "repeat", "per_device_batch",
-               "workers", "train_samples", "val_samples", "cores"}
+               "workers", "servers", "train_samples", "val_samples", "cores"}
 FLOAT_COLUMNS = {"warmup_s", "epoch_s_median", "epoch_s_min", "epoch_s_max",
                  "samples_per_s", "train_loss", "train_accuracy", "val_loss",
                  "val_accuracy", "val_s", "peak_rss_mb", "flops_per_sample",

@@ -19,6 +19,16 @@ libraries it pins against):
 - keras-mxnet data-parallel training sums per-device *mean* gradients, so with N contexts the
   gradient (and SGD's step) was N times the mean over the global batch; the optimizer's
   rescale_grad is set to 1/N so Keras trains on the mean over the global batch, as Gluon does.
+- MXNet's parameter server (kvstore 'dist_sync', see distributed.py) with Keras: keras-mxnet
+  ignores `compile(kvstore=...)` (only Model(..., kvstore=) set it), so compile now honours it;
+  with a dist kvstore MXNet runs the optimizer on the servers and pickles it to them, which
+  failed ("Can't pickle local object 'get_optimizers.<locals>.SGD'": keras-mxnet defines its
+  optimizer classes inside a function). A dist kvstore is now sent, instead, the MXNet optimizer
+  the keras-mxnet one extends, with the same state and the current learning rate: the update is
+  MXNet's own code either way, as keras-mxnet only overrides the learning rate's decay, which is
+  refused unless 0 (and later changes of the Keras lr don't reach the servers). Module's
+  `init_optimizer` broadcasts rank 0's initial weights on a dist kvstore, and rescale_grad
+  becomes 1/(contexts x workers) for dist_sync, since the servers sum every worker's gradients.
 - keras/__init__.py sets `warnings.simplefilter('always', DeprecationWarning)`, which repeats
   every deprecation warning per layer; its end-of-life notice is shown once and the filters
   are restored.
@@ -81,6 +91,26 @@ def _patch_h5py():
     attrs_cls.__getitem__ = getitem
 
 
+def _as_mxnet(optimizer):
+    """The MXNet optimizer a keras-mxnet optimizer extends, with the same state: what a dist
+    kvstore can pickle to its servers (keras-mxnet's classes are local to a function)."""
+    import mxnet as mx
+
+    base = next(c for c in type(optimizer).__mro__
+                if c.__module__.startswith("mxnet.optimizer") and c is not mx.optimizer.Optimizer)
+    decay = float(optimizer.decay.tensor.asscalar())
+    if decay:
+        raise ValueError(f"keras {type(optimizer).__name__}(decay={decay:g}) can't run on a dist "
+                         f"kvstore's servers: MXNet's {base.__name__} has no Keras-style decay; "
+                         f"use decay=0")
+    state = {k: v for k, v in optimizer.__getstate__().items()
+             if k not in ("decay", "updates", "weights", "_keras_model")}
+    state["lr"] = float(optimizer.lr.tensor.asscalar())
+    plain = base.__new__(base)
+    plain.__setstate__(state)
+    return plain
+
+
 def _patch_keras(keras):
     from keras.backend import mxnet_backend
     import mxnet as mx
@@ -141,25 +171,42 @@ def _patch_keras(keras):
     initializers._compute_fans = fans
     keras.layers.convolutional._Conv.build = build
 
-    # Normalize the summed per-device gradients to the mean over the global batch.
+    # Normalize the summed per-device gradients to the mean over the global batch (with
+    # dist_sync, the servers also sum over the workers).
     model_cls = keras.models.Model
     module_init_optimizer = mx.mod.BucketingModule.init_optimizer
 
     def init_optimizer(self, kvstore="local", optimizer="sgd", optimizer_params=(("learning_rate", 0.01),),
                        force_init=False):
         if isinstance(optimizer, mx.optimizer.Optimizer) and getattr(optimizer, "_keras_model", False):
-            optimizer.rescale_grad = 1.0 / len(self._context)
+            if isinstance(kvstore, str) and kvstore.startswith("dist"):
+                kvstore = mx.kv.create(kvstore)  # joins the group; tells the number of workers
+            workers = 1
+            if isinstance(kvstore, mx.kv.KVStore) and "dist" in kvstore.type and "_sync" in kvstore.type:
+                workers = kvstore.num_workers
+            optimizer.rescale_grad = 1.0 / (len(self._context) * workers)
         return module_init_optimizer(self, kvstore, optimizer, optimizer_params, force_init)
 
     mx.mod.BucketingModule.init_optimizer = init_optimizer
     original_compile = model_cls.compile
 
     def compile(self, optimizer, *args, **kwargs):
+        kvstore = kwargs.pop("kvstore", None)
         original_compile(self, optimizer, *args, **kwargs)
+        if kvstore is not None:
+            self._kvstore = kvstore
         if isinstance(self.optimizer, mx.optimizer.Optimizer):
             self.optimizer._keras_model = True
 
     model_cls.compile = compile
+    kvstore_set_optimizer = mx.kv.KVStore.set_optimizer
+
+    def set_optimizer(self, optimizer):
+        if getattr(optimizer, "_keras_model", False) and "dist" in self.type:
+            optimizer = _as_mxnet(optimizer)  # pickled to the servers, which have no keras
+        return kvstore_set_optimizer(self, optimizer)
+
+    mx.kv.KVStore.set_optimizer = set_optimizer
 
 
 def _import_keras():

@@ -33,6 +33,9 @@ def run_bench(*args, timeout=300):
     (["--data", "fake"], "invalid choice: 'fake'"),
     (["--impl", "torch", "--ctx", "cpu:0-1"], "one CPU context only"),
     (["--data-dir", "/nonexistent/data"], "/nonexistent/data"),
+    (["--kvstore", "dist_sync", "--workers", "3", "--batch-sizes", "64"],
+     "split evenly over 3 workers x 1 contexts"),
+    (["--kvstore", "dist_async"], "invalid choice: 'dist_async'"),
 ])
 def test_bad_input_is_one_line_and_exit_status_2(args, says):
     done = run_bench(*args, timeout=60)
