@@ -44,6 +44,7 @@ class Trained:
     trainable_parameters: int
     extra: dict = field(default_factory=dict)   # implementation-specific record columns
     train_samples: int = None    # samples trained per epoch when not all of them (a dist worker's shard)
+    loop_cpu_seconds: list = None  # CPU time of the training loop's own thread, per epoch (MXNet)
 
 
 def epoch_order(n, seed, epoch):
@@ -67,6 +68,18 @@ def evaluate(scenario, labels, probabilities):
         loss = -(labels * np.log(p) + (1 - labels) * np.log(1 - p)).mean()
         accuracy = ((p > 0.5) == (labels > 0.5)).mean()
     return float(loss), float(accuracy)
+
+
+def loop_cpu_fraction(trained):
+    """How much of the timed epochs the training loop's own thread was busy on a core.
+
+    MXNet runs operators on its engine's threads, so the loop thread's CPU time is what the
+    implementation spends around them: Python, the framework's per-batch work, operator dispatch.
+    Empty where operators run on the loop thread itself (PyTorch).
+    """
+    if not trained.loop_cpu_seconds:
+        return None
+    return round(sum(trained.loop_cpu_seconds[1:]) / sum(trained.epoch_seconds[1:]), 4)
 
 
 def environment():
@@ -131,6 +144,7 @@ def run_cell(cell, progress=True):
         "epoch_s_min": round(min(timed), 4),
         "epoch_s_max": round(max(timed), 4),
         "samples_per_s": round(samples_per_s, 2),
+        "loop_cpu_fraction": loop_cpu_fraction(trained),
         "train_loss": round(trained.train_loss, 5),
         "train_accuracy": round(trained.train_accuracy, 5),
         "val_loss": round(val_loss, 5),

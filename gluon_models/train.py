@@ -74,7 +74,7 @@ def train(scenario, data, context, batch_size, epochs, order, progress=True, kvs
     x_train = mx.nd.array(data.x_train, dtype=data.x_train.dtype)
     y_train = mx.nd.array(data.y_train, dtype="float32")
     local_batch = batch_size // workers  # batch_size is global: over all workers and devices
-    epoch_seconds = []
+    epoch_seconds, loop_cpu_seconds = [], []
     for epoch in tqdm(range(epochs), desc=f"gluon {scenario.name}", unit="epoch",
                       disable=not progress, leave=False):
         index = mx.nd.array(order(epoch), dtype="int64")
@@ -82,7 +82,7 @@ def train(scenario, data, context, batch_size, epochs, order, progress=True, kvs
         loss_sums = [mx.nd.zeros(1, ctx=c) for c in contexts]
         correct_sums = [mx.nd.zeros(1, ctx=c) for c in contexts]
         mx.nd.waitall()
-        start = time.perf_counter()
+        start, cpu_start = time.perf_counter(), time.thread_time()
         for first in range(0, n, local_batch):
             xs = split(x_epoch[first:first + local_batch], contexts)
             ys = split(y_epoch[first:first + local_batch], contexts)
@@ -96,6 +96,7 @@ def train(scenario, data, context, batch_size, epochs, order, progress=True, kvs
                 correct_sums[i] += correct_fn(z, y)
         mx.nd.waitall()
         epoch_seconds.append(time.perf_counter() - start)
+        loop_cpu_seconds.append(time.thread_time() - cpu_start)
 
     start = time.perf_counter()
     probabilities = predict(net, model, data.x_val, contexts, batch_size)
@@ -104,6 +105,7 @@ def train(scenario, data, context, batch_size, epochs, order, progress=True, kvs
 
     return Trained(
         epoch_seconds=epoch_seconds,
+        loop_cpu_seconds=loop_cpu_seconds,
         train_loss=sum(s.asscalar() for s in loss_sums) / n,
         train_accuracy=sum(s.asscalar() for s in correct_sums) / n,
         val_probabilities=probabilities,

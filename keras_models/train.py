@@ -25,15 +25,16 @@ BUILDERS = {"lenet": lenet.build, "rnn": rnn.build}
 class EpochTimer(keras.callbacks.Callback):
     def __init__(self):
         super().__init__()
-        self.seconds = []
+        self.seconds, self.cpu_seconds = [], []
 
     def on_epoch_begin(self, epoch, logs=None):
         mx.nd.waitall()
-        self.start = time.perf_counter()
+        self.start, self.cpu_start = time.perf_counter(), time.thread_time()
 
     def on_epoch_end(self, epoch, logs=None):
         mx.nd.waitall()
         self.seconds.append(time.perf_counter() - self.start)
+        self.cpu_seconds.append(time.thread_time() - self.cpu_start)
 
 
 def optimizer(spec):
@@ -77,6 +78,7 @@ def train(scenario, data, context, batch_size, epochs, order, progress=True, kvs
 
     return Trained(
         epoch_seconds=timer.seconds,
+        loop_cpu_seconds=timer.cpu_seconds,
         train_loss=float(history.history["loss"][-1]),
         train_accuracy=float(history.history["acc"][-1]),
         val_probabilities=probabilities,

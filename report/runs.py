@@ -17,7 +17,7 @@ COLUMNS = [
     "peak_rss_mb", "data", "status", "reason", "started_at",
     "label", "repeat", "per_device_batch", "workers", "kvstore", "dtype",
     "train_samples", "val_samples", "flops_per_sample", "gflops_per_s",
-    "peak_fraction", "param_check", "servers", "per_worker", "host", "python", "mxnet", "keras_mxnet",
+    "peak_fraction", "loop_cpu_fraction", "param_check", "servers", "per_worker", "host", "python", "mxnet", "keras_mxnet",
     "numpy", "torch", "cpu", "cores", "gpus", "git_commit",
 ]
 
@@ -30,7 +30,7 @@ INT_COLUMNS = {"devices", "batch_size", "epochs", "repeat", "per_device_batch",
 FLOAT_COLUMNS = {"warmup_s", "epoch_s_median", "epoch_s_min", "epoch_s_max",
                  "samples_per_s", "train_loss", "train_accuracy", "val_loss",
                  "val_accuracy", "val_s", "peak_rss_mb", "flops_per_sample",
-                 "gflops_per_s", "peak_fraction"}
+                 "gflops_per_s", "peak_fraction", "loop_cpu_fraction"}
 
 # Identity of a cell for --resume: two rows with the same key measured the same thing.
 KEY_COLUMNS = ("scenario", "impl", "ctx", "batch_size", "repeat", "data",
