@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 
 # The default sweep: both scenarios, both implementations, CPU, a few batch sizes, a prefix of
 # the real data; about 10 minutes on a 2-core machine. See README for the full grid.
-BENCH_ARGS ?= --scenario lenet,rnn --impl keras,gluon --ctx cpu --batch-sizes 64,256 \
+BENCH_ARGS ?= --scenario lenet,rnn --impl keras,gluon --ctx cpu --batch-sizes 64,128,512 \
               --epochs 3 --max-samples 3072
 
 .PHONY: setup setup-gpu setup-peers bench test plots check clean

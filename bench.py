@@ -159,6 +159,8 @@ def machine_columns(label, gpus=""):
 def plan(args):
     """Every cell of the sweep, in the order run: the two implementations interleave."""
     cells = []
+    group = ({"kvstore": "dist_sync", "workers": args.workers} if args.kvstore == "dist_sync"
+             else {"workers": 1})
     for repeat in range(1, args.repeat + 1):
         for name in args.scenario:
             for ctx in args.ctx:
@@ -169,11 +171,8 @@ def plan(args):
                             "repeat": repeat, "epochs": args.epochs, "data": args.data,
                             "data_dir": args.data_dir, "max_samples": args.max_samples,
                             "seed": args.seed, "quiet": args.quiet, "dtype": "float32",
+                            **group,
                         })
-                        if args.kvstore == "dist_sync":
-                            cells[-1].update(kvstore="dist_sync", workers=args.workers)
-                        else:
-                            cells[-1].update(workers=1)
     return cells
 
 
