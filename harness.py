@@ -20,7 +20,6 @@ import platform
 import resource
 import statistics
 import sys
-import time
 import traceback
 from dataclasses import dataclass, field
 

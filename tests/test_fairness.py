@@ -11,7 +11,6 @@ import pytest
 import harness
 import scenarios
 from shim.contexts import parse
-from shim.keras_mxnet import keras
 import mxnet as mx
 
 from gluon_models import train as gluon_train

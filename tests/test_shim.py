@@ -4,7 +4,6 @@ import sys
 from pathlib import Path
 
 import numpy as np
-import pytest
 
 from shim.keras_mxnet import keras
 from keras import layers
