@@ -11,7 +11,7 @@ from pathlib import Path
 from tabulate import tabulate
 
 from report.plots import PLOT_NAMES, render_plots
-from report.runs import (RUNS_FILE, ReportError, data_of, device_kind, dtype_of, read_rows,
+from report.runs import (RUNS_FILE, ReportError, data_of, device_kind, dtype_of, read_machine,
                          workers_of)
 from report.summary import (context_label, epoch_time_ratios, format_rate, format_ratio,
                             group_title, impl_name, median_of, ok_rows, overhead_ratios,
@@ -349,7 +349,8 @@ def readme_markdown(results_dir, plot_notes=None):
     if not dirs:
         parts.append("No machine results yet.")
     for run_dir in dirs:
-        parts.append(machine_section(run_dir, read_rows(run_dir), plot_notes.get(run_dir.name, ())))
+        parts.append(machine_section(run_dir, read_machine(run_dir),
+                                     plot_notes.get(run_dir.name, ())))
     parts.append(historical_markdown())
     return "\n\n".join(parts) + "\n"
 
@@ -365,7 +366,7 @@ def regenerate(results_dir):
         raise ReportError(f"{results_dir}: no such results folder")
     notes, plot_notes = [], {}
     for run_dir in run_dirs(results_dir):
-        rows = read_rows(run_dir)
+        rows = read_machine(run_dir)
         label = run_dir.name
         (run_dir / "summary.md").write_text(summary_markdown(rows, f"Benchmark summary: {label}"))
         _, plot_notes[label] = render_plots(rows, run_dir, label)

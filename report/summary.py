@@ -138,13 +138,21 @@ def group_title(key):
     return f"{scenario} on {context_label(ctx, workers, data, dtype)}"
 
 
+def format_fraction(value):
+    return "—" if value is None else f"{value:.1%}"
+
+
 def _group_table(group, lines, ratios, impls):
+    batches = sorted(b for g, b in lines if g == group)
+    with_peak = any(r.get("peak_fraction") is not None for b in batches
+                    for rows in lines[(group, b)].values() for r in rows)
     headers = ["batch", "devices", "per-device batch"]
     headers += [f"{impl_name(i)} samples/s" for i in impls]
     headers += ["Keras/Gluon epoch time"]
     headers += [f"{impl_name(i)} val acc" for i in impls]
+    headers += [f"{impl_name(i)} % of peak" for i in impls] if with_peak else []
     table = []
-    for batch in sorted(b for g, b in lines if g == group):
+    for batch in batches:
         by_impl = lines[(group, batch)]
         any_row = next(iter(by_impl.values()))[0]
         batch_text = f"{batch} (synthetic)" if group[3] == "synthetic" else str(batch)
@@ -153,7 +161,9 @@ def _group_table(group, lines, ratios, impls):
             [batch_text, any_row.get("devices") or "—", per_device_batch(any_row)]
             + [format_rate(median_of(by_impl.get(i, []), "samples_per_s")) for i in impls]
             + [format_ratio(ratio) if ratio else "—"]
-            + [format_accuracy(median_of(by_impl.get(i, []), "val_accuracy")) for i in impls])
+            + [format_accuracy(median_of(by_impl.get(i, []), "val_accuracy")) for i in impls]
+            + ([format_fraction(median_of(by_impl.get(i, []), "peak_fraction")) for i in impls]
+               if with_peak else []))
     return tabulate(table, headers, tablefmt="pipe", disable_numparse=True)
 
 
@@ -168,7 +178,9 @@ def summary_sections(rows, level=2):
     if lines:
         parts.append("Samples/s and validation accuracy: median over repeats. "
                      "Keras/Gluon epoch time: median of per-repeat ratios "
-                     "(min–max over repeats, n = repeats); above 1 means Keras is slower.")
+                     "(min–max over repeats, n = repeats); above 1 means Keras is slower. "
+                     "% of peak: training GFLOP/s over this machine's FP32 GEMM rate "
+                     "(`bench.py --peak`), where measured.")
     else:
         parts.append("No completed cells.")
     for group in sorted({g for g, _ in lines}):
