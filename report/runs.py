@@ -19,6 +19,7 @@ COLUMNS = [
     "train_samples", "val_samples", "flops_per_sample", "gflops_per_s",
     "peak_fraction", "loop_cpu_fraction", "param_check", "servers", "per_worker", "host", "python", "mxnet", "keras_mxnet",
     "numpy", "torch", "cpu", "cores", "gpus", "git_commit",
+    "omp_threads",
 ]
 
 # Without these a row cannot be placed in any table or plot.
@@ -26,7 +27,8 @@ ESSENTIAL = ["scenario", "impl", "ctx", "batch_size", "status",
              "samples_per_s", "epoch_s_median"]
 
 INT_COLUMNS = {"devices", "batch_size", "epochs", "repeat", "per_device_batch",
-               "workers", "servers", "train_samples", "val_samples", "cores"}
+               "workers", "servers", "train_samples", "val_samples", "cores",
+               "omp_threads"}
 FLOAT_COLUMNS = {"warmup_s", "epoch_s_median", "epoch_s_min", "epoch_s_max",
                  "samples_per_s", "train_loss", "train_accuracy", "val_loss",
                  "val_accuracy", "val_s", "peak_rss_mb", "flops_per_sample",
@@ -37,6 +39,7 @@ KEY_COLUMNS = ("scenario", "impl", "ctx", "batch_size", "repeat", "data",
                "workers", "dtype")
 
 RUNS_FILE = "runs.csv"
+PEAK_FILE = "peak.json"   # written by `bench.py --peak` beside runs.csv
 
 
 class ReportError(ValueError):
@@ -104,8 +107,10 @@ def append_row(path, row):
         with open(path, newline="") as f:
             header = next(csv.reader(f), [])
         if header != COLUMNS:
-            raise ReportError(f"{path}: header differs from report.runs.COLUMNS; "
-                              "write to a new file")
+            if not set(header) <= set(COLUMNS):
+                raise ReportError(f"{path}: header has columns report.runs.COLUMNS lacks; "
+                                  "write to a new file")
+            _upgrade_header(path)
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
     if new_file:
@@ -115,6 +120,26 @@ def append_row(path, row):
         f.write(buffer.getvalue())
         f.flush()
         os.fsync(f.fileno())
+
+
+def _upgrade_header(path):
+    """Rewrite a runs.csv written before columns were added, in today's column order.
+
+    The values are copied as text; the new file replaces the old one only once it is complete
+    and synced, so a kill leaves one or the other.
+    """
+    with open(path, newline="") as f:
+        old_rows = list(csv.DictReader(f))
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, fieldnames=COLUMNS, restval="", lineterminator="\n")
+    writer.writeheader()
+    writer.writerows(old_rows)
+    tmp = path.with_name(path.name + ".upgrading")
+    with open(tmp, "w", newline="") as f:
+        f.write(buffer.getvalue())
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(tmp, path)
 
 
 def _convert(name, text, path, line):
@@ -190,3 +215,28 @@ def done_keys(path, include_failed=False):
         return set()
     return {cell_key(row) for row in read_rows(path)
             if include_failed or row["status"] == "ok"}
+
+
+def peak_gflops(run_dir):
+    """The FP32 GEMM peak measured on this machine (`bench.py --peak`), or None."""
+    import peak  # the file's format is peak.py's
+
+    try:
+        return peak.load_peak(Path(run_dir) / PEAK_FILE)["gflops"]
+    except (OSError, ValueError):
+        return None
+
+
+def read_machine(run_dir):
+    """read_rows(run_dir), with the fraction of peak filled in where the row has none.
+
+    A cell records peak_fraction only if peak.json existed when it ran; for the others it is
+    their measured gflops_per_s over the peak measured on the same machine, whenever that was.
+    """
+    rows = read_rows(run_dir)
+    roof = peak_gflops(run_dir)
+    if roof:
+        for row in rows:
+            if row.get("peak_fraction") is None and row.get("gflops_per_s") is not None:
+                row["peak_fraction"] = round(row["gflops_per_s"] / roof, 4)
+    return rows

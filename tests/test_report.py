@@ -2,6 +2,7 @@
 
 The fixture rows use the real columns with made-up values.
 """
+import csv
 import random
 import re
 import subprocess
@@ -18,7 +19,7 @@ from report import plots  # noqa: E402
 from report.__main__ import main  # noqa: E402
 from report.readme import readme_markdown, regenerate  # noqa: E402
 from report.runs import (COLUMNS, ReportError, append_row, cell_key, done_keys,  # noqa: E402
-                         read_rows)
+                         read_machine, read_rows)
 from report.summary import ok_rows, summary_markdown  # noqa: E402
 
 LABEL = "fixture-box"
@@ -295,8 +296,29 @@ def test_append_row_rejects_bad_input(tmp_path):
         append_row(tmp_path / "runs.csv", {"scenario": "lenet", "speed": 3})
     other = tmp_path / "other.csv"
     other.write_text("a,b\n1,2\n")
-    with pytest.raises(ReportError, match="header differs"):
+    with pytest.raises(ReportError, match="columns report.runs.COLUMNS lacks"):
         append_row(other, {"scenario": "lenet"})
+    assert other.read_text() == "a,b\n1,2\n"
+
+
+def test_append_row_upgrades_a_file_written_before_columns_were_added(tmp_path):
+    path = tmp_path / "runs.csv"
+    old_columns = [c for c in COLUMNS if c not in ("omp_threads", "servers")]
+    old_row = {c: "" for c in old_columns}
+    old_row.update(scenario="lenet", impl="keras", ctx="cpu", batch_size="64", status="ok",
+                   samples_per_s="812.25", epoch_s_median="7.5", reason="a, quoted \"one\"")
+    with open(path, "w", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=old_columns, lineterminator="\n")
+        writer.writeheader()
+        writer.writerow(old_row)
+    append_row(path, dict(scenario="lenet", impl="gluon", ctx="cpu", batch_size=64, status="ok",
+                          samples_per_s=1000.5, epoch_s_median=6.0, omp_threads=2))
+    assert next(csv.reader(open(path, newline=""))) == COLUMNS
+    first, second = read_rows(path)
+    assert (first["impl"], first["samples_per_s"], first["omp_threads"]) == ("keras", 812.25, None)
+    assert first["reason"] == 'a, quoted "one"'
+    assert (second["impl"], second["omp_threads"]) == ("gluon", 2)
+    assert not list(tmp_path.glob("*.upgrading"))
 
 
 def test_read_rows_tolerates_extra_and_missing_optional_columns(tmp_path):
@@ -318,3 +340,23 @@ def test_done_keys(tmp_path):
     assert cell_key(planned) in done
     assert len(done) == sum(r["status"] == "ok" for r in fixture_rows())
     assert done_keys(tmp_path / "absent.csv") == set()
+
+
+def test_peak_fraction_comes_from_peak_json_where_a_row_has_none(tmp_path):
+    rng = random.Random(3)
+    before_peak = make_row("lenet", "gluon", "cpu", 1, 128, 1, rng)
+    before_peak["peak_fraction"] = None          # ran before `bench.py --peak`
+    recorded = make_row("lenet", "keras", "cpu", 1, 128, 1, rng)   # its own fraction kept
+    run_dir = tmp_path / "box"
+    write_csv(run_dir / "runs.csv", [before_peak, recorded])
+    assert read_machine(run_dir)[0]["peak_fraction"] is None       # no peak.json: none made up
+    (run_dir / "peak.json").write_text('{"gflops": 200.0}')
+    gluon, keras = read_machine(run_dir)
+    assert gluon["peak_fraction"] == round(before_peak["gflops_per_s"] / 200.0, 4)
+    assert keras["peak_fraction"] == recorded["peak_fraction"]
+
+    table = summary_markdown([gluon, keras], "t")
+    header, _, line = [l for l in table.splitlines() if l.startswith("|")][:3]
+    cells = dict(zip([c.strip() for c in header.split("|")], [c.strip() for c in line.split("|")]))
+    assert cells["Gluon % of peak"] == f"{gluon['peak_fraction']:.1%}"
+    assert cells["Keras % of peak"] == f"{keras['peak_fraction']:.1%}"
