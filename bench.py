@@ -31,13 +31,13 @@ import benchdata
 import peak
 import scenarios
 from report import runs, summary
+from shim import precision
 from shim.contexts import ContextError, parse_list
 
 ROOT = Path(__file__).resolve().parent
 HARNESS = [sys.executable, str(ROOT / "harness.py")]
 IMPLS = ("keras", "gluon", "torch")
 DEFAULT_BATCH_SIZES = "64,128,256,512"
-PEAK_FILE = "peak.json"
 
 
 class UsageError(Exception):
@@ -101,6 +101,9 @@ def parser():
     p.add_argument("--repeat", type=positive_int, default=1, help="repeats per cell (default: 1)")
     p.add_argument("--max-samples", type=positive_int,
                    help="use only the first N training and validation samples (quick runs)")
+    p.add_argument("--dtype", choices=precision.DTYPES, default="float32",
+                   help="float32, or bfloat16 mixed precision on CPU: MXNet's AMP for keras and "
+                        "gluon, autocast for torch (default: float32)")
     p.add_argument("--data", choices=("real", "synthetic"), default="real")
     p.add_argument("--data-dir", help=f"where the data sets are (else ${benchdata.ENV_VAR}, "
                                       "else the per-user cache)")
@@ -170,7 +173,7 @@ def plan(args):
                             "scenario": name, "impl": impl, "ctx": ctx.spec, "batch_size": batch,
                             "repeat": repeat, "epochs": args.epochs, "data": args.data,
                             "data_dir": args.data_dir, "max_samples": args.max_samples,
-                            "seed": args.seed, "quiet": args.quiet, "dtype": "float32",
+                            "seed": args.seed, "quiet": args.quiet, "dtype": args.dtype,
                             **group,
                         })
     return cells
@@ -191,6 +194,9 @@ def validate(args):
                                  f"{over}; use a multiple of {parts}")
     if args.kvstore == "dist_sync" and "torch" in args.impl:
         raise UsageError("--impl torch has no parameter-server mode; drop it or --kvstore")
+    if args.dtype == "bfloat16" and any(c.kind != "cpu" for c in args.ctx):
+        raise UsageError("--dtype bfloat16 runs on CPU contexts only (MXNet's AMP has bfloat16 "
+                         "kernels for the CPU alone); use --dtype float32 on GPUs")
     if "torch" in args.impl and any(c.kind != "cpu" or c.devices > 1 for c in args.ctx):
         raise UsageError("--impl torch runs on one CPU context only (--ctx cpu)")
 
@@ -223,7 +229,7 @@ def run_one(cell, timeout, echo=True):
         result_path = Path(tmp) / "result.json"
         process = subprocess.Popen(HARNESS + [json.dumps(cell), str(result_path)], cwd=ROOT,
                                    stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-                                   env=cell_environment())
+                                   env=cell_environment(cell))
         tail = collections.deque(maxlen=64)
         reader = threading.Thread(target=relay, args=(process.stderr, tail, echo), daemon=True)
         reader.start()
@@ -253,7 +259,7 @@ def run_distributed(cell, args):
 
     try:
         return distributed.run_cell(cell, args.workers, args.servers, args.cell_timeout,
-                                    env=cell_environment()), None
+                                    env=cell_environment(cell)), None
     except distributed.DistributedError as error:
         return None, str(error)
 
@@ -277,24 +283,36 @@ def measure_peak(args):
         raise UsageError(f"peak measurement failed: {done.stderr.strip().splitlines()[-1:]}")
     result = json.loads(done.stdout)
     out.mkdir(parents=True, exist_ok=True)
-    peak.save_peak(out / PEAK_FILE, result)
+    peak.save_peak(out / runs.PEAK_FILE, result)
     print(f"peak FP32 GEMM: {result['gflops']} GFLOP/s through mxnet "
-          f"({result['numpy_gflops']} through numpy); saved in {out / PEAK_FILE}")
+          f"({result['numpy_gflops']} through numpy); saved in {out / runs.PEAK_FILE}")
     return 0
 
 
-def peak_gflops(out):
-    """The peak measured on this machine earlier (--peak), or None."""
-    try:
-        return peak.load_peak(out / PEAK_FILE)["gflops"]
-    except (OSError, ValueError):
-        return None
+def omp_threads(cell=None):
+    """OpenMP threads per process: this machine's cores shared out over what runs at once.
+
+    MXNet runs each CPU context's operators on an engine thread of its own, and every worker of
+    a local parameter-server group is a process of its own; each opens OpenMP teams (oneDNN, and
+    the wheel's OpenMP build of OpenBLAS for the `dot` that keras-mxnet's Dense and LSTM use).
+    With a team of every core per context, keras-mxnet on cpu:0-1 (2 cores) did not finish one
+    epoch of 1024 samples in 45 s, an engine thread spinning in OpenBLAS's exec_blas (gdb), where
+    with one thread each it trains at 1,225 samples/s; its CNN-LSTM on two local dist_sync
+    workers spun for minutes likewise. One context in one process gets every core. Set
+    OMP_NUM_THREADS yourself to override.
+    """
+    cores = os.cpu_count() or 1
+    if cell is None:
+        return cores
+    spec = parse_list(cell["ctx"])[0]
+    at_once = (spec.devices if spec.kind == "cpu" else 1) * int(cell.get("workers") or 1)
+    return max(1, cores // at_once)
 
 
-def cell_environment():
-    """Process-wide settings, the same for every implementation's cells."""
+def cell_environment(cell=None):
+    """Process-wide settings, the same for every implementation's cells; see omp_threads."""
     env = dict(os.environ)
-    env.setdefault("OMP_NUM_THREADS", str(os.cpu_count()))
+    env.setdefault("OMP_NUM_THREADS", str(omp_threads(cell)))
     env["PYTHONUNBUFFERED"] = "1"
     env.setdefault("MXNET_SUBGRAPH_VERBOSE", "0")  # one 'backend activated' line per graph
     return env
@@ -307,7 +325,7 @@ def run_sweep(args):
     gpu_indices = preflight(args)
     machine = machine_columns(args.label, gpus=gpu_names(gpu_indices))
     cells = plan(args)
-    roof = peak_gflops(out)
+    roof = runs.peak_gflops(out)
     done = runs.done_keys(csv_path) if args.resume and csv_path.exists() else set()
     todo = [c for c in cells if runs.cell_key(c) not in done]
     if len(todo) < len(cells):
@@ -327,6 +345,7 @@ def run_sweep(args):
         devices = parse_list(cell["ctx"])[0].devices
         # Both sides reduce gradients over several local devices with kvstore 'device'.
         row.update(machine, started_at=started, devices=devices,
+                   omp_threads=cell_environment(cell)["OMP_NUM_THREADS"],
                    kvstore=cell.get("kvstore") or ("device" if devices > 1 else ""))
         if measured:
             row.update(measured, status="ok", reason="")
@@ -338,7 +357,7 @@ def run_sweep(args):
             tqdm.write(f"cell failed: {cell['scenario']} {cell['impl']} {cell['ctx']} "
                        f"batch {cell['batch_size']}: {reason}")
         runs.append_row(csv_path, row)
-        (out / "summary.md").write_text(summary.summary_markdown(runs.read_rows(csv_path),
+        (out / "summary.md").write_text(summary.summary_markdown(runs.read_machine(out),
                                                                  title=args.label))
     print(f"{len(todo) - failed} cells ok, {failed} failed; rows in {csv_path}, "
           f"summary in {out / 'summary.md'}")

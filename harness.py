@@ -11,7 +11,8 @@ identical across implementations lives here, and each implementation only trains
   probabilities, by one numpy function (`evaluate`).
 
 An implementation module (keras_models.train, gluon_models.train, torch_models.train) has
-    train(scenario, data, context, batch_size, epochs, order, progress) -> Trained
+    train(scenario, data, context, batch_size, epochs, order, progress, dtype) -> Trained
+where dtype is 'float32' or 'bfloat16' (mixed precision; see shim.precision).
 """
 import importlib
 import json
@@ -122,7 +123,7 @@ def run_cell(cell, progress=True):
     trained = implementation.train(
         scenario, data, context, cell["batch_size"], cell["epochs"],
         order=lambda epoch: epoch_order(n_train, cell["seed"], epoch),
-        progress=progress, **options,
+        progress=progress, dtype=cell.get("dtype", "float32"), **options,
     )
     if trained.trainable_parameters != scenario.parameter_count():
         raise RuntimeError(f"{cell['impl']} built {trained.trainable_parameters} trainable "

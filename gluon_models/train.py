@@ -17,6 +17,7 @@ import time
 from tqdm import tqdm
 
 import shim
+from shim import precision
 
 mx = shim.import_mxnet()
 from mxnet import autograd, gluon, init
@@ -57,7 +58,9 @@ def split(batch, contexts):
     return gluon.utils.split_and_load(batch, contexts, even_split=False)
 
 
-def train(scenario, data, context, batch_size, epochs, order, progress=True, kvstore="device"):
+def train(scenario, data, context, batch_size, epochs, order, progress=True, kvstore="device",
+          dtype="float32"):
+    precision.use(dtype)  # before the model is built
     contexts = context.mxnet()
     n, workers, group = len(data.x_train), 1, None
     if kvstore.startswith("dist"):  # one worker of a parameter-server group (distributed.py)

@@ -12,6 +12,7 @@ import time
 
 from tqdm import tqdm
 
+from shim import precision
 from shim.keras_mxnet import keras
 import mxnet as mx
 
@@ -51,7 +52,9 @@ def trained_weights(model):
     return [args[name].asnumpy() for name in sorted(args)]
 
 
-def train(scenario, data, context, batch_size, epochs, order, progress=True, kvstore=None):
+def train(scenario, data, context, batch_size, epochs, order, progress=True, kvstore=None,
+          dtype="float32"):
+    precision.use(dtype)  # before the model is built
     workers, group, options = 1, None, {}
     if kvstore:  # one worker of a parameter-server group (distributed.py)
         group = distributed.Worker(kvstore, batch_size)

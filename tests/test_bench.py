@@ -22,6 +22,25 @@ def run_bench(*args, timeout=300):
                           text=True, timeout=timeout)
 
 
+@pytest.mark.parametrize("cores, ctx, workers, threads", [
+    (2, "cpu", 1, 2),        # one context in one process: every core
+    (2, "cpu:0-1", 1, 1),    # two CPU engine threads at once: a core each
+    (2, "cpu", 2, 1),        # two parameter-server workers on this machine
+    (8, "cpu:0-3", 1, 2),
+    (8, "cpu:0-1", 2, 2),
+    (2, "cpu:0-3", 1, 1),    # never below one
+    (16, "gpu:0-7", 1, 16),  # GPU contexts run their kernels on the GPUs
+])
+def test_openmp_threads_share_the_cores_among_what_runs_at_once(monkeypatch, cores, ctx,
+                                                               workers, threads):
+    monkeypatch.setattr(os, "cpu_count", lambda: cores)
+    monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
+    cell = {"ctx": ctx, "workers": workers}
+    assert bench.cell_environment(cell)["OMP_NUM_THREADS"] == str(threads)
+    monkeypatch.setenv("OMP_NUM_THREADS", "3")   # the user's own setting wins
+    assert bench.cell_environment(cell)["OMP_NUM_THREADS"] == "3"
+
+
 @pytest.mark.parametrize("args, says", [
     (["--ctx", "gpu:7-0"], "runs backwards"),
     (["--ctx", "tpu:0"], "unknown device kind 'tpu'"),
@@ -36,6 +55,8 @@ def run_bench(*args, timeout=300):
     (["--kvstore", "dist_sync", "--workers", "3", "--batch-sizes", "64"],
      "split evenly over 3 workers x 1 contexts"),
     (["--kvstore", "dist_async"], "invalid choice: 'dist_async'"),
+    (["--dtype", "float16"], "invalid choice: 'float16'"),
+    (["--dtype", "bfloat16", "--ctx", "gpu:0"], "--dtype bfloat16 runs on CPU contexts only"),
 ])
 def test_bad_input_is_one_line_and_exit_status_2(args, says):
     done = run_bench(*args, timeout=60)

@@ -70,9 +70,15 @@ def optimizer(params, spec):
                             eps=spec.epsilon)
 
 
-def train(scenario, data, context, batch_size, epochs, order, progress=True, kvstore=None):
-    """`kvstore` exists only to refuse a distributed cell with a clear message."""
+def train(scenario, data, context, batch_size, epochs, order, progress=True, kvstore=None,
+          dtype="float32"):
+    """`kvstore` exists only to refuse a distributed cell with a clear message.
+
+    dtype 'bfloat16' is torch's own CPU mixed precision, autocast: the forward pass and the loss
+    run under it (its bfloat16 ops: conv, linear, LSTM, ...); parameters and optimizer stay float32.
+    """
     check_context(context, kvstore)
+    mixed = torch.autocast("cpu", dtype=torch.bfloat16, enabled=dtype == "bfloat16")
     set_threads()
     model = MODELS[scenario.name]
     net = model.build(scenario)
@@ -94,8 +100,9 @@ def train(scenario, data, context, batch_size, epochs, order, progress=True, kvs
         start = time.perf_counter()
         for first in range(0, n, batch_size):
             x, y = x_epoch[first:first + batch_size], y_epoch[first:first + batch_size]
-            logits = net(x)
-            loss = loss_fn(logits, y)
+            with mixed:
+                logits = net(x)
+                loss = loss_fn(logits, y)
             step.zero_grad(set_to_none=True)
             loss.backward()
             step.step()
@@ -105,7 +112,8 @@ def train(scenario, data, context, batch_size, epochs, order, progress=True, kvs
         epoch_seconds.append(time.perf_counter() - start)
 
     start = time.perf_counter()
-    probabilities = predict(net, model, data.x_val, batch_size)
+    with mixed:
+        probabilities = predict(net, model, data.x_val, batch_size)
     val_seconds = time.perf_counter() - start
 
     return Trained(
@@ -124,4 +132,4 @@ def predict(net, model, x, batch_size):
     with torch.inference_mode():
         outputs = [model.probabilities(net(x[first:first + batch_size]))
                    for first in range(0, len(x), batch_size)]
-    return torch.cat(outputs).numpy()
+    return torch.cat(outputs).float().numpy()

@@ -1,0 +1,92 @@
+"""--dtype bfloat16: MXNet's AMP really converts each side's graph, and both still train.
+
+amp.init changes the whole process, so every check runs in a fresh interpreter.
+"""
+import csv
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def run_python(code, timeout=300):
+    done = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True,
+                          timeout=timeout)
+    assert done.returncode == 0, done.stderr[-3000:]
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+# Count the graph's casts to bfloat16 and its Convolution, FullyConnected and dot nodes
+# (tojson drops AMP's casts unless told not to).
+GRAPH_CENSUS = """
+import collections, json
+
+def census(symbol):
+    nodes = json.loads(symbol.tojson(remove_amp_cast=False))["nodes"]
+    ops = collections.Counter(n["op"] for n in nodes)
+    to_bf16 = sum(1 for n in nodes if n["op"] in ("amp_cast", "amp_multicast")
+                  and "bfloat16" in json.dumps(n.get("attrs", {})))
+    return {"to_bf16": to_bf16, **{op: ops[op] for op in ("Convolution", "FullyConnected", "dot")}}
+"""
+
+
+@pytest.mark.parametrize("dtype", ["float32", "bfloat16"])
+def test_gluon_lenet_graph_runs_conv_and_dense_in_bfloat16_only_when_asked(dtype):
+    found = run_python(GRAPH_CENSUS + f"""
+from shim import precision
+precision.use({dtype!r})
+import mxnet as mx
+from gluon_models import lenet
+net = lenet.build()
+net.initialize(mx.init.Xavier())
+net.hybridize()
+out = net(mx.nd.ones((2, 1, 28, 28)))
+out.wait_to_read()
+print(json.dumps({{**census(net._cached_graph[1]), "out": str(out.dtype)}}))
+""")
+    assert found["Convolution"] == 2 and found["FullyConnected"] == 2
+    if dtype == "bfloat16":
+        assert found["to_bf16"] >= 4, found   # every Convolution and FullyConnected input
+    else:
+        assert found["to_bf16"] == 0, found
+
+
+def test_keras_lenet_graph_runs_conv_in_bfloat16_and_dot_in_float32():
+    # keras is imported first, as keras_models.train does before it calls precision.use
+    found = run_python(GRAPH_CENSUS + """
+from shim.keras_mxnet import keras
+from shim import precision
+precision.use("bfloat16")
+from keras_models import lenet
+import scenarios
+model = lenet.build(scenarios.LENET)
+print(json.dumps(census(model.outputs[0].symbol)))
+""")
+    assert found["Convolution"] == 2 and found["dot"] == 2, found
+    assert found["to_bf16"] >= 2, found    # the convolutions' inputs
+
+
+def read_rows(path):
+    with open(path, newline="") as f:
+        return list(csv.DictReader(f))
+
+
+def test_bfloat16_cells_train_and_are_recorded_as_bfloat16(tmp_path):
+    out = tmp_path / "out"
+    done = subprocess.run(
+        [sys.executable, "bench.py", "--scenario", "lenet", "--impl", "keras,gluon",
+         "--data", "synthetic", "--max-samples", "256", "--epochs", "2", "--batch-sizes", "64",
+         "--dtype", "bfloat16", "--quiet", "--out", str(out)],
+        cwd=ROOT, capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr[-3000:]
+    rows = read_rows(out / "runs.csv")
+    assert sorted(r["impl"] for r in rows) == ["gluon", "keras"]
+    for row in rows:
+        assert row["status"] == "ok", row["reason"]
+        assert row["dtype"] == "bfloat16"
+        assert 0 < float(row["val_loss"]) < 10 and 0 <= float(row["val_accuracy"]) <= 1
+    assert "bfloat16" in (out / "summary.md").read_text()
