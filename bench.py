@@ -146,12 +146,19 @@ def cpu_model():
     return platform.processor() or platform.machine()
 
 
-def git_commit():
+def git_commit(root=ROOT):
+    """The checkout's commit, with '-dirty' when tracked files differ from it (then the code
+    that ran is not the commit's); '' outside a git checkout."""
+    def git(*args):
+        return subprocess.run(["git", *args], cwd=root, text=True, capture_output=True,
+                              check=True).stdout.strip()
+
     try:
-        return subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, text=True,
-                              capture_output=True, check=True).stdout.strip()
+        commit = git("rev-parse", "--short", "HEAD")
+        changed = git("status", "--porcelain", "--untracked-files=no")
     except (OSError, subprocess.CalledProcessError):
         return ""
+    return commit + ("-dirty" if changed else "")
 
 
 def machine_columns(label, gpus=""):

@@ -41,6 +41,24 @@ def test_openmp_threads_share_the_cores_among_what_runs_at_once(monkeypatch, cor
     assert bench.cell_environment(cell)["OMP_NUM_THREADS"] == "3"
 
 
+def test_git_commit_says_when_the_code_that_ran_is_not_the_commit(tmp_path):
+    def git(*args):
+        subprocess.run(["git", "-c", "user.name=t", "-c", "user.email=t@t", *args], cwd=tmp_path,
+                       check=True, capture_output=True)
+
+    assert bench.git_commit(tmp_path) == ""          # not a checkout
+    git("init", "-q")
+    (tmp_path / "model.py").write_text("a = 1\n")
+    git("add", "model.py")
+    git("commit", "-q", "-m", "one")
+    clean = bench.git_commit(tmp_path)
+    assert clean and not clean.endswith("-dirty")
+    (tmp_path / "notes.txt").write_text("untracked files do not count\n")
+    assert bench.git_commit(tmp_path) == clean
+    (tmp_path / "model.py").write_text("a = 2\n")
+    assert bench.git_commit(tmp_path) == clean + "-dirty"
+
+
 @pytest.mark.parametrize("args, says", [
     (["--ctx", "gpu:7-0"], "runs backwards"),
     (["--ctx", "tpu:0"], "unknown device kind 'tpu'"),
