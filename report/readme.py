@@ -179,7 +179,10 @@ def accuracy_conclusions(rows):
         head = f"Validation accuracy, Keras vs {impl_name(other)}: "
         if beyond:
             lines.append(head + f"{len(beyond)} of {total} cells differ by more than the spread "
-                         f"over repeats; largest: {max(beyond)[1]}.")
+                         f"over repeats; largest: {max(beyond)[1]}. Repeats share the seed (the "
+                         "same data order; each side its same initial weights), so that spread "
+                         "is run-to-run nondeterminism only: the two sides draw different initial "
+                         "weights from the same distributions, and seeds alone move accuracy.")
         if within:
             lines.append(head + f"{len(within)} of {total} cells agree within the spread over "
                          f"repeats; largest difference: {max(within)[1]}.")

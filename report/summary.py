@@ -142,11 +142,20 @@ def format_fraction(value):
     return "—" if value is None else f"{value:.1%}"
 
 
+def _samples_text(rows):
+    """Training samples per epoch: a prefix (--max-samples) trains less, and learns less."""
+    counts = [r["train_samples"] for r in rows if r.get("train_samples") is not None]
+    if not counts:
+        return "—"
+    low, high = min(counts), max(counts)
+    return f"{low:,}" if low == high else f"{low:,}–{high:,}"
+
+
 def _group_table(group, lines, ratios, impls):
     batches = sorted(b for g, b in lines if g == group)
     with_peak = any(r.get("peak_fraction") is not None for b in batches
                     for rows in lines[(group, b)].values() for r in rows)
-    headers = ["batch", "devices", "per-device batch"]
+    headers = ["batch", "devices", "per-device batch", "train samples"]
     headers += [f"{impl_name(i)} samples/s" for i in impls]
     headers += ["Keras/Gluon epoch time"]
     headers += [f"{impl_name(i)} val acc" for i in impls]
@@ -158,7 +167,8 @@ def _group_table(group, lines, ratios, impls):
         batch_text = f"{batch} (synthetic)" if group[3] == "synthetic" else str(batch)
         ratio = ratios.get((group, batch))
         table.append(
-            [batch_text, any_row.get("devices") or "—", per_device_batch(any_row)]
+            [batch_text, any_row.get("devices") or "—", per_device_batch(any_row),
+             _samples_text([r for rows in by_impl.values() for r in rows])]
             + [format_rate(median_of(by_impl.get(i, []), "samples_per_s")) for i in impls]
             + [format_ratio(ratio) if ratio else "—"]
             + [format_accuracy(median_of(by_impl.get(i, []), "val_accuracy")) for i in impls]

@@ -360,3 +360,6 @@ def test_peak_fraction_comes_from_peak_json_where_a_row_has_none(tmp_path):
     cells = dict(zip([c.strip() for c in header.split("|")], [c.strip() for c in line.split("|")]))
     assert cells["Gluon % of peak"] == f"{gluon['peak_fraction']:.1%}"
     assert cells["Keras % of peak"] == f"{keras['peak_fraction']:.1%}"
+    assert cells["train samples"] == "60,000"
+    keras["train_samples"] = 6000                 # a --max-samples prefix shows as such
+    assert "| 6,000–60,000 " in summary_markdown([gluon, keras], "t")
