@@ -96,7 +96,7 @@ def _series_by_batch(rows):
 
 
 def _plot_median_line(ax, key, points, column, marker):
-    """Color says the implementation, marker the context, dashes synthetic data."""
+    """Color says the implementation, marker the context and dtype, dashes synthetic data."""
     impl, ctx, workers, data, dtype = key
     xs = sorted(x for x in points if median_of(points[x], column) is not None)
     if not xs:
@@ -119,7 +119,7 @@ def _per_batch_plot(rows, label, column, ylabel, title, log_y):
     for ax, scenario in zip(axes, scenarios):
         series = _series_by_batch([r for r in rows if r["scenario"] == scenario])
         for key in sorted(series):
-            _plot_median_line(ax, key, series[key], column, marker(key[1:3]))
+            _plot_median_line(ax, key, series[key], column, marker((*key[1:3], key[4])))
         ax.set_xscale("log", base=2)
         if log_y:
             ax.set_yscale("log")
