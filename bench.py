@@ -348,7 +348,7 @@ def run_sweep(args):
         else:
             measured, reason = run_one(cell, args.cell_timeout, echo=not args.quiet)
         row = {key: cell[key] for key in ("scenario", "impl", "ctx", "batch_size", "epochs",
-                                          "repeat", "data", "workers", "dtype")}
+                                          "repeat", "data", "workers", "dtype", "max_samples")}
         devices = parse_list(cell["ctx"])[0].devices
         # Both sides reduce gradients over several local devices with kvstore 'device'.
         row.update(machine, started_at=started, devices=devices,

@@ -19,7 +19,7 @@ COLUMNS = [
     "train_samples", "val_samples", "flops_per_sample", "gflops_per_s",
     "peak_fraction", "loop_cpu_fraction", "param_check", "servers", "per_worker", "host", "python", "mxnet", "keras_mxnet",
     "numpy", "torch", "cpu", "cores", "gpus", "git_commit",
-    "omp_threads",
+    "omp_threads", "max_samples",
 ]
 
 # Without these a row cannot be placed in any table or plot.
@@ -28,7 +28,7 @@ ESSENTIAL = ["scenario", "impl", "ctx", "batch_size", "status",
 
 INT_COLUMNS = {"devices", "batch_size", "epochs", "repeat", "per_device_batch",
                "workers", "servers", "train_samples", "val_samples", "cores",
-               "omp_threads"}
+               "omp_threads", "max_samples"}
 FLOAT_COLUMNS = {"warmup_s", "epoch_s_median", "epoch_s_min", "epoch_s_max",
                  "samples_per_s", "train_loss", "train_accuracy", "val_loss",
                  "val_accuracy", "val_s", "peak_rss_mb", "flops_per_sample",
@@ -36,7 +36,7 @@ FLOAT_COLUMNS = {"warmup_s", "epoch_s_median", "epoch_s_min", "epoch_s_max",
 
 # Identity of a cell for --resume: two rows with the same key measured the same thing.
 KEY_COLUMNS = ("scenario", "impl", "ctx", "batch_size", "repeat", "data",
-               "workers", "dtype")
+               "workers", "dtype", "max_samples")
 
 RUNS_FILE = "runs.csv"
 PEAK_FILE = "peak.json"   # written by `bench.py --peak` beside runs.csv
@@ -73,7 +73,8 @@ def cell_key(row):
     """
     return (row["scenario"], row["impl"], row["ctx"], int(row["batch_size"]),
             None if row.get("repeat") is None else int(row["repeat"]),
-            data_of(row), int(workers_of(row)), dtype_of(row))
+            data_of(row), int(workers_of(row)), dtype_of(row),
+            None if row.get("max_samples") is None else int(row["max_samples"]))
 
 
 def _csv_path(path_or_dir):

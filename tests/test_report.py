@@ -332,12 +332,18 @@ def test_read_rows_tolerates_extra_and_missing_optional_columns(tmp_path):
 
 def test_done_keys(tmp_path):
     path = write_csv(tmp_path / "runs.csv", fixture_rows())
-    failed = ("rnn", "keras", "gpu:0-1", 256, 1, "real", 1, "float32")
+    failed = ("rnn", "keras", "gpu:0-1", 256, 1, "real", 1, "float32", None)
     done = done_keys(path)
     assert failed not in done and failed in done_keys(path, include_failed=True)
     planned = dict(scenario="lenet", impl="keras", ctx="cpu", batch_size=128, repeat=0,
                    data="real", workers=1, dtype="float32")
     assert cell_key(planned) in done
+    # a cell measured on a prefix (--max-samples) is not the full-data cell, nor another prefix
+    prefix = dict(fixture_rows()[0], max_samples=6000)
+    write_csv(tmp_path / "prefix.csv", [prefix])
+    assert cell_key(dict(prefix, max_samples=None)) not in done_keys(tmp_path / "prefix.csv")
+    assert cell_key(dict(prefix, max_samples=3000)) not in done_keys(tmp_path / "prefix.csv")
+    assert cell_key(prefix) in done_keys(tmp_path / "prefix.csv")
     assert len(done) == sum(r["status"] == "ok" for r in fixture_rows())
     assert done_keys(tmp_path / "absent.csv") == set()
 
