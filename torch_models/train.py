@@ -5,6 +5,7 @@ a timed epoch reads a value back: the epoch's data is put in order and converted
 before the clock starts, and loss and accuracy are summed as tensors and read after. On the CPU
 torch runs synchronously, so the clock needs no device sync.
 """
+import contextlib
 import os
 import time
 
@@ -78,7 +79,9 @@ def train(scenario, data, context, batch_size, epochs, order, progress=True, kvs
     run under it (its bfloat16 ops: conv, linear, LSTM, ...); parameters and optimizer stay float32.
     """
     check_context(context, kvstore)
-    mixed = torch.autocast("cpu", dtype=torch.bfloat16, enabled=dtype == "bfloat16")
+    # float32 enters nothing per batch: the timed loop stays what it was before --dtype existed
+    mixed = (torch.autocast("cpu", dtype=torch.bfloat16) if dtype == "bfloat16"
+             else contextlib.nullcontext())
     set_threads()
     model = MODELS[scenario.name]
     net = model.build(scenario)
