@@ -5,6 +5,7 @@
 - `shim.contexts`: the context specs (`cpu`, `cpu:0-3`, `gpu:0,2`) that bench.py, Keras and
   Gluon all read.
 - `shim.gpu`: the GPU preflight and the loading of pip's CUDA 11 libraries.
+- `shim.precision`: `--dtype bfloat16`, MXNet's AMP set up the same way for both sides.
 
 Importing `shim` itself is cheap (no keras, no mxnet), so the Gluon side never pays for Keras.
 """

@@ -49,6 +49,7 @@ out.wait_to_read()
 print(json.dumps({{**census(net._cached_graph[1]), "out": str(out.dtype)}}))
 """)
     assert found["Convolution"] == 2 and found["FullyConnected"] == 2
+    assert ("bfloat16" in found["out"]) == (dtype == "bfloat16")   # the logits' dtype
     if dtype == "bfloat16":
         assert found["to_bf16"] >= 4, found   # every Convolution and FullyConnected input
     else:
