@@ -246,6 +246,10 @@ def run_one(cell, timeout, echo=True):
             process.kill()
             process.wait()
             return None, f"timed out after {timeout} s"
+        except BaseException:   # Ctrl-C or SIGTERM: the cell must not go on eating the cores
+            process.kill()
+            process.wait()
+            raise
         finally:
             reader.join(timeout=5)
         if code == 0 and result_path.exists():
@@ -380,8 +384,17 @@ def gpu_names(indices):
     return "; ".join(f"gpu:{i} {found.get(i, '?')}" for i in indices)
 
 
+class Terminated(BaseException):   # like KeyboardInterrupt: no `except Exception` swallows it
+    """SIGTERM, raised in the main thread so that the cell in flight is stopped as well."""
+
+
+def terminate(signum, frame):
+    raise Terminated
+
+
 def main(argv=None):
     argv = sys.argv[1:] if argv is None else argv
+    on_sigterm = signal.signal(signal.SIGTERM, terminate)
     try:
         if argv[:1] == ["plots"]:
             from report.__main__ import main as report_main
@@ -399,10 +412,12 @@ def main(argv=None):
     except UsageError as error:
         print(f"bench.py: error: {error}", file=sys.stderr)
         return 2
-    except KeyboardInterrupt:
-        print("bench.py: interrupted; finished cells are in runs.csv (use --resume)",
-              file=sys.stderr)
-        return 130
+    except (KeyboardInterrupt, Terminated) as stop:
+        how, status = ("terminated", 143) if isinstance(stop, Terminated) else ("interrupted", 130)
+        print(f"bench.py: {how}; finished cells are in runs.csv (use --resume)", file=sys.stderr)
+        return status
+    finally:
+        signal.signal(signal.SIGTERM, on_sigterm)
 
 
 if __name__ == "__main__":

@@ -129,3 +129,28 @@ def test_a_killed_sweep_resumes_without_losing_or_repeating_cells(tmp_path):
     assert sorted(int(r["batch_size"]) for r in after) == [16, 32, 64]
     assert all(r["status"] == "ok" for r in after)
     assert len(runs.done_keys(csv_path)) == 3
+
+
+def test_a_terminated_sweep_stops_the_cell_in_flight(tmp_path):
+    # `kill <bench.py>` signals the driver alone; its cell must not live on, eating the cores
+    # the next benchmark will time.
+    pid_file = tmp_path / "cell.pid"
+    hanging = tmp_path / "hanging_harness.py"
+    hanging.write_text("import os, pathlib, time\n"
+                       f"pathlib.Path({str(pid_file)!r}).write_text(str(os.getpid()))\n"
+                       "time.sleep(600)\n")
+    driver = (f"import sys, bench; bench.HARNESS = [sys.executable, {str(hanging)!r}]; "
+              f"sys.exit(bench.main(sys.argv[1:]))")
+    sweep = subprocess.Popen([sys.executable, "-c", driver, *QUICK, "--impl", "gluon",
+                              "--batch-sizes", "64", "--out", str(tmp_path / "out")],
+                             cwd=ROOT, stderr=subprocess.PIPE, text=True)
+    deadline = time.time() + 120
+    while time.time() < deadline and not (pid_file.exists() and pid_file.read_text()):
+        time.sleep(0.1)
+    cell = int(pid_file.read_text())
+    sweep.send_signal(signal.SIGTERM)
+    assert sweep.wait(timeout=30) == 143
+    assert sweep.stderr.read().strip().splitlines()[-1] == (
+        "bench.py: terminated; finished cells are in runs.csv (use --resume)")
+    with pytest.raises(ProcessLookupError):
+        os.kill(cell, 0)
