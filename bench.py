@@ -199,6 +199,10 @@ def validate(args):
                     f"the {ctx.devices} contexts of {ctx.spec}"
                 raise UsageError(f"--batch-sizes {batch}: a global batch must split evenly over "
                                  f"{over}; use a multiple of {parts}")
+    for ctx in args.ctx:
+        for batch in args.batch_sizes:
+            for name in args.scenario:
+                refuse_tiny_last_batch(scenarios.get(name), args, ctx, batch)
     if args.kvstore == "dist_sync" and "torch" in args.impl:
         raise UsageError("--impl torch has no parameter-server mode; drop it or --kvstore")
     if args.dtype == "bfloat16" and any(c.kind != "cpu" for c in args.ctx):
@@ -206,6 +210,27 @@ def validate(args):
                          "kernels for the CPU alone); use --dtype float32 on GPUs")
     if "torch" in args.impl and any(c.kind != "cpu" or c.devices > 1 for c in args.ctx):
         raise UsageError("--impl torch runs on one CPU context only (--ctx cpu)")
+
+
+def refuse_tiny_last_batch(scenario, args, ctx, batch):
+    """An epoch's last batch with fewer samples than contexts cannot be split on either side
+    (keras-mxnet: "Too many slices. Some splits are empty"; Gluon's split_and_load: an
+    MXNetError), so such a sweep is refused rather than recorded as failed cells. Training under
+    dist_sync is cut to whole global batches (distributed.py); validation predicts every sample.
+    """
+    sets = [("validation", scenario.val_samples)]
+    if args.kvstore != "dist_sync":
+        sets.insert(0, ("training", scenario.train_samples))
+    for what, full in sets:
+        n = min(full, args.max_samples or full)
+        left = n % batch
+        if 0 < left < ctx.devices:
+            fix = (f"use --max-samples {args.max_samples - left}" if args.max_samples and
+                   args.max_samples < full else "use another batch size")
+            raise UsageError(
+                f"--batch-sizes {batch} on {ctx.spec}: {scenario.name}'s {n} {what} samples leave "
+                f"a last batch of {left} for {ctx.devices} contexts, which neither side can "
+                f"split; {fix}")
 
 
 def preflight(args):
