@@ -125,7 +125,7 @@ def parser():
     p.add_argument("--check", action="store_true",
                    help="GPU preflight only: build features, GPUs, kernels, verdicts")
     p.add_argument("--peak", action="store_true",
-                   help="measure this machine's sustained FP32 matrix-multiply rate")
+                   help="measure this machine's sustained FP32 matrix-multiply rate on the CPU (the roof of CPU rows)")
     return p
 
 
@@ -320,7 +320,7 @@ def measure_peak(args):
     result = json.loads(done.stdout)
     out.mkdir(parents=True, exist_ok=True)
     peak.save_peak(out / runs.PEAK_FILE, result)
-    print(f"peak FP32 GEMM: {result['gflops']} GFLOP/s through mxnet "
+    print(f"peak FP32 GEMM on the CPU: {result['gflops']} GFLOP/s through mxnet "
           f"({result['numpy_gflops']} through numpy); saved in {out / runs.PEAK_FILE}")
     return 0
 
@@ -361,7 +361,7 @@ def run_sweep(args):
     gpu_indices = preflight(args)
     machine = machine_columns(args.label, gpus=gpu_names(gpu_indices))
     cells = plan(args)
-    roof = runs.peak_gflops(out)
+    measured_peak = runs.load_peak(out)
     done = runs.done_keys(csv_path) if args.resume and csv_path.exists() else set()
     todo = [c for c in cells if runs.cell_key(c) not in done]
     if len(todo) < len(cells):
@@ -385,8 +385,7 @@ def run_sweep(args):
                    kvstore=cell.get("kvstore") or ("device" if devices > 1 else ""))
         if measured:
             row.update(measured, status="ok", reason="")
-            if roof:
-                row["peak_fraction"] = round(measured["gflops_per_s"] / roof, 4)
+            row.update(runs.fraction_of_peak(row, measured_peak))  # only against a peak of its device
         else:
             failed += 1
             row.update(status="failed", reason=reason)

@@ -56,3 +56,62 @@ def test_a_last_batch_of_one_sample_per_context_is_measured_on_both_sides(tmp_pa
     for row in rows.values():
         assert row["status"] == "ok", row["reason"]
         assert (row["train_samples"], row["val_samples"]) == ("258", "258")
+
+
+# ---------------------------------------------------------------- the peak's device
+
+def write_rows(path, rows):
+    from report import runs
+
+    for row in rows:
+        runs.append_row(path, row)
+
+
+def row_of(ctx, gflops, **extra):
+    return dict(scenario="lenet", impl="gluon", ctx=ctx, batch_size=128, status="ok",
+                samples_per_s=1000.0, epoch_s_median=1.0, gflops_per_s=gflops, **extra)
+
+
+def test_a_gpu_row_never_gets_a_cpu_peak_fraction(tmp_path):
+    from report import runs
+
+    write_rows(tmp_path / "runs.csv", [
+        row_of("cpu", 50.0),
+        row_of("gpu:0", 3000.0),
+        # written before peak_device existed, against a CPU peak: 3000 / 100 = "3000% of peak"
+        row_of("gpu:0-1", 3000.0, peak_fraction=30.0),
+        row_of("cpu:0-1", 40.0, peak_fraction=0.4),
+    ])
+    (tmp_path / "peak.json").write_text('{"gflops": 100.0}')   # an old file: a CPU rate
+    cpu, gpu, old_gpu, old_cpu = runs.read_machine(tmp_path)
+    assert (cpu["peak_fraction"], cpu["peak_device"]) == (0.5, "cpu")
+    assert (gpu["peak_fraction"], gpu["peak_device"]) == (None, None)
+    assert (old_gpu["peak_fraction"], old_gpu["peak_device"]) == (None, None)
+    assert (old_cpu["peak_fraction"], old_cpu["peak_device"]) == (0.4, "cpu")
+
+    (tmp_path / "peak.json").write_text('{"gflops": 10000.0, "device": "gpu"}')
+    cpu, gpu, old_gpu, old_cpu = runs.read_machine(tmp_path)
+    assert (cpu["peak_fraction"], gpu["peak_fraction"]) == (None, 0.3)
+    assert gpu["peak_device"] == "gpu"
+    assert old_gpu["peak_fraction"] == 0.3   # its CPU fraction dropped, the GPU peak's taken
+    (tmp_path / "peak.json").write_text('{"gflops": 10000.0, "device": "tpu"}')
+    assert runs.load_peak(tmp_path) is None   # a peak of no known device is no roof
+
+
+def test_a_cpu_cell_records_the_peak_and_its_device(tmp_path):
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "peak.json").write_text('{"gflops": 100.0}')
+    done = run_bench("--ctx", "cpu", "--impl", "gluon", "--batch-sizes", "64", "--max-samples",
+                     "128", "--scenario", "lenet", "--data", "synthetic", "--epochs", "2",
+                     "--quiet", "--out", str(out))
+    assert done.returncode == 0, done.stderr[-2000:]
+    row, = read_csv(out / "runs.csv")
+    assert row["peak_device"] == "cpu"
+    assert float(row["peak_fraction"]) == round(float(row["gflops_per_s"]) / 100.0, 4)
+
+
+def test_measure_peak_says_it_measured_the_cpu():
+    import peak
+
+    assert peak.measure_peak(seconds=0.05, n=256)["device"] == "cpu"
