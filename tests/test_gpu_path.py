@@ -2,6 +2,8 @@
 device, pip's CUDA libraries against a foreign LD_LIBRARY_PATH, the driver version, device
 numbering, MIG, local dist_sync on GPUs and the smoke check, each on CPU with fakes."""
 import csv
+import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -115,3 +117,116 @@ def test_measure_peak_says_it_measured_the_cpu():
     import peak
 
     assert peak.measure_peak(seconds=0.05, n=256)["device"] == "cpu"
+
+
+# ---------------------------------------------------------------- pip's CUDA libraries only
+
+CUDNN_SUBLIBRARIES = {  # cuDNN 8 API reference, "library dependencies"
+    "libcudnn_ops_infer.so.8": [],
+    "libcudnn_ops_train.so.8": ["libcudnn_ops_infer.so.8"],
+    "libcudnn_cnn_infer.so.8": ["libcudnn_ops_infer.so.8"],
+    "libcudnn_cnn_train.so.8": ["libcudnn_ops_infer.so.8", "libcudnn_ops_train.so.8",
+                                "libcudnn_cnn_infer.so.8"],
+    "libcudnn_adv_infer.so.8": ["libcudnn_ops_infer.so.8"],
+    "libcudnn_adv_train.so.8": ["libcudnn_ops_infer.so.8", "libcudnn_ops_train.so.8",
+                                "libcudnn_adv_infer.so.8"],
+}
+
+
+def test_cudnn_sublibraries_preload_after_their_dependencies_and_cublas():
+    from shim import gpu
+
+    order = [soname for _, soname in gpu.CUDA11_LIBS]
+    for lib, needs in CUDNN_SUBLIBRARIES.items():
+        assert all(order.index(n) < order.index(lib) for n in needs + ["libcublas.so.11"]), lib
+    assert order.index("libnvrtc.so.11.2") < order.index("libnvrtc-builtins.so.11.8")
+
+
+def build_fake_lib(folder, soname, origin, needs=()):
+    """A real shared object named `soname` whose fake_origin() returns `origin`."""
+    import shutil
+
+    gcc = shutil.which("gcc") or pytest.skip("gcc is needed to build fake shared libraries")
+    folder.mkdir(parents=True, exist_ok=True)
+    source = folder / (soname + ".c")
+    source.write_text(f'const char *fake_origin(void) {{ return "{origin}"; }}\n')
+    links = [f"-l:{n}" for n in needs]
+    subprocess.run([gcc, "-shared", "-fPIC", f"-Wl,-soname,{soname}", "-Wl,-rpath,$ORIGIN",
+                    "-Wl,--enable-new-dtags", "-o", str(folder / soname), str(source),
+                    f"-L{folder}", "-Wl,--no-as-needed", *links], check=True, capture_output=True)
+
+
+CHILD = """
+import ctypes, json, sys
+sys.path.insert(0, {root!r})
+from shim import gpu
+site = {site!r}
+if sys.argv[1] == "preload":
+    gpu.add_cuda_library_paths(roots=[site])
+origin = {{}}
+for soname in ("libcudnn_ops_train.so.8", "libcudnn_ops_infer.so.8", "libcudnn_adv_train.so.8",
+               "libnvrtc-builtins.so.11.8"):
+    lib = ctypes.CDLL(soname)    # by soname, as libcudnn.so.8 and libnvrtc load them
+    lib.fake_origin.restype = ctypes.c_char_p
+    origin[soname] = lib.fake_origin().decode()
+foreign = gpu.foreign_cuda_libraries(pip_libs=gpu.find_cuda_libs([site]))
+print(json.dumps({{"origin": origin, "foreign": foreign,
+                   "message": foreign and gpu.foreign_library_message(foreign)}}))
+"""
+
+
+@pytest.fixture(scope="module")
+def fake_cuda(tmp_path_factory):
+    """pip's cuDNN and NVRTC in a fake site-packages, and a foreign cuDNN/NVRTC folder."""
+    root = tmp_path_factory.mktemp("cuda")
+    site, foreign = root / "site-packages", root / "usr-local-cuda-lib64"
+    for folder, origin in ((site / "nvidia" / "cudnn" / "lib", "pip"), (foreign, "foreign")):
+        for lib, needs in CUDNN_SUBLIBRARIES.items():
+            build_fake_lib(folder, lib, origin, needs)
+        build_fake_lib(folder, "libcudnn.so.8", origin)
+    for folder, origin in ((site / "nvidia" / "cuda_nvrtc" / "lib", "pip"), (foreign, "foreign")):
+        build_fake_lib(folder, "libnvrtc-builtins.so.11.8", origin)
+        build_fake_lib(folder, "libnvrtc.so.11.2", origin)
+    return site, foreign
+
+
+def load_in_child(site, foreign, mode):
+    env = dict(os.environ, LD_LIBRARY_PATH=str(foreign))
+    done = subprocess.run([sys.executable, "-c", CHILD.format(root=str(ROOT), site=str(site)),
+                           mode], capture_output=True, text=True, env=env, timeout=60)
+    assert done.returncode == 0, done.stderr
+    return json.loads(done.stdout)
+
+
+def test_a_foreign_cudnn_on_ld_library_path_wins_without_the_preload(fake_cuda):
+    # What happened before: RUNPATH $ORIGIN loses to LD_LIBRARY_PATH, and the check sees it.
+    site, foreign = fake_cuda
+    seen = load_in_child(site, foreign, "bare")
+    assert set(seen["origin"].values()) == {"foreign"}
+    assert sorted(map(os.path.basename, seen["foreign"])) == sorted(
+        ["libnvrtc-builtins.so.11.8", *CUDNN_SUBLIBRARIES.keys() - {"libcudnn_cnn_infer.so.8",
+                                                                     "libcudnn_cnn_train.so.8"}])
+    assert all(os.path.dirname(p) == str(foreign) for p in seen["foreign"])
+    assert f".so.8 was loaded from {foreign} (and 4 more), not from pip's" in seen["message"] \
+        or f".so.11.8 was loaded from {foreign} (and 4 more), not from pip's" in seen["message"]
+    assert f"{foreign} is on LD_LIBRARY_PATH" in seen["message"]
+    assert "unset LD_LIBRARY_PATH" in seen["message"]
+
+
+def test_the_preload_takes_cudnn_and_nvrtc_builtins_from_pip_whatever_ld_library_path_says(
+        fake_cuda):
+    site, foreign = fake_cuda
+    seen = load_in_child(site, foreign, "preload")
+    assert seen["origin"] == {name: "pip" for name in seen["origin"]}
+    assert seen["foreign"] == [] and not seen["message"]
+
+
+def test_no_pip_cuda_means_nothing_is_foreign():
+    from shim import gpu
+
+    maps = "7f0-7f1 r-xp 0 08:01 1 /usr/local/cuda/lib64/libcudnn.so.8.9.7\n"
+    assert gpu.foreign_cuda_libraries(maps, pip_libs=[]) == []
+    pip = ["/venv/site-packages/nvidia/cudnn/lib/libcudnn.so.8"]
+    assert gpu.foreign_cuda_libraries(maps, pip_libs=pip) == ["/usr/local/cuda/lib64/libcudnn.so.8.9.7"]
+    driver = "7f0-7f1 r-xp 0 08:01 1 /usr/lib/x86_64-linux-gnu/libcuda.so.1\n"
+    assert gpu.foreign_cuda_libraries(driver, pip_libs=pip) == []   # the driver's is no pip lib
