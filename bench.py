@@ -203,6 +203,10 @@ def validate(args):
         for batch in args.batch_sizes:
             for name in args.scenario:
                 refuse_tiny_last_batch(scenarios.get(name), args, ctx, batch)
+    if args.kvstore == "dist_sync" and any(c.kind == "gpu" for c in args.ctx):
+        raise UsageError("--kvstore dist_sync runs every worker on this machine, where they would "
+                         "all train on the same GPUs; use --ctx cpu with it, or one worker per "
+                         "host (python -m shim.launch, see README)")
     if args.kvstore == "dist_sync" and "torch" in args.impl:
         raise UsageError("--impl torch has no parameter-server mode; drop it or --kvstore")
     if args.dtype == "bfloat16" and any(c.kind != "cpu" for c in args.ctx):
@@ -244,8 +248,9 @@ def preflight(args):
     if gpu_indices:
         from shim import gpu
 
-        try:
-            gpu.check(gpu_indices)
+        spec = "gpu:" + ",".join(map(str, gpu_indices))
+        try:  # the static checks, then the smoke check in a child set up like a cell
+            gpu.check(gpu_indices, smoke_env=cell_environment({"ctx": spec, "workers": 1}))
         except gpu.PreflightError as error:
             raise UsageError(str(error))
     return gpu_indices
@@ -351,6 +356,7 @@ def cell_environment(cell=None):
     env.setdefault("OMP_NUM_THREADS", str(omp_threads(cell)))
     env["PYTHONUNBUFFERED"] = "1"
     env.setdefault("MXNET_SUBGRAPH_VERBOSE", "0")  # one 'backend activated' line per graph
+    env["CUDA_DEVICE_ORDER"] = "PCI_BUS_ID"  # mx.gpu(i) = nvidia-smi's i, as the preflight judged
     return env
 
 

@@ -3,6 +3,7 @@ device, pip's CUDA libraries against a foreign LD_LIBRARY_PATH, the driver versi
 numbering, MIG, local dist_sync on GPUs and the smoke check, each on CPU with fakes."""
 import csv
 import json
+import re
 import os
 import subprocess
 import sys
@@ -230,3 +231,185 @@ def test_no_pip_cuda_means_nothing_is_foreign():
     assert gpu.foreign_cuda_libraries(maps, pip_libs=pip) == ["/usr/local/cuda/lib64/libcudnn.so.8.9.7"]
     driver = "7f0-7f1 r-xp 0 08:01 1 /usr/lib/x86_64-linux-gnu/libcuda.so.1\n"
     assert gpu.foreign_cuda_libraries(driver, pip_libs=pip) == []   # the driver's is no pip lib
+
+
+# ---------------------------------------------------------------- driver version and MIG
+
+FIXTURE = str(ROOT / "tools" / "fixtures" / "mxnet_cu112_one_kernel.fatbin")  # sm_50..sm_86
+CUDA_ON = {"CUDA": True, "CUDNN": True, "NCCL": True, "version": "1.9.1", "reason": None}
+TWO_A100 = ("0, NVIDIA A100-SXM4-40GB, 8.0, 40960, GPU-33333333-cccc\n"
+            "1, NVIDIA A100-SXM4-40GB, 8.0, 40960, GPU-55555555-eeee\n")
+
+
+def preflight(requested, driver_text, env=None, smi_text=TWO_A100):
+    from shim import gpu
+
+    return gpu.preflight(requested, lib_path=FIXTURE, features=CUDA_ON, smi_text=smi_text,
+                         driver_text=driver_text, env=env or {})
+
+
+def test_driver_facts_from_nvidia_smi():
+    from shim import gpu
+
+    facts = gpu.driver_facts(text="0, 470.82.01, Disabled\n1, 470.82.01, Enabled\n2, 470.82.01, [N/A]")
+    assert facts == gpu.DriverFacts("470.82.01", {0: False, 1: True, 2: False})
+    assert gpu.driver_facts(text="0, NVIDIA H100 80GB HBM3, 9.0, 81559") == gpu.DriverFacts(None, {})
+
+
+@pytest.mark.parametrize("version, ok", [("470.82.01", False), ("515.65.01", False),
+                                         ("520.61.05", True), ("535.104.05", True), (None, True)])
+def test_a_driver_older_than_cuda_11_8s_is_refused_in_one_line(version, ok):
+    from shim import gpu
+
+    report = preflight([0, 1], f"0, {version}, Disabled\n1, {version}, Disabled" if version else "")
+    assert report.ok is ok
+    if not ok:
+        message = report.problems[0].message
+        assert report.problems[0].code == gpu.OLD_DRIVER and "\n" not in message
+        assert message.startswith(f"NVIDIA driver {version} found, 520.61.05 or newer needed")
+        assert message.endswith("update the NVIDIA driver to R520 or newer")
+
+
+def test_the_driver_is_asked_through_nvidia_smi(tmp_path):
+    from shim import gpu
+
+    smi = tmp_path / "nvidia-smi"
+    smi.write_text("#!/bin/sh\ncase \"$1\" in *driver_version*) echo '0, 450.80.02, Disabled';;\n"
+                   "*) echo '0, Tesla V100-SXM2-16GB, 7.0, 16160, GPU-9';; esac\n")
+    smi.chmod(0o755)
+    report = gpu.preflight([0], lib_path=FIXTURE, features=CUDA_ON, nvidia_smi=str(smi), env={})
+    assert report.driver.version == "450.80.02" and report.problems[0].code == gpu.OLD_DRIVER
+    assert "driver 450.80.02" in gpu.format_report(report)
+
+
+def test_mig_slices_and_mig_mode_are_refused_with_a_clear_line():
+    from shim import gpu
+
+    report = preflight([0], "0, 535.104.05, Enabled",
+                       env={"CUDA_VISIBLE_DEVICES": "MIG-4f7b0a2c-1111-2222-3333-444455556666"})
+    v = report.problems[0]
+    assert v.code == gpu.MIG and "no GPU visible" not in v.message
+    assert v.message.startswith("CUDA_VISIBLE_DEVICES names MIG slice MIG-4f7b0a2c-")
+    assert "whole GPUs" in v.message and "unset it" in v.message
+    report = preflight([0, 1], "0, 535.104.05, Disabled\n1, 535.104.05, Enabled")
+    v = report.problems[0]
+    assert (v.index, v.code) == (1, gpu.MIG)
+    assert "sudo nvidia-smi -i 1 -mig 0" in v.message
+
+
+# ---------------------------------------------------------------- device numbering, dist_sync
+
+def test_every_cell_and_the_smoke_check_number_gpus_by_pci_bus(monkeypatch):
+    from shim import gpu
+
+    monkeypatch.setenv("CUDA_DEVICE_ORDER", "FASTEST_FIRST")
+    assert bench.cell_environment({"ctx": "gpu:0-1", "workers": 1})["CUDA_DEVICE_ORDER"] == \
+        "PCI_BUS_ID"
+    seen = {}
+    monkeypatch.setattr(gpu, "check", lambda indices, **kw: seen.update(kw, indices=indices))
+    args = bench.parser().parse_args(["--ctx", "gpu:0,2", "--data", "synthetic"])
+    bench.validate(args)
+    assert bench.preflight(args) == [0, 2]
+    assert seen["indices"] == [0, 2]
+    assert seen["smoke_env"]["CUDA_DEVICE_ORDER"] == "PCI_BUS_ID"
+    assert seen["smoke_env"]["OMP_NUM_THREADS"] == bench.cell_environment(
+        {"ctx": "gpu:0,2", "workers": 1})["OMP_NUM_THREADS"]
+
+
+def test_local_dist_sync_on_gpus_is_refused_in_one_line():
+    done = run_bench("--kvstore", "dist_sync", "--workers", "2", "--ctx", "gpu:0-3",
+                     "--batch-sizes", "64", timeout=60)
+    assert done.returncode == 2
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) == 1 and "would all train on the same GPUs" in lines[0]
+
+
+# ---------------------------------------------------------------- the smoke check
+
+def test_the_smoke_steps_run_on_a_cpu_context():
+    # The child's own code, on mx.cpu(): Conv2D, the fused LSTM and the pointwise chain, forward
+    # and backward, the pointwise values checked against numpy.
+    import shim
+    from shim import gpu
+
+    mx = shim.import_mxnet()
+    gpu.smoke_on(mx, mx.cpu())
+    with pytest.raises(RuntimeError, match="^Conv2D: MXNetError"):
+        gpu.smoke_on(mx, mx.gpu(0))      # this CPU build: one line naming the failed step
+
+
+def fake_child(*lines, exit_status=0, sleep=0):
+    """A smoke-check child that prints `lines` (JSON objects) and exits."""
+    code = ("import json, sys, time; time.sleep(%r); "
+            "[print(json.dumps(l)) for l in %r]; sys.exit(%d)" % (sleep, list(lines), exit_status))
+    return [sys.executable, "-c", code]
+
+
+PASSED = [{"index": 0, "error": None}, {"index": 1, "error": None},
+          {"index": None, "error": None, "foreign": None}]
+
+
+@pytest.mark.parametrize("child, code, says", [
+    (fake_child(*PASSED), None, None),
+    (fake_child({"index": 1, "error": "Conv2D: MXNetError: Check failed: e == cudaSuccess: CUDA: "
+                 "no kernel image is available for execution on the device"}, exit_status=1),
+     "arch-missing", "gpu:1 is NVIDIA A100-SXM4-40GB, compute capability 8.0; the driver refused "
+     "MXNet's kernels in the smoke check"),
+    (fake_child({"index": 0, "error": "fused pointwise: MXNetError: CUDA_ERROR_UNSUPPORTED_PTX_"
+                 "VERSION: the provided PTX was compiled with an unsupported toolchain."},
+                exit_status=1),
+     "driver-too-old", "NVIDIA driver 535.104.05 refused the PTX of MXNet's fused kernels"),
+    (fake_child({"index": 0, "error": "fused LSTM: MXNetError: undefined symbol: "
+                 "cudnnOpsInferVersionCheck, version libcudnn_ops_infer.so.8"},
+                {"index": None, "error": None, "foreign": "libcudnn_ops_infer.so.8 was loaded from "
+                 "/usr/local/cuda/lib64, not from pip's nvidia-*-cu11 packages"}, exit_status=1),
+     "foreign-libraries", "libcudnn_ops_infer.so.8 was loaded from /usr/local/cuda/lib64"),
+    ([sys.executable, "-c", "import os; os.abort()"], "smoke-failed",
+     "the GPU smoke check's process exited -6"),
+])
+def test_smoke_check_verdicts_from_a_fake_child(child, code, says):
+    from shim import gpu
+
+    report = preflight([0, 1], "0, 535.104.05, Disabled\n1, 535.104.05, Disabled")
+    assert report.ok
+    verdict = gpu.smoke_check(report, env={}, command=child)
+    if code is None:
+        assert verdict is None
+        gpu.check([0, 1], lib_path=FIXTURE, features=CUDA_ON, smi_text=TWO_A100, env={},
+                  smoke_env={}, smoke=child)
+        return
+    assert verdict.code == code and says in verdict.message and "\n" not in verdict.message
+    with pytest.raises(gpu.PreflightError, match="^" + re.escape(verdict.message) + "$"):
+        gpu.check([0, 1], lib_path=FIXTURE, features=CUDA_ON, smi_text=TWO_A100, env={},
+                  driver_text="0, 535.104.05, Disabled\n1, 535.104.05, Disabled",
+                  smoke_env={}, smoke=child)
+
+
+def test_the_smoke_child_gets_the_cells_environment_and_pci_numbering():
+    from shim import gpu
+
+    report = preflight([0], "0, 535.104.05, Disabled")
+    echo = [sys.executable, "-c", "import json, os; print(json.dumps({'index': 0, 'error': "
+            "os.environ.get('CUDA_DEVICE_ORDER') + ' ' + os.environ.get('MXNET_X', '')}))"]
+    verdict = gpu.smoke_check(report, env={"MXNET_X": "from-the-cell", "PATH": os.environ["PATH"]},
+                              command=echo)
+    assert verdict.message.endswith("gpu:0: PCI_BUS_ID from-the-cell")
+
+
+def test_a_hung_smoke_check_is_a_failure_not_a_hang():
+    from shim import gpu
+
+    report = preflight([0], "0, 535.104.05, Disabled")
+    verdict = gpu.smoke_check(report, env={}, command=fake_child(*PASSED, sleep=30), timeout_s=1)
+    assert verdict.code == gpu.SMOKE_FAILED and "did not finish in 1 s" in verdict.message
+
+
+def test_error_line_picks_the_telling_line_of_an_mxnet_error():
+    from shim import gpu
+
+    error = RuntimeError("MXNetError: Traceback (most recent call last):\n"
+                         "  [bt] (0) /x/libmxnet.so(+0x1) [0x7f]\n"
+                         "  File \"src/operator/fusion/fused_op.cu\", line 644\n"
+                         "MXNetError: Check failed: err == CUDA_SUCCESS: CUDA_ERROR_UNSUPPORTED_PTX_VERSION\n")
+    assert gpu._error_line(error) == ("MXNetError: Check failed: err == CUDA_SUCCESS: "
+                                      "CUDA_ERROR_UNSUPPORTED_PTX_VERSION")
