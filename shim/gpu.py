@@ -14,8 +14,13 @@ Compatibility rules (CUDA programming guide, "binary compatibility"):
   * SASS for sm_XY runs on compute capability X.Z with the same major X and Z >= Y.
   * PTX for compute_XY can be JIT-compiled by the driver for any cc >= X.Y.
 
+Beyond the kernels: the driver must be new enough for the PTX of pip's NVRTC 11.8
+(MIN_DRIVER), GPUs are used whole (no MIG), and a smoke check runs MXNet's own
+kernels (Conv2D, fused LSTM, fused pointwise) on each requested GPU in a child
+process, then checks that no CUDA library came from outside pip's packages.
+
     python -m shim.gpu                    # report only, exit 0
-    python -m shim.gpu --gpus 0,1         # exit 2 with a one-line reason if unusable
+    python -m shim.gpu --gpus 0,1         # + smoke check; exit 2 with a one-line reason if unusable
     python -m shim.gpu --gpus 0 --lib FILE  # read archs from FILE (.so or raw .fatbin)
     (or MXNET_LIBRARY_PATH=/abs/FILE, which `bench.py --check` also sees)
 """
