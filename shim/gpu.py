@@ -137,12 +137,13 @@ def add_cuda_library_paths(roots: Optional[List[str]] = None) -> List[str]:
 
 
 def foreign_cuda_libraries(maps_text: Optional[str] = None,
-                           pip_libs: Optional[List[str]] = None) -> List[str]:
+                           pip_libs: Optional[List[str]] = None,
+                           mxnet_dir: Optional[str] = None) -> List[str]:
     """CUDA libraries mapped into this process that are not pip's, where pip's are in use.
 
     maps_text: /proc/self/maps (read when None); pip_libs: the libraries preloaded from the
-    pip packages (add_cuda_library_paths()).  With no pip libraries at all the user runs a
-    system CUDA on purpose: nothing is foreign then.
+    pip packages (add_cuda_library_paths()); mxnet_dir: libmxnet.so's folder.  With no pip
+    libraries at all the user runs a system CUDA on purpose: nothing is foreign then.
     """
     pip_libs = list(_preloaded) if pip_libs is None else pip_libs
     if not pip_libs:
@@ -152,6 +153,8 @@ def foreign_cuda_libraries(maps_text: Optional[str] = None,
             maps_text = f.read()
     pip_dirs = {os.path.realpath(os.path.dirname(p)) for p in pip_libs}
     pip_root = {os.path.dirname(os.path.dirname(d)) for d in pip_dirs}  # .../site-packages/nvidia
+    if mxnet_dir:  # whatever the mxnet wheel ships beside libmxnet.so is its own, not foreign
+        pip_root.add(os.path.realpath(mxnet_dir))
     foreign = []
     for line in maps_text.splitlines():
         fields = line.split(None, 5)  # address perms offset device inode path
@@ -480,6 +483,9 @@ def driver_facts(nvidia_smi: str = "nvidia-smi", text: Optional[str] = None) -> 
         cmd = [nvidia_smi, "--query-gpu=" + _DRIVER_QUERY, "--format=csv,noheader,nounits"]
         try:
             out = subprocess.run(cmd, capture_output=True, text=True, timeout=30)
+            if out.returncode != 0:  # a driver too old to know MIG: ask for the version alone
+                cmd[1] = "--query-gpu=index,driver_version"
+                out = subprocess.run(cmd, capture_output=True, text=True, timeout=30)
         except (OSError, subprocess.TimeoutExpired):
             return DriverFacts(None, {})
         text = out.stdout if out.returncode == 0 else ""
@@ -801,7 +807,9 @@ def smoke_main(indices: List[int]) -> int:
 
 def _foreign_line() -> Optional[str]:
     try:
-        foreign = foreign_cuda_libraries(pip_libs=find_cuda_libs())  # what shim preloaded
+        lib = libmxnet_path()
+        foreign = foreign_cuda_libraries(pip_libs=find_cuda_libs(),  # what shim preloaded
+                                         mxnet_dir=lib and os.path.dirname(lib))
     except OSError:
         return None
     return foreign_library_message(foreign) if foreign else None

@@ -231,6 +231,9 @@ def test_no_pip_cuda_means_nothing_is_foreign():
     assert gpu.foreign_cuda_libraries(maps, pip_libs=pip) == ["/usr/local/cuda/lib64/libcudnn.so.8.9.7"]
     driver = "7f0-7f1 r-xp 0 08:01 1 /usr/lib/x86_64-linux-gnu/libcuda.so.1\n"
     assert gpu.foreign_cuda_libraries(driver, pip_libs=pip) == []   # the driver's is no pip lib
+    bundled = "7f0-7f1 r-xp 0 08:01 1 /venv/site-packages/mxnet/libnccl.so.2\n"
+    assert gpu.foreign_cuda_libraries(bundled, pip_libs=pip) == ["/venv/site-packages/mxnet/libnccl.so.2"]
+    assert gpu.foreign_cuda_libraries(bundled, pip_libs=pip, mxnet_dir="/venv/site-packages/mxnet") == []
 
 
 # ---------------------------------------------------------------- driver version and MIG
@@ -280,6 +283,11 @@ def test_the_driver_is_asked_through_nvidia_smi(tmp_path):
     report = gpu.preflight([0], lib_path=FIXTURE, features=CUDA_ON, nvidia_smi=str(smi), env={})
     assert report.driver.version == "450.80.02" and report.problems[0].code == gpu.OLD_DRIVER
     assert "driver 450.80.02" in gpu.format_report(report)
+    # a driver that does not know the MIG field still says its version
+    smi.write_text("#!/bin/sh\ncase \"$1\" in *mig*) echo 'Field \"mig.mode.current\" is not "
+                   "a valid field to query.'; exit 2;;\n*driver_version*) echo '0, 418.40.04';;\n"
+                   "*) echo '0, Tesla V100-SXM2-16GB, 7.0, 16160, GPU-9';; esac\n")
+    assert gpu.driver_facts(str(smi)) == gpu.DriverFacts("418.40.04", {0: False})
 
 
 def test_mig_slices_and_mig_mode_are_refused_with_a_clear_line():
