@@ -125,7 +125,8 @@ def parser():
     p.add_argument("--check", action="store_true",
                    help="GPU preflight only: build features, GPUs, kernels, verdicts")
     p.add_argument("--peak", action="store_true",
-                   help="measure this machine's sustained FP32 matrix-multiply rate on the CPU (the roof of CPU rows)")
+                   help="measure this machine's sustained FP32 matrix-multiply rate on the CPU "
+                        "(the roof of CPU rows only)")
     return p
 
 

@@ -228,12 +228,6 @@ def load_peak(run_dir):
         return None
 
 
-def peak_gflops(run_dir):
-    """The FP32 GEMM peak measured on this machine (`bench.py --peak`), or None."""
-    measured = load_peak(run_dir)
-    return measured["gflops"] if measured else None
-
-
 def fraction_of_peak(row, measured):
     """{'peak_fraction', 'peak_device'} for a row with gflops_per_s, read against the peak
     `measured` (load_peak's) only when that peak was measured on the row's kind of device:
