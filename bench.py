@@ -125,7 +125,8 @@ def parser():
     p.add_argument("--check", action="store_true",
                    help="GPU preflight only: build features, GPUs, kernels, verdicts")
     p.add_argument("--peak", action="store_true",
-                   help="measure this machine's sustained FP32 matrix-multiply rate")
+                   help="measure this machine's sustained FP32 matrix-multiply rate on the CPU "
+                        "(the roof of CPU rows only)")
     return p
 
 
@@ -199,6 +200,14 @@ def validate(args):
                     f"the {ctx.devices} contexts of {ctx.spec}"
                 raise UsageError(f"--batch-sizes {batch}: a global batch must split evenly over "
                                  f"{over}; use a multiple of {parts}")
+    for ctx in args.ctx:
+        for batch in args.batch_sizes:
+            for name in args.scenario:
+                refuse_tiny_last_batch(scenarios.get(name), args, ctx, batch)
+    if args.kvstore == "dist_sync" and any(c.kind == "gpu" for c in args.ctx):
+        raise UsageError("--kvstore dist_sync runs every worker on this machine, where they would "
+                         "all train on the same GPUs; use --ctx cpu with it, or one worker per "
+                         "host (python -m shim.launch, see README)")
     if args.kvstore == "dist_sync" and "torch" in args.impl:
         raise UsageError("--impl torch has no parameter-server mode; drop it or --kvstore")
     if args.dtype == "bfloat16" and any(c.kind != "cpu" for c in args.ctx):
@@ -206,6 +215,27 @@ def validate(args):
                          "kernels for the CPU alone); use --dtype float32 on GPUs")
     if "torch" in args.impl and any(c.kind != "cpu" or c.devices > 1 for c in args.ctx):
         raise UsageError("--impl torch runs on one CPU context only (--ctx cpu)")
+
+
+def refuse_tiny_last_batch(scenario, args, ctx, batch):
+    """An epoch's last batch with fewer samples than contexts cannot be split on either side
+    (keras-mxnet: "Too many slices. Some splits are empty"; Gluon's split_and_load: an
+    MXNetError), so such a sweep is refused rather than recorded as failed cells. Training under
+    dist_sync is cut to whole global batches (distributed.py); validation predicts every sample.
+    """
+    sets = [("validation", scenario.val_samples)]
+    if args.kvstore != "dist_sync":
+        sets.insert(0, ("training", scenario.train_samples))
+    for what, full in sets:
+        n = min(full, args.max_samples or full)
+        left = n % batch
+        if 0 < left < ctx.devices:
+            fix = (f"use --max-samples {args.max_samples - left}" if args.max_samples and
+                   args.max_samples < full else "use another batch size")
+            raise UsageError(
+                f"--batch-sizes {batch} on {ctx.spec}: {scenario.name}'s {n} {what} samples leave "
+                f"a last batch of {left} for {ctx.devices} contexts, which neither side can "
+                f"split; {fix}")
 
 
 def preflight(args):
@@ -219,8 +249,9 @@ def preflight(args):
     if gpu_indices:
         from shim import gpu
 
-        try:
-            gpu.check(gpu_indices)
+        spec = "gpu:" + ",".join(map(str, gpu_indices))
+        try:  # the static checks, then the smoke check in a child set up like a cell
+            gpu.check(gpu_indices, smoke_env=cell_environment({"ctx": spec, "workers": 1}))
         except gpu.PreflightError as error:
             raise UsageError(str(error))
     return gpu_indices
@@ -295,7 +326,7 @@ def measure_peak(args):
     result = json.loads(done.stdout)
     out.mkdir(parents=True, exist_ok=True)
     peak.save_peak(out / runs.PEAK_FILE, result)
-    print(f"peak FP32 GEMM: {result['gflops']} GFLOP/s through mxnet "
+    print(f"peak FP32 GEMM on the CPU: {result['gflops']} GFLOP/s through mxnet "
           f"({result['numpy_gflops']} through numpy); saved in {out / runs.PEAK_FILE}")
     return 0
 
@@ -326,6 +357,7 @@ def cell_environment(cell=None):
     env.setdefault("OMP_NUM_THREADS", str(omp_threads(cell)))
     env["PYTHONUNBUFFERED"] = "1"
     env.setdefault("MXNET_SUBGRAPH_VERBOSE", "0")  # one 'backend activated' line per graph
+    env["CUDA_DEVICE_ORDER"] = "PCI_BUS_ID"  # mx.gpu(i) = nvidia-smi's i, as the preflight judged
     return env
 
 
@@ -336,7 +368,7 @@ def run_sweep(args):
     gpu_indices = preflight(args)
     machine = machine_columns(args.label, gpus=gpu_names(gpu_indices))
     cells = plan(args)
-    roof = runs.peak_gflops(out)
+    measured_peak = runs.load_peak(out)
     done = runs.done_keys(csv_path) if args.resume and csv_path.exists() else set()
     todo = [c for c in cells if runs.cell_key(c) not in done]
     if len(todo) < len(cells):
@@ -360,8 +392,7 @@ def run_sweep(args):
                    kvstore=cell.get("kvstore") or ("device" if devices > 1 else ""))
         if measured:
             row.update(measured, status="ok", reason="")
-            if roof:
-                row["peak_fraction"] = round(measured["gflops_per_s"] / roof, 4)
+            row.update(runs.fraction_of_peak(row, measured_peak))  # only against a peak of its device
         else:
             failed += 1
             row.update(status="failed", reason=reason)

@@ -2,13 +2,15 @@
 
     python peak.py [SECONDS]       prints one line; writes nothing
 
-A large square float32 GEMM (2 n^3 flops a product) is run through MXNet (`mx.nd.dot`, the library
-under test, whose rate is the reference peak) and through numpy (reported beside it). Each side is
-warmed up, then repeats the product for about `seconds`, waiting for each result before the next
-(`wait_to_read`); the rate is 2 n^3 over the median product time, which one burst of load from
-another process does not move. bench.py calls
-`measure_peak()` for `python bench.py --peak` and keeps the result with `save_peak` in
-results/<label>/peak.json.
+A large square float32 GEMM (2 n^3 flops a product) is run on the CPU through MXNet (`mx.nd.dot`,
+the library under test, whose rate is the reference peak) and through numpy (reported beside
+it). Each side is warmed up, then repeats the product for about `seconds`, waiting for each result
+before the next (`wait_to_read`); the rate is 2 n^3 over the median product time, which one burst
+of load from another process does not move. bench.py calls `measure_peak()` for
+`python bench.py --peak` and keeps the result with `save_peak` in results/<label>/peak.json, with
+the device it was measured on ('cpu'): only rows of that device kind are read against it. There is no GPU peak: none measured through mx.gpu could be checked
+here (no GPU MXNet runs on was at hand, and cuBLAS may route an FP32 GEMM through TF32 tensor
+cores on Ampere), so GPU rows get no peak fraction.
 """
 import json
 import math
@@ -57,7 +59,7 @@ def measure_peak(seconds=3.0, n=MATRIX):
 
     out = np.empty((n, n), dtype=np.float32)
     numpy_gflops, _ = _rate(lambda: np.dot(a_np, b_np, out=out), n, seconds)
-    return {"gflops": round(gflops, 2), "library": "mxnet",
+    return {"gflops": round(gflops, 2), "library": "mxnet", "device": "cpu",
             "numpy_gflops": round(numpy_gflops, 2), "matrix": n, "seconds": round(elapsed, 3)}
 
 
@@ -75,7 +77,18 @@ def load_peak(path):
     gflops = result.get("gflops") if isinstance(result, dict) else None
     if not isinstance(gflops, (int, float)) or not math.isfinite(gflops) or gflops <= 0:
         raise ValueError(f"{path}: no positive 'gflops' in the peak file")
+    if device_of(result) not in DEVICES:
+        raise ValueError(f"{path}: 'device' is {result['device']!r}, not one of {', '.join(DEVICES)}")
     return result
+
+
+DEVICES = ("cpu", "gpu")
+
+
+def device_of(result):
+    """The device kind a peak was measured on: a rate is the roof of that kind's rows only.
+    Files written before the field existed hold a CPU rate (measure_peak runs on mx.cpu())."""
+    return result.get("device") or "cpu"
 
 
 def main(argv=None):

@@ -19,7 +19,7 @@ COLUMNS = [
     "train_samples", "val_samples", "flops_per_sample", "gflops_per_s",
     "peak_fraction", "loop_cpu_fraction", "param_check", "servers", "per_worker", "host", "python", "mxnet", "keras_mxnet",
     "numpy", "torch", "cpu", "cores", "gpus", "git_commit",
-    "omp_threads", "max_samples",
+    "omp_threads", "max_samples", "peak_device",
 ]
 
 # Without these a row cannot be placed in any table or plot.
@@ -218,26 +218,46 @@ def done_keys(path, include_failed=False):
             if include_failed or row["status"] == "ok"}
 
 
-def peak_gflops(run_dir):
-    """The FP32 GEMM peak measured on this machine (`bench.py --peak`), or None."""
+def load_peak(run_dir):
+    """The peak measured for this folder (`bench.py --peak`, peak.py's format), or None."""
     import peak  # the file's format is peak.py's
 
     try:
-        return peak.load_peak(Path(run_dir) / PEAK_FILE)["gflops"]
+        return peak.load_peak(Path(run_dir) / PEAK_FILE)
     except (OSError, ValueError):
         return None
+
+
+def fraction_of_peak(row, measured):
+    """{'peak_fraction', 'peak_device'} for a row with gflops_per_s, read against the peak
+    `measured` (load_peak's) only when that peak was measured on the row's kind of device:
+    a CPU GEMM rate is no roof for a GPU row. Otherwise {}."""
+    import peak
+
+    if not measured or row.get("gflops_per_s") is None:
+        return {}
+    device = peak.device_of(measured)
+    if device_kind(row["ctx"]) != device:
+        return {}
+    return {"peak_fraction": round(row["gflops_per_s"] / measured["gflops"], 4),
+            "peak_device": device}
 
 
 def read_machine(run_dir):
     """read_rows(run_dir), with the fraction of peak filled in where the row has none.
 
     A cell records peak_fraction only if peak.json existed when it ran; for the others it is
-    their measured gflops_per_s over the peak measured on the same machine, whenever that was.
+    their measured gflops_per_s over the peak measured on the same machine, whenever that was,
+    if that peak was measured on the row's kind of device. A recorded fraction whose peak was
+    another kind of device (rows written before `peak_device` existed had CPU peaks) is blanked.
     """
     rows = read_rows(run_dir)
-    roof = peak_gflops(run_dir)
-    if roof:
-        for row in rows:
-            if row.get("peak_fraction") is None and row.get("gflops_per_s") is not None:
-                row["peak_fraction"] = round(row["gflops_per_s"] / roof, 4)
+    measured = load_peak(run_dir)
+    for row in rows:
+        if row.get("peak_fraction") is not None:
+            row["peak_device"] = row.get("peak_device") or "cpu"
+            if row["peak_device"] != device_kind(row["ctx"]):
+                row["peak_fraction"] = row["peak_device"] = None
+        if row.get("peak_fraction") is None:
+            row.update(fraction_of_peak(row, measured))
     return rows

@@ -14,8 +14,13 @@ Compatibility rules (CUDA programming guide, "binary compatibility"):
   * SASS for sm_XY runs on compute capability X.Z with the same major X and Z >= Y.
   * PTX for compute_XY can be JIT-compiled by the driver for any cc >= X.Y.
 
+Beyond the kernels: the driver must be new enough for the PTX of pip's NVRTC 11.8
+(MIN_DRIVER), GPUs are used whole (no MIG), and a smoke check runs MXNet's own
+kernels (Conv2D, fused LSTM, fused pointwise) on each requested GPU in a child
+process, then checks that no CUDA library came from outside pip's packages.
+
     python -m shim.gpu                    # report only, exit 0
-    python -m shim.gpu --gpus 0,1         # exit 2 with a one-line reason if unusable
+    python -m shim.gpu --gpus 0,1         # + smoke check; exit 2 with a one-line reason if unusable
     python -m shim.gpu --gpus 0 --lib FILE  # read archs from FILE (.so or raw .fatbin)
     (or MXNET_LIBRARY_PATH=/abs/FILE, which `bench.py --check` also sees)
 """
@@ -33,9 +38,10 @@ from typing import List, NamedTuple, Optional
 
 __all__ = [
     "GPU", "FatbinInfo", "Verdict", "Report", "PreflightError",
-    "add_cuda_library_paths", "libmxnet_path", "fatbin_archs", "fatbin_info",
+    "add_cuda_library_paths", "foreign_cuda_libraries", "libmxnet_path", "fatbin_archs", "fatbin_info",
     "fatbin_containers", "driver_gpus", "build_features", "runnable",
-    "runs_on", "preflight", "check", "format_report", "main",
+    "runs_on", "preflight", "check", "format_report", "main", "driver_facts", "smoke_check",
+    "smoke_on",
 ]
 
 # --------------------------------------------------------------------------
@@ -45,11 +51,23 @@ __all__ = [
 # The sonames libmxnet.so (mxnet-cu112 1.9.1) lists as NEEDED, with the pip
 # package folder (site-packages/nvidia/<folder>/lib) that ships each, in
 # dependency order: every library only needs ones loaded before it.
-# cuDNN 8's sub-libraries (libcudnn_ops_infer.so.8, ...) are not listed: libcudnn
-# dlopen()s them itself and finds them through its RUNPATH $ORIGIN.
+#
+# Plus the libraries those dlopen() by soname at run time: libnvrtc loads
+# libnvrtc-builtins.so.11.8 when it compiles MXNet's fused kernels, and cuDNN 8's
+# libcudnn.so.8 loads its six sub-libraries on first use.  Each finds them through
+# its RUNPATH ($ORIGIN, readelf -d), but the dynamic linker searches RUNPATH only
+# AFTER LD_LIBRARY_PATH: on a host whose LD_LIBRARY_PATH holds a system CUDA or
+# cuDNN, they would come from there and mix minor versions ("undefined symbol ...
+# libcudnn_ops_infer.so.8").  Loaded here by absolute path first, they are already
+# in the process under their soname, so those dlopen() calls get ours.  The
+# sub-libraries' order is cuDNN 8's documented dependency order (ops_train needs
+# ops_infer; cnn_train needs ops_infer, ops_train and cnn_infer; likewise adv_*),
+# so that no sub-library's own NEEDED entry is looked up on LD_LIBRARY_PATH either;
+# cnn_* and adv_* need cuBLAS, loaded before them.
 CUDA11_LIBS = [
     ("cuda_runtime", "libcudart.so.11.0"),
     ("cuda_nvrtc", "libnvrtc.so.11.2"),  # 11.3-11.8 kept the 11.2 soname
+    ("cuda_nvrtc", "libnvrtc-builtins.so.11.8"),  # dlopen()ed by libnvrtc; 11.8 = the pinned wheel
     ("nvtx", "libnvToolsExt.so.1"),
     ("cublas", "libcublasLt.so.11"),
     ("cublas", "libcublas.so.11"),  # needs cublasLt
@@ -58,8 +76,20 @@ CUDA11_LIBS = [
     ("cusparse", "libcusparse.so.11"),
     ("cusolver", "libcusolver.so.11"),  # needs cublas, cublasLt (cusparse lazily)
     ("nccl", "libnccl.so.2"),
-    ("cudnn", "libcudnn.so.8"),
+    ("cudnn", "libcudnn_ops_infer.so.8"),
+    ("cudnn", "libcudnn_ops_train.so.8"),
+    ("cudnn", "libcudnn_cnn_infer.so.8"),
+    ("cudnn", "libcudnn_cnn_train.so.8"),
+    ("cudnn", "libcudnn_adv_infer.so.8"),
+    ("cudnn", "libcudnn_adv_train.so.8"),
+    ("cudnn", "libcudnn.so.8"),  # dlopen()s the six above
 ]
+
+# Basenames of the CUDA libraries pip's nvidia-*-cu11 packages ship (not libcuda.so.1,
+# which is the driver's): a mapped file of these from elsewhere is foreign.
+_PIP_CUDA_PREFIXES = ("libcudart.", "libnvrtc.", "libnvrtc-builtins.", "libnvToolsExt.",
+                      "libcublas.", "libcublasLt.", "libcufft.", "libcurand.", "libcusparse.",
+                      "libcusolver.", "libnccl.", "libcudnn.", "libcudnn_")
 
 _preloaded: List[str] = []
 
@@ -104,6 +134,54 @@ def add_cuda_library_paths(roots: Optional[List[str]] = None) -> List[str]:
         except OSError as exc:  # leave the real error to `import mxnet`
             warnings.warn(f"could not preload {path}: {exc}")
     return list(_preloaded)
+
+
+def foreign_cuda_libraries(maps_text: Optional[str] = None,
+                           pip_libs: Optional[List[str]] = None,
+                           mxnet_dir: Optional[str] = None) -> List[str]:
+    """CUDA libraries mapped into this process that are not pip's, where pip's are in use.
+
+    maps_text: /proc/self/maps (read when None); pip_libs: the libraries preloaded from the
+    pip packages (add_cuda_library_paths()); mxnet_dir: libmxnet.so's folder.  With no pip
+    libraries at all the user runs a system CUDA on purpose: nothing is foreign then.
+    """
+    pip_libs = list(_preloaded) if pip_libs is None else pip_libs
+    if not pip_libs:
+        return []
+    if maps_text is None:
+        with open("/proc/self/maps") as f:
+            maps_text = f.read()
+    pip_dirs = {os.path.realpath(os.path.dirname(p)) for p in pip_libs}
+    pip_root = {os.path.dirname(os.path.dirname(d)) for d in pip_dirs}  # .../site-packages/nvidia
+    if mxnet_dir:  # whatever the mxnet wheel ships beside libmxnet.so is its own, not foreign
+        pip_root.add(os.path.realpath(mxnet_dir))
+    foreign = []
+    for line in maps_text.splitlines():
+        fields = line.split(None, 5)  # address perms offset device inode path
+        path = fields[5].strip() if len(fields) == 6 else ""
+        name = os.path.basename(path)
+        if not path.startswith("/") or not name.startswith(_PIP_CUDA_PREFIXES):
+            continue
+        real = os.path.realpath(path)
+        if not any(real.startswith(root + os.sep) for root in pip_root) and path not in foreign:
+            foreign.append(path)
+    return foreign
+
+
+def foreign_library_message(foreign: List[str], env: Optional[dict] = None) -> str:
+    """One line: which library came from where, and what to unset."""
+    env = os.environ if env is None else env
+    path = foreign[0]
+    folder = os.path.dirname(path)
+    more = f" (and {len(foreign) - 1} more)" if len(foreign) > 1 else ""
+    on_path = [d for d in env.get("LD_LIBRARY_PATH", "").split(":") if d]
+    if any(os.path.realpath(d) == os.path.realpath(folder) for d in on_path):
+        fix = (f"{folder} is on LD_LIBRARY_PATH, which the dynamic linker searches before the "
+               f"pip packages: unset LD_LIBRARY_PATH or drop {folder} from it")
+    else:
+        fix = "check LD_LIBRARY_PATH, LD_PRELOAD and /etc/ld.so.conf for a system CUDA/cuDNN"
+    return (f"{os.path.basename(path)} was loaded from {folder}{more}, not from pip's "
+            f"nvidia-*-cu11 packages, so CUDA/cuDNN versions would mix; {fix}")
 
 
 # --------------------------------------------------------------------------
@@ -320,8 +398,9 @@ def _visible(gpus: List[GPU], cvd: Optional[str]) -> List[GPU]:
     """Apply CUDA_VISIBLE_DEVICES the way the CUDA runtime does: keep the listed
     GPUs (by index or UUID prefix) in that order, renumbered from 0; the list
     stops at the first entry that matches nothing.  (CUDA numbers devices
-    fastest-first unless CUDA_DEVICE_ORDER=PCI_BUS_ID; with one GPU model per
-    machine that equals nvidia-smi's PCI order.)"""
+    fastest-first unless CUDA_DEVICE_ORDER=PCI_BUS_ID, nvidia-smi by PCI bus: bench.py
+    sets CUDA_DEVICE_ORDER=PCI_BUS_ID for every cell and the smoke check, so that
+    mx.gpu(i) is the GPU judged here even on a host with mixed GPU models.)"""
     if cvd is None:
         return gpus
     visible = []
@@ -367,12 +446,64 @@ def driver_gpus(nvidia_smi: str = "nvidia-smi", text: Optional[str] = None,
             return [], f"{nvidia_smi} exit {out.returncode}: {first[0]}"
         text = out.stdout
     gpus = _visible(_parse_smi(text), env.get("CUDA_VISIBLE_DEVICES"))
+    if not gpus and mig_tokens(env):
+        return [], f"CUDA_VISIBLE_DEVICES names MIG slice {mig_tokens(env)[0]}"
     if not gpus:
         why = "no GPU visible"
         if env.get("CUDA_VISIBLE_DEVICES") is not None:
             why += f" (CUDA_VISIBLE_DEVICES={env['CUDA_VISIBLE_DEVICES']!r})"
         return [], why
     return gpus, None
+
+
+# MXNet 1.9.1 fuses chains of pointwise operators on GPUs (MXNET_USE_FUSION, on by
+# default, on both sides) and compiles them at run time with pip's NVRTC 11.8,
+# which emits PTX ISA 7.8.  CUDA's minor-version compatibility covers the runtime
+# libraries but not PTX: a driver older than CUDA 11.8's (520.61.05) refuses it with
+# CUDA_ERROR_UNSUPPORTED_PTX_VERSION in the first epoch.  Refused up front instead.
+MIN_DRIVER = (520, 61, 5)
+_DRIVER_QUERY = "index,driver_version,mig.mode.current"
+
+
+class DriverFacts(NamedTuple):
+    version: Optional[str]     # '535.104.05'; None when nvidia-smi did not say
+    mig: dict                  # nvidia-smi index -> True when MIG mode is enabled
+
+
+def _version_tuple(text: str):
+    return tuple(int(p) for p in text.split("."))
+
+
+def driver_facts(nvidia_smi: str = "nvidia-smi", text: Optional[str] = None) -> DriverFacts:
+    """The driver's version and each GPU's MIG mode (nvidia-smi; `text` = its CSV answer).
+
+    Anything unreadable leaves the fact unknown (None / absent), never a refusal.
+    """
+    if text is None:
+        cmd = [nvidia_smi, "--query-gpu=" + _DRIVER_QUERY, "--format=csv,noheader,nounits"]
+        try:
+            out = subprocess.run(cmd, capture_output=True, text=True, timeout=30)
+            if out.returncode != 0:  # a driver too old to know MIG: ask for the version alone
+                cmd[1] = "--query-gpu=index,driver_version"
+                out = subprocess.run(cmd, capture_output=True, text=True, timeout=30)
+        except (OSError, subprocess.TimeoutExpired):
+            return DriverFacts(None, {})
+        text = out.stdout if out.returncode == 0 else ""
+    version, mig = None, {}
+    for line in text.strip().splitlines():
+        parts = [p.strip() for p in line.split(",")]
+        if len(parts) < 2 or not parts[0].isdigit() or not re.fullmatch(r"\d+(\.\d+)+", parts[1]):
+            continue
+        version = version or parts[1]
+        mig[int(parts[0])] = len(parts) > 2 and parts[2].lower() == "enabled"
+    return DriverFacts(version, mig)
+
+
+def mig_tokens(env: Optional[dict] = None) -> List[str]:
+    """The MIG slices (MIG-... UUIDs) CUDA_VISIBLE_DEVICES names."""
+    env = os.environ if env is None else env
+    return [t.strip() for t in (env.get("CUDA_VISIBLE_DEVICES") or "").split(",")
+            if t.strip().startswith("MIG-")]
 
 
 # --------------------------------------------------------------------------
@@ -406,6 +537,10 @@ def build_features() -> dict:
 
 OK, CPU_ONLY, NO_DRIVER, NO_SUCH_GPU, ARCH_MISSING, NO_MXNET = (
     "ok", "cpu-only", "no-driver", "no-such-gpu", "arch-missing", "mxnet-unusable")
+OLD_DRIVER, MIG, SMOKE_FAILED, FOREIGN_LIBS = (
+    "driver-too-old", "mig", "smoke-failed", "foreign-libraries")
+MIG_FIX = ("this benchmark runs on whole GPUs, not MIG slices (MXNet 1.9.1 predates MIG, and a "
+           "CUDA 11 process sees one slice at most)")
 
 
 class PreflightError(RuntimeError):
@@ -435,6 +570,8 @@ class Report:
     gpus: List[GPU]
     driver_reason: Optional[str]
     verdicts: List[Verdict]        # one per driver GPU, plus missing requested ones
+    driver: DriverFacts = field(default_factory=lambda: DriverFacts(None, {}))
+    mig_visible: List[str] = field(default_factory=list)  # MIG-... in CUDA_VISIBLE_DEVICES
 
     @property
     def build_state(self) -> str:
@@ -472,6 +609,10 @@ def _judge(index: int, gpu: Optional[GPU], report: Report) -> Verdict:
     if report.build_state == "cpu-only":
         return Verdict(index, CPU_ONLY,
                        "this mxnet build has no CUDA; run make setup-gpu or use --ctx cpu", gpu)
+    if report.mig_visible:
+        return Verdict(index, MIG, f"CUDA_VISIBLE_DEVICES names MIG slice "
+                       f"{report.mig_visible[0]}: {MIG_FIX}; set CUDA_VISIBLE_DEVICES to whole "
+                       f"GPUs (GPU-... UUIDs or indices from nvidia-smi -L) or unset it", gpu)
     if report.driver_reason:
         return Verdict(index, NO_DRIVER, f"gpu:{index} requested but the NVIDIA driver reports no "
                        f"GPU: {report.driver_reason}; run on a machine with an NVIDIA GPU and "
@@ -500,6 +641,17 @@ def _judge(index: int, gpu: Optional[GPU], report: Report) -> Verdict:
                            f"RTX 30xx/40xx), a build with sm_{gpu.compute_capability.replace('.', '')} "
                            f"SASS or PTX, or --ctx cpu", gpu)
         arch = max(picks, key=lambda a: (a.startswith("sm_"), _arch_key(a)))
+    if report.driver.mig.get(gpu.driver_index):
+        return Verdict(index, MIG, f"gpu:{index} ({gpu.name}) is in MIG mode: {MIG_FIX}; "
+                       f"disable MIG on it (sudo nvidia-smi -i {gpu.driver_index} -mig 0) or use "
+                       f"another GPU", gpu, arch)
+    version = report.driver.version
+    if version and _version_tuple(version) < MIN_DRIVER:
+        needed = ".".join(map(str, MIN_DRIVER[:2])) + ".%02d" % MIN_DRIVER[2]
+        return Verdict(index, OLD_DRIVER, f"NVIDIA driver {version} found, {needed} or newer "
+                       f"needed: MXNet compiles its fused GPU kernels with pip's NVRTC 11.8, whose "
+                       f"PTX (ISA 7.8) older drivers refuse (CUDA_ERROR_UNSUPPORTED_PTX_VERSION); "
+                       f"update the NVIDIA driver to R520 or newer", gpu, arch)
     if report.features.get("CUDA") is None:
         return Verdict(index, NO_MXNET, f"{report.build_state}; run make setup-gpu", gpu, arch)
     note = "ok" if arch is None or arch.startswith("sm_") else \
@@ -517,11 +669,14 @@ def _parse_indices(requested) -> List[int]:
 
 def preflight(requested_gpu_indices=(), *, lib_path: Optional[str] = None,
               features: Optional[dict] = None, nvidia_smi: str = "nvidia-smi",
-              smi_text: Optional[str] = None, env: Optional[dict] = None) -> Report:
+              smi_text: Optional[str] = None, env: Optional[dict] = None,
+              driver_text: Optional[str] = None) -> Report:
     """Collect build, library and driver facts and judge every GPU.
 
     Everything can be injected for tests: `features` (as build_features()
-    returns), `lib_path` (any ELF or fatbin file), `smi_text`/`nvidia_smi`.
+    returns), `lib_path` (any ELF or fatbin file), `smi_text`/`nvidia_smi`,
+    `driver_text` (nvidia-smi's answer to the driver query; with `smi_text` and
+    no `driver_text` the driver's version and MIG mode stay unknown).
     """
     requested = _parse_indices(requested_gpu_indices)
     features = build_features() if features is None else features
@@ -535,19 +690,193 @@ def preflight(requested_gpu_indices=(), *, lib_path: Optional[str] = None,
         except (OSError, ValueError, struct.error) as exc:
             lib_reason = f"cannot read {lib_path}: {exc}"
     gpus, driver_reason = driver_gpus(nvidia_smi, smi_text, env)
-    report = Report(requested, features, lib_path, fatbin, lib_reason, gpus, driver_reason, [])
+    if driver_text is None and smi_text is not None:
+        driver_text = ""
+    facts = driver_facts(nvidia_smi, driver_text) if not driver_reason else DriverFacts(None, {})
+    report = Report(requested, features, lib_path, fatbin, lib_reason, gpus, driver_reason, [],
+                    facts, mig_tokens(os.environ if env is None else env))
     by_index = {g.index: g for g in gpus}
     for index in sorted(set(by_index) | set(requested)):
         report.verdicts.append(_judge(index, by_index.get(index), report))
     return report
 
 
-def check(requested_gpu_indices, **kwargs) -> Report:
-    """preflight(), raising PreflightError with the first problem's one-line reason."""
+def check(requested_gpu_indices, smoke_env: Optional[dict] = None,
+          smoke: Optional[List[str]] = None, **kwargs) -> Report:
+    """preflight(), raising PreflightError with the first problem's one-line reason.
+
+    With smoke_env (the environment the cells will run in), the smoke check runs too, once
+    every requested GPU passed the static checks; `smoke` replaces its child's command (tests).
+    """
     report = preflight(requested_gpu_indices, **kwargs)
     if report.problems:
         raise PreflightError(report.problems[0].message)
+    if smoke_env is not None and report.requested:
+        problem = smoke_check(report, smoke_env, smoke)
+        if problem:
+            raise PreflightError(problem.message)
     return report
+
+
+# --------------------------------------------------------------------------
+# The smoke check: MXNet's own kernels on each requested GPU, in a child process
+# --------------------------------------------------------------------------
+
+SMOKE_TIMEOUT_S = 300   # cuDNN's and NVRTC's first use take seconds; a hang is a failure
+SMOKE_STEPS = ("Conv2D", "fused LSTM", "fused pointwise")
+
+
+def smoke_on(mx, ctx) -> None:
+    """Forward and backward through a tiny Conv2D (cuDNN on a GPU), MXNet's fused LSTM (cuDNN's
+    RNN) and a chain of pointwise operators that MXNet fuses on a GPU (compiled by NVRTC),
+    hybridized like the benchmark's Gluon models; read back to the host, so that an error of
+    the asynchronous engine surfaces here.  Raises RuntimeError('<step>: <error>')."""
+    import numpy as np
+    from mxnet import autograd, gluon
+    from mxnet.gluon import nn, rnn
+
+    class Pointwise(gluon.HybridBlock):
+        def hybrid_forward(self, F, x):
+            return F.sigmoid(x * 2 + 1) * F.tanh(x) - x / 3
+
+    values = np.linspace(-2, 2, 24, dtype=np.float32)
+    blocks = [("Conv2D", nn.Conv2D(4, 3, padding=1), values.reshape(1, 1, 4, 6)),
+              ("fused LSTM", rnn.LSTM(8, layout="TNC"), values.reshape(4, 2, 3)),
+              ("fused pointwise", Pointwise(), values.reshape(4, 6))]
+    for step, block, x in blocks:
+        try:
+            block.initialize(ctx=ctx)
+            block.hybridize(static_alloc=True, static_shape=True)
+            data = mx.nd.array(x, ctx=ctx)
+            data.attach_grad()
+            with autograd.record():
+                out = block(data)
+            out.backward()
+            result, grad = out.asnumpy(), data.grad.asnumpy()
+        except Exception as error:  # MXNetError and friends: one line for the parent
+            raise RuntimeError(f"{step}: {_error_line(error)}") from None
+        if not (np.isfinite(result).all() and np.isfinite(grad).all()):
+            raise RuntimeError(f"{step}: non-finite results")
+        if step == "fused pointwise":
+            expected = 1 / (1 + np.exp(-(x * 2 + 1))) * np.tanh(x) - x / 3
+            if not np.allclose(result, expected, rtol=1e-4, atol=1e-5):
+                raise RuntimeError(f"{step}: wrong results (max error "
+                                   f"{np.abs(result - expected).max():.3g})")
+
+
+_TELLING = ("no kernel image", "NO_BINARY_FOR_GPU", "invalid device function", "PTX",
+            "unsupported toolchain", "undefined symbol", "cannot open shared object", "CUDA",
+            "cuDNN", "CUDNN", "NVRTC", "rror")
+
+
+def _error_line(error) -> str:
+    """The one line of an (often multi-line, C++-traceback) MXNet error that says what failed."""
+    lines = [l.strip() for l in str(error).splitlines() if l.strip()]
+    for word in _TELLING:
+        hits = [l for l in lines if word in l and not l.startswith(("[bt]", "File ", "Stack"))]
+        if hits:
+            return hits[-1][:300]
+    return (lines[-1] if lines else type(error).__name__)[:300]
+
+
+def smoke_main(indices: List[int]) -> int:
+    """The child: one JSON line per GPU, then a line about foreign libraries; exit 1 on failure."""
+    import json
+
+    try:
+        import shim
+
+        mx = shim.import_mxnet()
+    except Exception as error:
+        print(json.dumps({"index": None, "error": f"import mxnet: {_error_line(error)}",
+                          "foreign": _foreign_line()}))
+        return 1
+    failed = False
+    for index in indices:
+        try:
+            smoke_on(mx, mx.gpu(index))
+            print(json.dumps({"index": index, "error": None}), flush=True)
+        except RuntimeError as error:
+            failed = True
+            print(json.dumps({"index": index, "error": str(error)}), flush=True)
+            break
+    foreign = _foreign_line()
+    print(json.dumps({"index": None, "error": None, "foreign": foreign}))
+    return 1 if failed or foreign else 0
+
+
+def _foreign_line() -> Optional[str]:
+    try:
+        lib = libmxnet_path()
+        foreign = foreign_cuda_libraries(pip_libs=find_cuda_libs(),  # what shim preloaded
+                                         mxnet_dir=lib and os.path.dirname(lib))
+    except OSError:
+        return None
+    return foreign_library_message(foreign) if foreign else None
+
+
+_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))  # the checkout
+
+
+def smoke_command(indices: List[int]) -> List[str]:
+    return [sys.executable, "-m", "shim.gpu", "--smoke", ",".join(map(str, indices))]
+
+
+def smoke_check(report: Report, env: Optional[dict] = None, command: Optional[List[str]] = None,
+                timeout_s: float = SMOKE_TIMEOUT_S) -> Optional[Verdict]:
+    """Run the smoke check for report.requested in a child with `env` (the cells' environment);
+    None when every GPU passed, else the first problem's Verdict.  `command` replaces the child
+    (tests); it must print smoke_main()'s JSON lines."""
+    import json
+
+    env = dict(os.environ if env is None else env)
+    env.setdefault("CUDA_DEVICE_ORDER", "PCI_BUS_ID")   # the numbering nvidia-smi uses
+    command = command or smoke_command(report.requested)
+    first = report.requested[0] if report.requested else 0
+    try:
+        done = subprocess.run(command, capture_output=True, text=True, env=env, cwd=_ROOT,
+                              timeout=timeout_s)
+    except subprocess.TimeoutExpired:
+        return Verdict(first, SMOKE_FAILED, f"the GPU smoke check did not finish in {timeout_s:g} "
+                       f"s on {_span(report.requested)}; is a GPU hung or busy (nvidia-smi)?")
+    lines = []
+    for text in done.stdout.splitlines():
+        try:
+            lines.append(json.loads(text))
+        except ValueError:
+            continue
+    foreign = next((l.get("foreign") for l in lines if l.get("foreign")), None)
+    if foreign:
+        return Verdict(first, FOREIGN_LIBS, foreign)
+    failure = next((l for l in lines if l.get("error")), None)
+    if failure is None:
+        if done.returncode == 0 and lines:
+            return None
+        said = (done.stderr.strip().splitlines() or ["no output"])[-1]
+        return Verdict(first, SMOKE_FAILED, f"the GPU smoke check's process exited "
+                       f"{done.returncode}: {said}")
+    index = failure["index"] if failure["index"] is not None else first
+    return smoke_verdict(index, failure["error"], report)
+
+
+def smoke_verdict(index: int, error: str, report: Report) -> Verdict:
+    """What a smoke-check failure means, in the preflight's words."""
+    gpu = next((g for g in report.gpus if g.index == index), None)
+    what = f"gpu:{index}" + (f" is {gpu.name}, compute capability {gpu.compute_capability}"
+                             if gpu else "")
+    fb = report.fatbin
+    if any(w in error for w in ("no kernel image", "NO_BINARY_FOR_GPU", "invalid device function")):
+        builds = f"compute capability {runs_on(fb.sass, fb.ptx)}" if fb and (fb.sass or fb.ptx) \
+            else "the GPUs its wheel was built for"
+        return Verdict(index, ARCH_MISSING, f"{what}; the driver refused MXNet's kernels in the "
+                       f"smoke check ({error}); this build runs on {builds}: use such a GPU "
+                       f"(e.g. A100, A10, L4, RTX 30xx/40xx) or --ctx cpu", gpu)
+    if "PTX" in error or "unsupported toolchain" in error:
+        version = report.driver.version or "this"
+        return Verdict(index, OLD_DRIVER, f"NVIDIA driver {version} refused the PTX of MXNet's "
+                       f"fused kernels in the smoke check ({error}); update the NVIDIA driver to "
+                       f"R520 or newer (pip's NVRTC 11.8 emits PTX ISA 7.8)", gpu)
+    return Verdict(index, SMOKE_FAILED, f"the GPU smoke check failed on gpu:{index}: {error}", gpu)
 
 
 # --------------------------------------------------------------------------
@@ -581,7 +910,8 @@ def format_report(report: Report) -> str:
                          "" if len(fb.arch_sets) <= 1 else f" ({len(fb.arch_sets)} different arch sets)"))]
         else:
             rows.append(("archs", "no GPU code (no .nv_fatbin section: CPU build)"))
-    rows.append(("driver", report.driver_reason or f"{len(report.gpus)} GPU(s)"))
+    rows.append(("driver", report.driver_reason or f"{len(report.gpus)} GPU(s)" + (
+        f", driver {report.driver.version}" if report.driver.version else "")))
     out = [_table(rows)]
     gpu_rows = []
     for v in report.verdicts:
@@ -604,15 +934,22 @@ def main(argv=None) -> int:
     ap.add_argument("--lib", default=None,
                     help="read CUDA archs from this .so or raw .fatbin instead of the installed libmxnet.so")
     ap.add_argument("--nvidia-smi", default="nvidia-smi", help=argparse.SUPPRESS)
+    ap.add_argument("--smoke", default=None, help=argparse.SUPPRESS)  # the smoke check's child
     args = ap.parse_args(argv)
+    if args.smoke is not None:
+        return smoke_main(_parse_indices(args.smoke))
     try:
         requested = _parse_indices(args.gpus)
     except ValueError:
         ap.error(f"--gpus wants indices like 0,1, not {args.gpus!r}")
     report = preflight(requested, lib_path=args.lib, nvidia_smi=args.nvidia_smi)
     print(format_report(report))
-    if report.problems:
-        print(f"preflight: {report.problems[0].message}", file=sys.stderr)
+    problem = report.problems[0] if report.problems else None
+    if problem is None and requested:
+        problem = smoke_check(report)
+        print(f"smoke check ({', '.join(SMOKE_STEPS)}): " + (problem.code if problem else "ok"))
+    if problem:
+        print(f"preflight: {problem.message}", file=sys.stderr)
         return 2
     return 0
 

@@ -50,7 +50,7 @@ def make_row(scenario, impl, ctx, devices, batch, repeat, rng, data="real", slow
         samples_per_s=train_samples / epoch, train_samples=train_samples, val_samples=10000,
         train_loss=0.1, train_accuracy=accuracy + 0.01, val_loss=0.12, val_accuracy=accuracy,
         flops_per_sample=flops_per_sample, gflops_per_s=gflops,
-        peak_fraction=gflops / peak_gflops, val_s=epoch / 10, peak_rss_mb=900.0, status="ok", reason="",
+        peak_fraction=gflops / peak_gflops, peak_device=ctx.split(":")[0], val_s=epoch / 10, peak_rss_mb=900.0, status="ok", reason="",
         started_at=f"2024-05-01T10:{repeat:02d}:00", param_check="ok",
         torch="2.1.0" if impl == "torch" else None)
 
