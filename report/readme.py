@@ -13,6 +13,7 @@ from tabulate import tabulate
 from report.plots import PLOT_NAMES, render_plots
 from report.runs import (RUNS_FILE, ReportError, data_of, device_kind, dtype_of, read_machine,
                          workers_of)
+from report.ratios import is_control, round_of
 from report.summary import (context_label, epoch_time_ratios, format_rate, format_ratio,
                             group_title, impl_name, median_of, ok_rows, overhead_ratios,
                             per_device_batch, rows_by_line, summary_markdown, summary_sections)
@@ -53,27 +54,30 @@ def overhead_conclusions(rows):
         groups.setdefault((r["scenario"], device_kind(r["ctx"]), r["data"]), []).append(r)
     lines = []
     for (scenario, kind, data), cells in sorted(groups.items()):
-        low = min(cells, key=lambda r: r["ratio_median"])
-        high = max(cells, key=lambda r: r["ratio_median"])
+        low = min(cells, key=lambda r: r["ratio"])
+        high = max(cells, key=lambda r: r["ratio"])
         head = f"Keras overhead, {scenario} on {kind.upper()}{_data_note(data)}: "
         if len(cells) == 1:
             text = head + f"Keras epoch time is {format_ratio(high)} Gluon's ({_cell(high)})."
         else:
-            text = head + (f"Keras epoch time is {low['ratio_median']:.2f}x–{high['ratio_median']:.2f}x "
+            text = head + (f"Keras epoch time is {low['ratio']:.2f}x–{high['ratio']:.2f}x "
                            f"Gluon's over {len(cells)} cells; largest at {_cell(high)}: "
                            f"{format_ratio(high)}; smallest at {_cell(low)}: {format_ratio(low)}.")
-        if low["ratio_median"] < 1:
+        if low["ratio"] < 1:
             text += " Below 1 means Keras was faster."
-        single = sum(r["n"] < 2 for r in cells)
+        single = sum(r["ci_low"] is None for r in cells)
         if single == len(cells):
-            text += " Evidence is weak: one repeat per cell, so the noise is unknown."
+            text += " Evidence is weak: one round (or repeat) per cell, so the noise is unknown."
         else:
             if single:
-                text += f" {single} of {len(cells)} cells have one repeat only: weak evidence there."
-            straddling = [r for r in cells if r["ratio_min"] <= 1 <= r["ratio_max"]]
+                text += f" {single} of {len(cells)} cells have one round only: weak evidence there."
+            straddling = [r for r in cells if r["ci_low"] is not None
+                          and r["ci_low"] <= 1 <= r["ci_high"]]
             if straddling:
-                text += (f" In {len(straddling)} of {len(cells)} cells the spread over repeats "
-                         "includes 1.0: no overhead is established there.")
+                text += (f" In {len(straddling)} of {len(cells)} cells the 95% CI includes 1.0: "
+                         "no overhead is established there.")
+        if any(r["before_rounds"] for r in cells):
+            text += " Measured before rounds (repeats in a fixed order stand in for rounds)."
         lines.append(text)
     return lines
 
@@ -200,13 +204,13 @@ def torch_conclusions(rows):
         for r in epoch_time_ratios(rows, impl, "torch"):
             groups.setdefault((r["scenario"], device_kind(r["ctx"]), r["data"]), []).append(r)
         for (scenario, kind, data), cells in sorted(groups.items()):
-            low = min(cells, key=lambda r: r["ratio_median"])
-            high = max(cells, key=lambda r: r["ratio_median"])
+            low = min(cells, key=lambda r: r["ratio"])
+            high = max(cells, key=lambda r: r["ratio"])
             text = (f"Torch yardstick, {scenario} on {kind.upper()}{_data_note(data)}: "
-                    f"{impl_name(impl)} epoch time is {low['ratio_median']:.2f}x–"
-                    f"{high['ratio_median']:.2f}x Torch's over {len(cells)} cells "
+                    f"{impl_name(impl)} epoch time is {low['ratio']:.2f}x–"
+                    f"{high['ratio']:.2f}x Torch's over {len(cells)} cells "
                     f"(largest: {format_ratio(high)} at {_cell(high)}).")
-            if all(r["n"] < 2 for r in cells):
+            if all(r["ci_low"] is None for r in cells):
                 text += " One repeat per cell: weak evidence."
             lines.append(text)
     return lines
@@ -230,11 +234,16 @@ def peak_conclusions(rows):
 
 
 def conclusions(rows):
-    """Nested list of sentences: a str is a bullet, a list holds the previous bullet's sub-bullets."""
+    """Nested list of sentences: a str is a bullet, a list holds the previous bullet's sub-bullets.
+
+    The A/A control arm is a second Gluon run for the noise floor: it enters no conclusion
+    about an implementation's speed or accuracy.
+    """
     if not ok_rows(rows):
         return ["No finished cells: nothing to conclude."]
-    return (overhead_conclusions(rows) + saturation_conclusions(rows) + scaling_conclusions(rows)
-            + accuracy_conclusions(rows) + torch_conclusions(rows) + peak_conclusions(rows))
+    arms = [r for r in rows if not is_control(r)]
+    return (overhead_conclusions(rows) + saturation_conclusions(arms) + scaling_conclusions(arms)
+            + accuracy_conclusions(arms) + torch_conclusions(rows) + peak_conclusions(arms))
 
 
 def _bullets(items, indent=""):
