@@ -386,10 +386,14 @@ def headline_markdown(machines):
         sure = [c for c in cells if c[2]["ci_low"] is not None]
         low = min(cells, key=lambda c: c[2]["ratio"])
         high = max(cells, key=lambda c: c[2]["ratio"])
-        text = (f"{scenario}: Keras epoch time is {low[2]['ratio']:.2f}x–{high[2]['ratio']:.2f}x "
-                f"Gluon's over {len(cells)} cells on {len({c[0] for c in cells})} machine(s); "
-                f"largest at {high[1]}, batch {high[2]['batch_size']} ({high[0]}): "
-                f"{format_ratio(high[2])}.")
+        if len(cells) == 1:
+            text = (f"{scenario}: Keras epoch time is {format_ratio(high[2])} Gluon's "
+                    f"({high[1]}, batch {high[2]['batch_size']}, {high[0]}).")
+        else:
+            text = (f"{scenario}: Keras epoch time is {low[2]['ratio']:.2f}x–"
+                    f"{high[2]['ratio']:.2f}x Gluon's over {len(cells)} cells on "
+                    f"{len({c[0] for c in cells})} machine(s); largest at {high[1]}, batch "
+                    f"{high[2]['batch_size']} ({high[0]}): {format_ratio(high[2])}.")
         slower = [c for c in sure if c[2]["ci_low"] > 1]
         faster = [c for c in sure if c[2]["ci_high"] < 1]
         text += (f" In {len(slower)} of {len(cells)} cells the 95% CI lies above 1 (Keras "

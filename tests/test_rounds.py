@@ -296,3 +296,37 @@ def test_resume_counts_rows_from_before_rounds_as_their_round():
     control = next(c for c in cells if c["arm"] == "gluon-control" and c["round"] == 2)
     gluon = next(c for c in cells if c["arm"] == "gluon" and c["round"] == 2)
     assert cell_key(control) != cell_key(gluon)   # same impl, two cells
+
+
+# ---- where ratios are shown ---------------------------------------------------------------
+
+def test_the_overhead_plot_draws_the_ci(tmp_path):
+    from report import plots
+
+    rows = rows_with_ratios([1.2, 1.3, 1.25, 1.22])
+    (r,) = ratios.paired_ratios(rows)
+    fig = plots.plot_overhead(rows, "t")
+    bars = [c for c in fig.axes[0].containers if hasattr(c, "has_yerr") and c.has_yerr]
+    (segment,) = bars[0].lines[2][0].get_segments()
+    assert segment[:, 1] == pytest.approx([r["ci_low"], r["ci_high"]])
+
+
+def test_the_headline_takes_folders_with_rounds_and_marks_the_others(tmp_path):
+    from report.readme import readme_markdown
+    from report.runs import append_row
+
+    environment = dict(cpu="Made-up CPU", cores=2, label="x")
+    for row in rows_with_ratios([1.3, 1.4, 1.35]):
+        append_row(tmp_path / "new-box" / "runs.csv", dict(row, **environment))
+    for row in rows_with_ratios([2.0, 2.2]):
+        old = {k: v for k, v in row.items() if k not in ("round", "arm")}
+        append_row(tmp_path / "old-box" / "runs.csv", dict(old, **environment))
+    readme = readme_markdown(tmp_path)
+    headline = readme.split("## Headline")[1].split("\n## ")[0]
+    (r,) = ratios.paired_ratios(rows_with_ratios([1.3, 1.4, 1.35]))
+    assert "**lenet on cpu**" in headline and ratios.format_ratio(r) in headline
+    assert "| new-box" in headline and "old-box" not in headline
+    assert f"lenet: Keras epoch time is {ratios.format_ratio(r)} Gluon's (cpu, batch 128, new-box)" \
+        in headline
+    assert "In 1 of 1 cells the 95% CI lies above 1 (Keras slower)" in headline
+    assert "## old-box (before rounds)" in readme and "## new-box\n" in readme
