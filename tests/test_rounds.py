@@ -5,7 +5,6 @@ function of the cell, so the ratios, and when the adaptive rounds stop, are know
 Nothing here asserts a speed.
 """
 import csv
-import json
 import math
 import subprocess
 import sys
