@@ -6,31 +6,37 @@
     python bench.py --peak           # this machine's sustained FP32 GEMM rate
     python bench.py plots            # regenerate plots and results/README.md
 
-Each cell (scenario x impl x ctx x batch x repeat) runs in its own fresh process (harness.py),
-so the implementations never share a process, a memory pool or a crash; every finished cell is
-appended to <out>/runs.csv at once, and <out>/summary.md is regenerated. This file only
-orchestrates: it holds no framework code.
+A round runs every arm (keras, gluon, ...; gluon-control with --control) of every configuration
+(scenario x ctx x batch) once, the arms of a configuration back to back in a shuffled order.
+Each cell (configuration x arm x round) runs in its own fresh process (harness.py), so the
+implementations never share a process, a memory pool or a crash; every finished cell is appended
+to <out>/runs.csv at once, and <out>/summary.md and <out>/ratios.csv are regenerated. This file
+only orchestrates: it holds no framework code.
 """
 import argparse
 import collections
 import json
 import os
 import platform
+import random
+import shutil
 import signal
 import socket
 import subprocess
 import sys
 import tempfile
 import threading
+import time
 from datetime import datetime, timezone
 from pathlib import Path
 
 from tqdm import tqdm
 
 import benchdata
+import noise
 import peak
 import scenarios
-from report import runs, summary
+from report import ratios, runs, summary
 from shim import precision
 from shim.contexts import ContextError, parse_list
 
@@ -77,6 +83,27 @@ def positive_int(text):
     return int(text)
 
 
+def positive_float(text):
+    try:
+        value = float(text)
+    except ValueError:
+        value = 0
+    if not value > 0 or value == float("inf"):
+        raise argparse.ArgumentTypeError(f"{text!r} is not a positive number of minutes")
+    return value
+
+
+def fraction(text):
+    try:
+        value = float(text)
+    except ValueError:
+        value = 0
+    if not 0 < value < 1:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a relative half-width between 0 and 1 "
+                                         "(exclusive), e.g. 0.03 for +-3%")
+    return value
+
+
 def contexts(text):
     try:
         return parse_list(text)
@@ -98,7 +125,21 @@ def parser():
                    help=f"global batch sizes (default: {DEFAULT_BATCH_SIZES})")
     p.add_argument("--epochs", type=positive_int, default=3,
                    help="epochs per cell, the first being the warm-up (default: 3, at least 2)")
-    p.add_argument("--repeat", type=positive_int, default=1, help="repeats per cell (default: 1)")
+    p.add_argument("--rounds", "--repeat", dest="rounds", type=positive_int, default=1,
+                   help="rounds: each runs every arm of every configuration once, the arms of a "
+                        "configuration back to back in a shuffled order (default: 1; a CI needs "
+                        "2; --repeat is an alias)")
+    p.add_argument("--control", action="store_true",
+                   help="add the A/A arm gluon-control: the Gluon cell a second time in every "
+                        "round, whose ratio to gluon is the machine's noise floor")
+    p.add_argument("--target-ci", type=fraction,
+                   help="adaptive rounds: after at least 3 rounds (or --rounds), add rounds to "
+                        "the configurations whose 95%% CI half-width is still wider than this "
+                        "(relative, e.g. 0.03 = +-3%%)")
+    p.add_argument("--budget-min", type=positive_float,
+                   help="stop starting rounds once this many minutes would be exceeded")
+    p.add_argument("--max-rounds", type=positive_int, default=20,
+                   help="with --target-ci, at most this many rounds (default: 20)")
     p.add_argument("--max-samples", type=positive_int,
                    help="use only the first N training and validation samples (quick runs)")
     p.add_argument("--dtype", choices=precision.DTYPES, default="float32",
@@ -115,6 +156,9 @@ def parser():
     p.add_argument("--cell-timeout", type=positive_int, default=3600,
                    help="seconds before a cell is stopped and marked failed (default: 3600)")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
+    p.add_argument("--verbose", action="store_true",
+                   help="show every cell's own output (progress, library notices) on the "
+                        "terminal too; by default it goes to the cell's log only")
     p.add_argument("--kvstore", choices=("device", "dist_sync"), default="device",
                    help="'device': one process per cell; 'dist_sync': MXNet's parameter server, "
                         "a local group of --workers and --servers processes per cell")
@@ -167,24 +211,47 @@ def machine_columns(label, gpus=""):
             "cores": os.cpu_count(), "gpus": gpus, "git_commit": git_commit()}
 
 
-def plan(args):
-    """Every cell of the sweep, in the order run: the two implementations interleave."""
-    cells = []
+def arms(args):
+    """(arm, implementation) pairs: one per --impl, plus the A/A control with --control."""
+    found = [(impl, impl) for impl in args.impl]
+    if args.control:
+        found.append(("gluon-control", "gluon"))
+    return found
+
+
+def configurations(args):
+    """Every configuration of the sweep (scenario x ctx x batch; dtype and workers are one each),
+    in the order run within a round. Each is a cell without its arm and round."""
     group = ({"kvstore": "dist_sync", "workers": args.workers} if args.kvstore == "dist_sync"
              else {"workers": 1})
-    for repeat in range(1, args.repeat + 1):
-        for name in args.scenario:
-            for ctx in args.ctx:
-                for batch in args.batch_sizes:
-                    for impl in args.impl:
-                        cells.append({
-                            "scenario": name, "impl": impl, "ctx": ctx.spec, "batch_size": batch,
-                            "repeat": repeat, "epochs": args.epochs, "data": args.data,
-                            "data_dir": args.data_dir, "max_samples": args.max_samples,
-                            "seed": args.seed, "quiet": args.quiet, "dtype": args.dtype,
-                            **group,
-                        })
-    return cells
+    return [{"scenario": name, "ctx": ctx.spec, "batch_size": batch, "epochs": args.epochs,
+             "data": args.data, "data_dir": args.data_dir, "max_samples": args.max_samples,
+             "seed": args.seed, "quiet": args.quiet or not args.verbose, "dtype": args.dtype,
+             **group}
+            for name in args.scenario for ctx in args.ctx for batch in args.batch_sizes]
+
+
+def round_cells(args, config, round_number):
+    """The cells of one configuration in one round: its arms in an order shuffled afresh each
+    round, seeded from --seed, the round and the configuration (so a resumed sweep replays it).
+
+    Fixed orders bias: whichever arm runs second inherits the first one's heat, caches and
+    neighbours (Abedi & Brecht, ICPE 2017); shuffling spreads that over both sides.
+    """
+    order = arms(args)
+    name = f"{config['scenario']}-{config['ctx']}-{config['batch_size']}-{config['dtype']}-" \
+           f"{config['workers']}"
+    random.Random(f"{args.seed}-{round_number}-{name}").shuffle(order)
+    return [dict(config, impl=impl, arm=arm, round=round_number, repeat=round_number,
+                 order=position)
+            for position, (arm, impl) in enumerate(order, start=1)]
+
+
+def plan(args, rounds=None):
+    """Every cell of the sweep's first `rounds` (default --rounds) rounds, in the order run;
+    adaptive rounds (--target-ci) add more as the sweep goes."""
+    return [cell for round_number in range(1, (rounds or args.rounds) + 1)
+            for config in configurations(args) for cell in round_cells(args, config, round_number)]
 
 
 def validate(args):
@@ -215,6 +282,8 @@ def validate(args):
                          "kernels for the CPU alone); use --dtype float32 on GPUs")
     if "torch" in args.impl and any(c.kind != "cpu" or c.devices > 1 for c in args.ctx):
         raise UsageError("--impl torch runs on one CPU context only (--ctx cpu)")
+    if args.control and "gluon" not in args.impl:
+        raise UsageError("--control runs the gluon arm twice per round; add gluon to --impl")
 
 
 def refuse_tiny_last_batch(scenario, args, ctx, batch):
@@ -257,20 +326,22 @@ def preflight(args):
     return gpu_indices
 
 
-def run_one(cell, timeout, echo=True):
+def run_one(cell, timeout, log_path, echo=False):
     """Run one cell in a fresh process; returns (measured columns, None) or (None, reason).
 
-    The cell's stderr (its per-epoch progress, warnings) is passed through to ours unless
-    `echo` is off; its last lines are kept to explain a failure.
+    The cell's stderr (library notices, its progress) goes to `log_path`, and to our stderr
+    too with `echo` (--verbose); the log's last lines explain a failure.
     """
-    with tempfile.TemporaryDirectory() as tmp:
+    with tempfile.TemporaryDirectory() as tmp, open(log_path, "wb") as log:
         result_path = Path(tmp) / "result.json"
         process = subprocess.Popen(HARNESS + [json.dumps(cell), str(result_path)], cwd=ROOT,
-                                   stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                                   stdout=subprocess.DEVNULL,
+                                   stderr=subprocess.PIPE if echo else log,
                                    env=cell_environment(cell))
-        tail = collections.deque(maxlen=64)
-        reader = threading.Thread(target=relay, args=(process.stderr, tail, echo), daemon=True)
-        reader.start()
+        reader = None
+        if echo:
+            reader = threading.Thread(target=relay, args=(process.stderr, log), daemon=True)
+            reader.start()
         try:
             code = process.wait(timeout=timeout)
         except subprocess.TimeoutExpired:
@@ -282,10 +353,12 @@ def run_one(cell, timeout, echo=True):
             process.wait()
             raise
         finally:
-            reader.join(timeout=5)
+            if reader:
+                reader.join(timeout=5)
         if code == 0 and result_path.exists():
             return json.loads(result_path.read_text()), None
-    log = b"".join(tail).decode(errors="replace").replace("\r", "\n").strip().splitlines()
+    text = Path(log_path).read_bytes()[-16384:].decode(errors="replace")
+    log = text.replace("\r", "\n").strip().splitlines()
     said = [line for line in log if line.startswith("cell failed:")]
     if said:
         return None, said[-1][len("cell failed: "):]
@@ -295,24 +368,24 @@ def run_one(cell, timeout, echo=True):
     return None, f"exit status {code}{last}"
 
 
-def run_distributed(cell, args):
-    """A cell on a local parameter-server group (distributed.py); same return as run_one."""
+def run_distributed(cell, args, log_dir):
+    """A cell on a local parameter-server group (distributed.py); same return as run_one.
+    Every member's output goes to log_dir."""
     import distributed
 
     try:
         return distributed.run_cell(cell, args.workers, args.servers, args.cell_timeout,
-                                    env=cell_environment(cell)), None
+                                    env=cell_environment(cell), log_dir=log_dir), None
     except distributed.DistributedError as error:
         return None, str(error)
 
 
-def relay(stream, tail, echo):
-    """Copy a child's stderr to ours as it comes, keeping its last chunks."""
+def relay(stream, log):
+    """Copy a child's stderr to its log and to ours as it comes (--verbose)."""
     for chunk in iter(lambda: stream.read1(4096), b""):
-        tail.append(chunk)
-        if echo:
-            sys.stderr.buffer.write(chunk)
-            sys.stderr.buffer.flush()
+        log.write(chunk)
+        sys.stderr.buffer.write(chunk)
+        sys.stderr.buffer.flush()
 
 
 def measure_peak(args):
@@ -361,48 +434,140 @@ def cell_environment(cell=None):
     return env
 
 
+def cell_name(cell):
+    """A file name for a cell's log: lenet-keras-cpu_0-1-b128-float32-w1-r2."""
+    name = (f"{cell['scenario']}-{cell['arm']}-{cell['ctx']}-b{cell['batch_size']}-"
+            f"{cell['dtype']}-w{cell['workers']}-r{cell['round']}")
+    return "".join(c if c.isalnum() or c in "-." else "_" for c in name)
+
+
+def measure(cell, args, out, machine, measured_peak):
+    """Run one cell with its noise record; returns (runs.csv row, wall seconds).
+
+    The cell's output goes to a log of its own, kept in <out>/logs/ when the cell fails.
+    """
+    with tempfile.TemporaryDirectory() as tmp:
+        started = datetime.now(timezone.utc).isoformat(timespec="seconds")
+        probe = noise.Probe()
+        if cell.get("kvstore") == "dist_sync":
+            measured, reason = run_distributed(cell, args, Path(tmp))
+        else:
+            measured, reason = run_one(cell, args.cell_timeout, Path(tmp) / "cell.log",
+                                       echo=args.verbose)
+        record = probe.stop()
+        if reason:
+            logs = out / "logs" / cell_name(cell)
+            shutil.copytree(tmp, logs, dirs_exist_ok=True)
+            reason += f" (log: {logs.relative_to(out)})"
+    row = {key: cell[key] for key in ("scenario", "impl", "ctx", "batch_size", "epochs", "repeat",
+                                      "data", "workers", "dtype", "max_samples", "round", "arm",
+                                      "order")}
+    devices = parse_list(cell["ctx"])[0].devices
+    # Both sides reduce gradients over several local devices with kvstore 'device'.
+    row.update(machine, started_at=started, devices=devices,
+               omp_threads=cell_environment(cell)["OMP_NUM_THREADS"],
+               kvstore=cell.get("kvstore") or ("device" if devices > 1 else ""),
+               **{k: v for k, v in record.items() if k != "wall_s"})
+    if measured:
+        timed = measured.pop("epoch_s_timed", None)
+        row.update(measured, status="ok", reason="", noise_flags=noise.flags(record, timed))
+        row.update(runs.fraction_of_peak(row, measured_peak))  # only against a peak of its device
+    else:
+        row.update(status="failed", reason=reason)
+    return row, record["wall_s"]
+
+
+def cell_line(row):
+    """The one terminal line of a finished cell."""
+    what = (f"{row['scenario']} {row['arm']} {row['ctx']} b{row['batch_size']} "
+            f"round {row['round']} (#{row['order']})")
+    if row["status"] != "ok":
+        return f"cell failed: {what}: {row['reason']}"
+    text = (f"{what}: {row['epoch_s_median']:.3f} s/epoch, {row['samples_per_s']:,.0f} "
+            "samples/s")
+    return text + (f" [noise: {row['noise_flags']}]" if row.get("noise_flags") else "")
+
+
+def wide_configurations(args, configs, rows):
+    """Indices of the configurations whose ratios' CI is still wider than --target-ci.
+
+    Every pair of this sweep's arms counts except the A/A control (the noise floor is a
+    measurement, not an answer); a configuration without a ratio (its arms never both finished,
+    or it has a single arm) gets no more rounds: they would not narrow anything.
+    """
+    arm_names = {arm for arm, _ in arms(args)}
+    pairs = [p for p in ratios.PAIRS if set(p) <= arm_names and not p[0].endswith("-control")]
+    mine = [r for r in rows if r.get("max_samples") == args.max_samples]
+    found = {}
+    for r in ratios.all_pairs(mine, pairs):
+        key = (r["scenario"], r["ctx"], r["workers"], r["data"], r["dtype"], r["batch_size"])
+        found.setdefault(key, []).append(r)
+    wide = []
+    for index, c in enumerate(configs):
+        key = (c["scenario"], c["ctx"], c["workers"], c["data"], c["dtype"], c["batch_size"])
+        if any(r["half_width"] is None or r["half_width"] > args.target_ci
+               for r in found.get(key, [])):
+            wide.append(index)
+    return wide
+
+
 def run_sweep(args):
     out = Path(args.out or ROOT / "results" / args.label)
     out.mkdir(parents=True, exist_ok=True)
     csv_path = out / runs.RUNS_FILE
     gpu_indices = preflight(args)
     machine = machine_columns(args.label, gpus=gpu_names(gpu_indices))
-    cells = plan(args)
+    configs = configurations(args)
     measured_peak = runs.load_peak(out)
     done = runs.done_keys(csv_path) if args.resume and csv_path.exists() else set()
-    todo = [c for c in cells if runs.cell_key(c) not in done]
-    if len(todo) < len(cells):
-        print(f"resuming: {len(cells) - len(todo)} of {len(cells)} cells already in {csv_path}")
-    bar = tqdm(todo, desc="sweep", unit="cell", disable=args.quiet)
-    failed = 0
-    for cell in bar:
-        bar.set_postfix_str(f"{cell['scenario']} {cell['impl']} {cell['ctx']} "
-                            f"b{cell['batch_size']} r{cell['repeat']}")
-        started = datetime.now(timezone.utc).isoformat(timespec="seconds")
-        if cell.get("kvstore") == "dist_sync":
-            measured, reason = run_distributed(cell, args)
-        else:
-            measured, reason = run_one(cell, args.cell_timeout, echo=not args.quiet)
-        row = {key: cell[key] for key in ("scenario", "impl", "ctx", "batch_size", "epochs",
-                                          "repeat", "data", "workers", "dtype", "max_samples")}
-        devices = parse_list(cell["ctx"])[0].devices
-        # Both sides reduce gradients over several local devices with kvstore 'device'.
-        row.update(machine, started_at=started, devices=devices,
-                   omp_threads=cell_environment(cell)["OMP_NUM_THREADS"],
-                   kvstore=cell.get("kvstore") or ("device" if devices > 1 else ""))
-        if measured:
-            row.update(measured, status="ok", reason="")
-            row.update(runs.fraction_of_peak(row, measured_peak))  # only against a peak of its device
-        else:
-            failed += 1
-            row.update(status="failed", reason=reason)
-            tqdm.write(f"cell failed: {cell['scenario']} {cell['impl']} {cell['ctx']} "
-                       f"batch {cell['batch_size']}: {reason}")
-        runs.append_row(csv_path, row)
-        (out / "summary.md").write_text(summary.summary_markdown(runs.read_machine(out),
-                                                                 title=args.label))
-    print(f"{len(todo) - failed} cells ok, {failed} failed; rows in {csv_path}, "
-          f"summary in {out / 'summary.md'}")
+    # Adaptive rounds: at least 3 (or --rounds), then only where the CI is too wide.
+    first_rounds = max(args.rounds, 3) if args.target_ci else args.rounds
+    last_round = max(first_rounds, args.max_rounds) if args.target_ci else first_rounds
+    planned = plan(args, first_rounds)
+    skipped = sum(runs.cell_key(c) in done for c in planned)
+    if skipped:
+        print(f"resuming: {skipped} of {len(planned)} cells already in {csv_path}")
+    bar = tqdm(total=len(planned) - skipped, desc="sweep", unit="cell", disable=args.quiet)
+    start = time.monotonic()
+    round_seconds = {}     # configuration -> wall time of its last round, to respect the budget
+    counts = collections.Counter()
+    budget_spent = False
+    for round_number in range(1, last_round + 1):
+        todo = range(len(configs))
+        if round_number > first_rounds:
+            todo = wide_configurations(args, configs, runs.read_rows(csv_path))
+            bar.total += sum(len(arms(args)) for _ in todo)
+            bar.refresh()
+        for index in todo:
+            cells = [c for c in round_cells(args, configs[index], round_number)
+                     if runs.cell_key(c) not in done]
+            if not cells:
+                continue
+            if args.budget_min and (time.monotonic() - start + round_seconds.get(index, 0)
+                                    > args.budget_min * 60):
+                budget_spent = True
+                break
+            began = time.monotonic()
+            for cell in cells:
+                bar.set_postfix_str(f"{cell['scenario']} {cell['arm']} {cell['ctx']} "
+                                    f"b{cell['batch_size']} r{cell['round']}")
+                row, _ = measure(cell, args, out, machine, measured_peak)
+                counts[row["status"]] += 1
+                runs.append_row(csv_path, row)
+                rows = runs.read_machine(out)
+                (out / "summary.md").write_text(summary.summary_markdown(rows, title=args.label))
+                ratios.write_ratios_csv(out, rows, target=args.target_ci)
+                bar.update()
+                tqdm.write(cell_line(row))
+            round_seconds[index] = time.monotonic() - began
+        if budget_spent or not todo:
+            break
+    bar.close()
+    if budget_spent:
+        print(f"budget of {args.budget_min:g} min spent in round {round_number}; configurations "
+              f"that missed the target say so in {out / ratios.RATIOS_FILE} (unstable)")
+    print(f"{counts['ok']} cells ok, {counts['failed']} failed; rows in {csv_path}, ratios in "
+          f"{out / ratios.RATIOS_FILE}, summary in {out / 'summary.md'}")
     return 0
 
 

@@ -143,6 +143,7 @@ def run_cell(cell, progress=True):
         "epoch_s_median": round(median, 4),
         "epoch_s_min": round(min(timed), 4),
         "epoch_s_max": round(max(timed), 4),
+        "epoch_s_timed": [round(t, 4) for t in timed],   # for bench.py's noise flags, not a column
         "samples_per_s": round(samples_per_s, 2),
         "loop_cpu_fraction": loop_cpu_fraction(trained),
         "train_loss": round(trained.train_loss, 5),

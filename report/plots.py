@@ -12,6 +12,7 @@ import matplotlib
 matplotlib.use("Agg")  # no display on benchmark machines
 import matplotlib.pyplot as plt  # noqa: E402
 
+from report.ratios import is_control  # noqa: E402
 from report.runs import data_of, device_kind, dtype_of, read_rows, workers_of  # noqa: E402
 from report.summary import (context_label, impl_name, median_of, ok_rows,  # noqa: E402
                             overhead_ratios, per_device_batch)
@@ -154,17 +155,18 @@ def plot_overhead(rows, label):
         for key in sorted(lines):
             points = sorted(lines[key], key=lambda r: r["batch_size"])
             xs = [r["batch_size"] for r in points]
-            ys = [r["ratio_median"] for r in points]
-            yerr = [[y - r["ratio_min"] for y, r in zip(ys, points)],
-                    [r["ratio_max"] - y for y, r in zip(ys, points)]]
+            ys = [r["ratio"] for r in points]
+            # The 95% CI; a point with no CI (one round) gets no bar.
+            yerr = [[0 if r["ci_low"] is None else y - r["ci_low"] for y, r in zip(ys, points)],
+                    [0 if r["ci_high"] is None else r["ci_high"] - y for y, r in zip(ys, points)]]
             ax.errorbar(xs, ys, yerr=yerr, color=color(key), marker="o", **_marker_fill(key[2]),
                         linestyle=_linestyle(key[2]), capsize=3, label=context_label(*key))
         ax.axhline(1.0, color="black", linewidth=1, linestyle=":", label="1.0 = same epoch time")
         ax.set_xscale("log", base=2)
         ax.set_xlabel("global batch size (samples, log2 scale)")
         ax.set_ylabel("Keras epoch time / Gluon epoch time (×)")
-    spread = ("one repeat per cell: no spread to show" if all(r["n"] < 2 for r in ratios)
-              else "median, min–max over repeats")
+    spread = ("one round per cell: no CI to show" if all(r["ci_low"] is None for r in ratios)
+              else "geometric mean over rounds, 95% CI")
     return _finish(fig, f"{label}: Keras overhead over Gluon ({spread})")
 
 
@@ -264,11 +266,13 @@ def render_plots(rows, out_dir, label):
     """
     rows = ok_rows(rows)
     out_dir = Path(out_dir)
+    # The A/A control arm is Gluon run twice: it must not enter Gluon's throughput lines.
+    arms = [r for r in rows if not is_control(r)]
     written, notes = [], []
     for name, plot in PLOTS.items():
         path = out_dir / f"{name}.png"
         try:
-            fig = plot(rows, label)
+            fig = plot(arms, label)
         except Skipped as why:
             notes.append(f"skipped {path.name}: {why}")
             path.unlink(missing_ok=True)

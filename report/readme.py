@@ -13,6 +13,7 @@ from tabulate import tabulate
 from report.plots import PLOT_NAMES, render_plots
 from report.runs import (RUNS_FILE, ReportError, data_of, device_kind, dtype_of, read_machine,
                          workers_of)
+from report.ratios import is_control
 from report.summary import (context_label, epoch_time_ratios, format_rate, format_ratio,
                             group_title, impl_name, median_of, ok_rows, overhead_ratios,
                             per_device_batch, rows_by_line, summary_markdown, summary_sections)
@@ -53,27 +54,30 @@ def overhead_conclusions(rows):
         groups.setdefault((r["scenario"], device_kind(r["ctx"]), r["data"]), []).append(r)
     lines = []
     for (scenario, kind, data), cells in sorted(groups.items()):
-        low = min(cells, key=lambda r: r["ratio_median"])
-        high = max(cells, key=lambda r: r["ratio_median"])
+        low = min(cells, key=lambda r: r["ratio"])
+        high = max(cells, key=lambda r: r["ratio"])
         head = f"Keras overhead, {scenario} on {kind.upper()}{_data_note(data)}: "
         if len(cells) == 1:
             text = head + f"Keras epoch time is {format_ratio(high)} Gluon's ({_cell(high)})."
         else:
-            text = head + (f"Keras epoch time is {low['ratio_median']:.2f}x–{high['ratio_median']:.2f}x "
+            text = head + (f"Keras epoch time is {low['ratio']:.2f}x–{high['ratio']:.2f}x "
                            f"Gluon's over {len(cells)} cells; largest at {_cell(high)}: "
                            f"{format_ratio(high)}; smallest at {_cell(low)}: {format_ratio(low)}.")
-        if low["ratio_median"] < 1:
+        if low["ratio"] < 1:
             text += " Below 1 means Keras was faster."
-        single = sum(r["n"] < 2 for r in cells)
+        single = sum(r["ci_low"] is None for r in cells)
         if single == len(cells):
-            text += " Evidence is weak: one repeat per cell, so the noise is unknown."
+            text += " Evidence is weak: one round (or repeat) per cell, so the noise is unknown."
         else:
             if single:
-                text += f" {single} of {len(cells)} cells have one repeat only: weak evidence there."
-            straddling = [r for r in cells if r["ratio_min"] <= 1 <= r["ratio_max"]]
+                text += f" {single} of {len(cells)} cells have one round only: weak evidence there."
+            straddling = [r for r in cells if r["ci_low"] is not None
+                          and r["ci_low"] <= 1 <= r["ci_high"]]
             if straddling:
-                text += (f" In {len(straddling)} of {len(cells)} cells the spread over repeats "
-                         "includes 1.0: no overhead is established there.")
+                text += (f" In {len(straddling)} of {len(cells)} cells the 95% CI includes 1.0: "
+                         "no overhead is established there.")
+        if any(r["before_rounds"] for r in cells):
+            text += " Measured before rounds (repeats in a fixed order stand in for rounds)."
         lines.append(text)
     return lines
 
@@ -200,13 +204,13 @@ def torch_conclusions(rows):
         for r in epoch_time_ratios(rows, impl, "torch"):
             groups.setdefault((r["scenario"], device_kind(r["ctx"]), r["data"]), []).append(r)
         for (scenario, kind, data), cells in sorted(groups.items()):
-            low = min(cells, key=lambda r: r["ratio_median"])
-            high = max(cells, key=lambda r: r["ratio_median"])
+            low = min(cells, key=lambda r: r["ratio"])
+            high = max(cells, key=lambda r: r["ratio"])
             text = (f"Torch yardstick, {scenario} on {kind.upper()}{_data_note(data)}: "
-                    f"{impl_name(impl)} epoch time is {low['ratio_median']:.2f}x–"
-                    f"{high['ratio_median']:.2f}x Torch's over {len(cells)} cells "
+                    f"{impl_name(impl)} epoch time is {low['ratio']:.2f}x–"
+                    f"{high['ratio']:.2f}x Torch's over {len(cells)} cells "
                     f"(largest: {format_ratio(high)} at {_cell(high)}).")
-            if all(r["n"] < 2 for r in cells):
+            if all(r["ci_low"] is None for r in cells):
                 text += " One repeat per cell: weak evidence."
             lines.append(text)
     return lines
@@ -230,11 +234,16 @@ def peak_conclusions(rows):
 
 
 def conclusions(rows):
-    """Nested list of sentences: a str is a bullet, a list holds the previous bullet's sub-bullets."""
+    """Nested list of sentences: a str is a bullet, a list holds the previous bullet's sub-bullets.
+
+    The A/A control arm is a second Gluon run for the noise floor: it enters no conclusion
+    about an implementation's speed or accuracy.
+    """
     if not ok_rows(rows):
         return ["No finished cells: nothing to conclude."]
-    return (overhead_conclusions(rows) + saturation_conclusions(rows) + scaling_conclusions(rows)
-            + accuracy_conclusions(rows) + torch_conclusions(rows) + peak_conclusions(rows))
+    arms = [r for r in rows if not is_control(r)]
+    return (overhead_conclusions(rows) + saturation_conclusions(arms) + scaling_conclusions(arms)
+            + accuracy_conclusions(arms) + torch_conclusions(rows) + peak_conclusions(arms))
 
 
 def _bullets(items, indent=""):
@@ -260,8 +269,10 @@ def environment_markdown(rows):
 def machine_section(run_dir, rows, plot_notes=()):
     label = Path(run_dir).name
     plots = [name for name in PLOT_NAMES if (Path(run_dir) / f"{name}.png").is_file()]
-    parts = [f"## {label}",
-             f"{len(rows)} rows in [{label}/{RUNS_FILE}]({label}/{RUNS_FILE}).",
+    before = ("" if measured_with_rounds(rows) else " Measured before rounds: repeats, run in a "
+              "fixed order (Keras first), stand in for rounds; not in the headline.")
+    parts = [f"## {label}" + ("" if measured_with_rounds(rows) else " (before rounds)"),
+             f"{len(rows)} rows in [{label}/{RUNS_FILE}]({label}/{RUNS_FILE})." + before,
              "### Environment", environment_markdown(rows),
              "### Conclusions", _bullets(conclusions(rows)),
              "### Tables", summary_sections(rows, level=4).strip(),
@@ -340,6 +351,59 @@ def historical_markdown(path=HISTORICAL_CSV):
     return "\n\n".join(parts)
 
 
+def measured_with_rounds(rows):
+    """A folder whose rows come from bench.py --rounds (rows before rounds have no `round`)."""
+    return any(r.get("round") is not None for r in rows)
+
+
+def headline_markdown(machines):
+    """One table per scenario x context: the Keras/Gluon ratio with its 95% CI, the rounds and
+    the machine; then a sentence per scenario drawn from the table.
+
+    machines: [(label, rows)] of the folders measured with rounds only; folders measured before
+    rounds stay out of it (their ratios rest on repeats run in a fixed order).
+    """
+    tables, by_scenario = {}, {}
+    for label, rows in machines:
+        for r in overhead_ratios(rows):
+            where = context_label(r["ctx"], r["workers"], r["data"], r["dtype"])
+            tables.setdefault((r["scenario"], where), []).append((label, r))
+            by_scenario.setdefault(r["scenario"], []).append((label, where, r))
+    if not tables:
+        return ("No folder measured with rounds yet: no headline. Folders measured before "
+                "rounds are below, marked as such.")
+    parts = []
+    for (scenario, where), cells in sorted(tables.items()):
+        table = [[r["batch_size"], format_ratio(r), r["n"],
+                  "yes" if r["ci_low"] is not None and not r["ci_low"] <= 1 <= r["ci_high"]
+                  else "no", label]
+                 for label, r in sorted(cells, key=lambda c: (c[0], c[1]["batch_size"]))]
+        parts.append(f"**{scenario} on {where}**\n\n" + tabulate(
+            table, ["batch", "Keras/Gluon epoch time (95% CI)", "rounds",
+                    "CI excludes 1.0", "machine"], tablefmt="pipe", disable_numparse=True))
+    sentences = []
+    for scenario, cells in sorted(by_scenario.items()):
+        sure = [c for c in cells if c[2]["ci_low"] is not None]
+        low = min(cells, key=lambda c: c[2]["ratio"])
+        high = max(cells, key=lambda c: c[2]["ratio"])
+        if len(cells) == 1:
+            text = (f"{scenario}: Keras epoch time is {format_ratio(high[2])} Gluon's "
+                    f"({high[1]}, batch {high[2]['batch_size']}, {high[0]}).")
+        else:
+            text = (f"{scenario}: Keras epoch time is {low[2]['ratio']:.2f}x–"
+                    f"{high[2]['ratio']:.2f}x Gluon's over {len(cells)} cells on "
+                    f"{len({c[0] for c in cells})} machine(s); largest at {high[1]}, batch "
+                    f"{high[2]['batch_size']} ({high[0]}): {format_ratio(high[2])}.")
+        slower = [c for c in sure if c[2]["ci_low"] > 1]
+        faster = [c for c in sure if c[2]["ci_high"] < 1]
+        text += (f" In {len(slower)} of {len(cells)} cells the 95% CI lies above 1 (Keras "
+                 f"slower), in {len(faster)} below 1 (Keras faster)")
+        unsure = len(cells) - len(slower) - len(faster)
+        text += f", and in {unsure} it includes 1.0 or there is none." if unsure else "."
+        sentences.append(text)
+    return "\n\n".join(parts + [_bullets(sentences)])
+
+
 def readme_markdown(results_dir, plot_notes=None):
     """The whole results/README.md. plot_notes: {label: [notes of skipped plots]}."""
     plot_notes = plot_notes or {}
@@ -351,9 +415,16 @@ def readme_markdown(results_dir, plot_notes=None):
     dirs = run_dirs(results_dir)
     if not dirs:
         parts.append("No machine results yet.")
-    for run_dir in dirs:
-        parts.append(machine_section(run_dir, read_machine(run_dir),
-                                     plot_notes.get(run_dir.name, ())))
+    machines = [(run_dir, read_machine(run_dir)) for run_dir in dirs]
+    if machines:
+        parts.append("## Headline: Keras/Gluon epoch time, measured in rounds")
+        parts.append("Each round runs every arm of a configuration back to back, in a shuffled "
+                     "order; the ratio is the geometric mean of the per-round ratios, with a 95% "
+                     "t-interval on their logs.")
+        parts.append(headline_markdown([(d.name, rows) for d, rows in machines
+                                        if measured_with_rounds(rows)]))
+    for run_dir, rows in machines:
+        parts.append(machine_section(run_dir, rows, plot_notes.get(run_dir.name, ())))
     parts.append(historical_markdown())
     return "\n\n".join(parts) + "\n"
 

@@ -20,6 +20,9 @@ COLUMNS = [
     "peak_fraction", "loop_cpu_fraction", "param_check", "servers", "per_worker", "host", "python", "mxnet", "keras_mxnet",
     "numpy", "torch", "cpu", "cores", "gpus", "git_commit",
     "omp_threads", "max_samples", "peak_device",
+    # rounds (bench.py --rounds) and the machine's noise during each cell
+    "round", "arm", "order", "load_avg_1m", "other_cpu_s", "steal_s", "ctx_switches",
+    "cpu_mhz", "noise_flags",
 ]
 
 # Without these a row cannot be placed in any table or plot.
@@ -28,13 +31,16 @@ ESSENTIAL = ["scenario", "impl", "ctx", "batch_size", "status",
 
 INT_COLUMNS = {"devices", "batch_size", "epochs", "repeat", "per_device_batch",
                "workers", "servers", "train_samples", "val_samples", "cores",
-               "omp_threads", "max_samples"}
+               "omp_threads", "max_samples", "round", "order", "ctx_switches"}
 FLOAT_COLUMNS = {"warmup_s", "epoch_s_median", "epoch_s_min", "epoch_s_max",
                  "samples_per_s", "train_loss", "train_accuracy", "val_loss",
                  "val_accuracy", "val_s", "peak_rss_mb", "flops_per_sample",
-                 "gflops_per_s", "peak_fraction", "loop_cpu_fraction"}
+                 "gflops_per_s", "peak_fraction", "loop_cpu_fraction", "load_avg_1m",
+                 "other_cpu_s", "steal_s", "cpu_mhz"}
 
 # Identity of a cell for --resume: two rows with the same key measured the same thing.
+# The arm (e.g. gluon-control, which runs impl gluon) stands in for impl where there is one,
+# and the round for repeat (rows from before rounds have only the repeat).
 KEY_COLUMNS = ("scenario", "impl", "ctx", "batch_size", "repeat", "data",
                "workers", "dtype", "max_samples")
 
@@ -71,8 +77,9 @@ def cell_key(row):
     bench.py should build keys for its planned cells with this same function,
     so that defaults and types (ints for batch_size/repeat/workers) agree.
     """
-    return (row["scenario"], row["impl"], row["ctx"], int(row["batch_size"]),
-            None if row.get("repeat") is None else int(row["repeat"]),
+    repeat = row.get("round") if row.get("round") is not None else row.get("repeat")
+    return (row["scenario"], row.get("arm") or row["impl"], row["ctx"], int(row["batch_size"]),
+            None if repeat is None else int(repeat),
             data_of(row), int(workers_of(row)), dtype_of(row),
             None if row.get("max_samples") is None else int(row["max_samples"]))
 

@@ -1,16 +1,19 @@
 """Tables of one machine's runs, and the Keras-overhead numbers they quote.
 
-`overhead_ratios` is the single source of the overhead numbers: the summary
-tables, the plots and the README all take theirs from it.
+Every ratio comes from report.ratios (paired by round, with a 95% CI): the summary
+tables, the plots, the README and ratios.csv all take theirs from it.
 """
 from statistics import median
 
 from tabulate import tabulate
 
+from report.ratios import (PAIRS, all_pairs, arm_of, format_floor, format_ratio, is_control,
+                           paired_ratios, round_of)
 from report.runs import cell_key, data_of, dtype_of, workers_of
 
 IMPL_ORDER = ["keras", "gluon", "torch"]
-IMPL_NAMES = {"keras": "Keras", "gluon": "Gluon", "torch": "Torch"}
+IMPL_NAMES = {"keras": "Keras", "gluon": "Gluon", "torch": "Torch",
+              "gluon-control": "Gluon (A/A control)"}
 
 
 def impl_name(impl):
@@ -20,13 +23,13 @@ def impl_name(impl):
 def ok_rows(rows):
     """Finished cells; if a cell was measured twice (e.g. re-run), the last row wins.
 
-    Rows without a repeat number cannot be told apart from other repeats, so
+    Rows without a round (or repeat) number cannot be told apart from other rounds, so
     they are all kept.
     """
     latest = {}
     for index, row in enumerate(rows):
         if row["status"] == "ok":
-            latest[cell_key(row) if row.get("repeat") is not None else index] = row
+            latest[cell_key(row) if round_of(row) is not None else index] = row
     return list(latest.values())
 
 
@@ -45,7 +48,8 @@ def group_key(row):
 
 
 def impls_present(rows):
-    found = {row["impl"] for row in rows}
+    """The arms that get columns of their own: every arm but the A/A controls."""
+    found = {arm_of(row) for row in rows if not is_control(row)}
     return [i for i in IMPL_ORDER if i in found] + sorted(found - set(IMPL_ORDER))
 
 
@@ -62,60 +66,25 @@ def median_of(rows, column):
 
 
 def rows_by_line(rows):
-    """{(group_key, batch_size): {impl: [rows over repeats]}} for finished cells."""
+    """{(group_key, batch_size): {arm: [rows over rounds]}} for finished cells."""
     lines = {}
     for row in ok_rows(rows):
         line = lines.setdefault((group_key(row), row["batch_size"]), {})
-        line.setdefault(row["impl"], []).append(row)
+        line.setdefault(arm_of(row), []).append(row)
     return lines
 
 
-def _ratio_stats(numerator_rows, denominator_rows):
-    """Epoch-time ratio numerator/denominator over repeats.
-
-    When the two share repeat numbers, each repeat is a pair (same position in
-    the run order, so similar machine state) and we take the median of the
-    per-pair ratios.  Otherwise: ratio of the medians, with the most extreme
-    cross ratios as the spread.
-    """
-    num = {r["repeat"]: r["epoch_s_median"] for r in numerator_rows if r["repeat"] is not None}
-    den = {r["repeat"]: r["epoch_s_median"] for r in denominator_rows if r["repeat"] is not None}
-    common = sorted(set(num) & set(den))
-    if common:
-        ratios = [num[k] / den[k] for k in common]
-        return median(ratios), min(ratios), max(ratios), len(ratios), True
-    num_t = [r["epoch_s_median"] for r in numerator_rows]
-    den_t = [r["epoch_s_median"] for r in denominator_rows]
-    return (median(num_t) / median(den_t), min(num_t) / max(den_t),
-            max(num_t) / min(den_t), min(len(num_t), len(den_t)), False)
-
-
 def epoch_time_ratios(rows, numerator="keras", denominator="gluon"):
-    """One dict per (scenario, ctx, workers, batch_size, data, dtype) that has both impls.
+    """One dict per configuration that has both arms: see report.ratios.paired_ratios.
 
     ratio > 1 means `numerator` needs more time per epoch than `denominator`.
     """
-    result = []
-    for ((scenario, ctx, workers, data, dtype), batch), by_impl in sorted(rows_by_line(rows).items()):
-        if numerator not in by_impl or denominator not in by_impl:
-            continue
-        ratio, low, high, n, paired = _ratio_stats(by_impl[numerator], by_impl[denominator])
-        result.append(dict(
-            scenario=scenario, ctx=ctx, workers=workers, batch_size=batch, data=data,
-            dtype=dtype, devices=by_impl[numerator][0].get("devices"),
-            ratio_median=ratio, ratio_min=low, ratio_max=high, n=n, paired=paired))
-    return result
+    return paired_ratios(rows, numerator, denominator)
 
 
 def overhead_ratios(rows):
     """Keras epoch time / Gluon epoch time per cell (see epoch_time_ratios)."""
     return epoch_time_ratios(rows, "keras", "gluon")
-
-
-def format_ratio(r):
-    """'1.23x (1.20–1.31, n=3)': median with its spread over repeats."""
-    text = f"{r['ratio_median']:.2f}x ({r['ratio_min']:.2f}–{r['ratio_max']:.2f}, n={r['n']}"
-    return text + (")" if r["paired"] else ", unpaired)")
 
 
 def format_rate(value):
@@ -151,13 +120,20 @@ def _samples_text(rows):
     return f"{low:,}" if low == high else f"{low:,}–{high:,}"
 
 
-def _group_table(group, lines, ratios, impls):
+def pair_title(numerator, denominator):
+    """The column that shows a pair's ratio; the A/A control's is the noise floor."""
+    if numerator == f"{denominator}-control":
+        return f"noise floor (A/A, {impl_name(denominator)} twice)"
+    return f"{impl_name(numerator)}/{impl_name(denominator)} epoch time"
+
+
+def _group_table(group, lines, ratios, impls, pairs):
     batches = sorted(b for g, b in lines if g == group)
     with_peak = any(r.get("peak_fraction") is not None for b in batches
                     for rows in lines[(group, b)].values() for r in rows)
     headers = ["batch", "devices", "per-device batch", "train samples"]
     headers += [f"{impl_name(i)} samples/s" for i in impls]
-    headers += ["Keras/Gluon epoch time"]
+    headers += [pair_title(*pair) for pair in pairs]
     headers += [f"{impl_name(i)} val acc" for i in impls]
     headers += [f"{impl_name(i)} % of peak" for i in impls] if with_peak else []
     table = []
@@ -165,43 +141,81 @@ def _group_table(group, lines, ratios, impls):
         by_impl = lines[(group, batch)]
         any_row = next(iter(by_impl.values()))[0]
         batch_text = f"{batch} (synthetic)" if group[3] == "synthetic" else str(batch)
-        ratio = ratios.get((group, batch))
+        shown = []
+        for pair in pairs:
+            ratio = ratios.get((group, batch, pair))
+            show = format_floor if pair[0].endswith("-control") else format_ratio
+            shown.append(show(ratio) if ratio else "—")
         table.append(
             [batch_text, any_row.get("devices") or "—", per_device_batch(any_row),
              _samples_text([r for rows in by_impl.values() for r in rows])]
             + [format_rate(median_of(by_impl.get(i, []), "samples_per_s")) for i in impls]
-            + [format_ratio(ratio) if ratio else "—"]
+            + shown
             + [format_accuracy(median_of(by_impl.get(i, []), "val_accuracy")) for i in impls]
             + ([format_fraction(median_of(by_impl.get(i, []), "peak_fraction")) for i in impls]
                if with_peak else []))
     return tabulate(table, headers, tablefmt="pipe", disable_numparse=True)
 
 
+def _ratio_key(r):
+    return ((r["scenario"], r["ctx"], r["workers"], r["data"], r["dtype"]), r["batch_size"],
+            (r["numerator"], r["denominator"]))
+
+
+def noise_table(rows, ratios):
+    """Cells with a noise flag, and per-round ratios that are outliers: kept, and shown here."""
+    table = [[r["scenario"], impl_name(arm_of(r)), r["ctx"], r["batch_size"], round_of(r),
+              r.get("noise_flags")] for r in ok_rows(rows) if r.get("noise_flags")]
+    for r in ratios:
+        for round_number, score in r["outliers"]:
+            table.append([r["scenario"], f"{impl_name(r['numerator'])}/{impl_name(r['denominator'])}",
+                          r["ctx"], r["batch_size"], round_number,
+                          f"round ratio {r['per_round'][round_number]:.3f} is an outlier "
+                          f"(modified z {score:+.1f} > 3.5)"])
+    headers = ["scenario", "arm", "ctx", "batch", "round", "flag"]
+    return tabulate(table, headers, tablefmt="pipe", disable_numparse=True) if table else ""
+
+
 def summary_sections(rows, level=2):
     """The tables, as markdown starting at heading `level` (no document title)."""
     hashes = "#" * level
     lines = rows_by_line(rows)
-    ratios = {((r["scenario"], r["ctx"], r["workers"], r["data"], r["dtype"]), r["batch_size"]): r
-              for r in overhead_ratios(rows)}
+    found = all_pairs(rows)
+    ratios = {_ratio_key(r): r for r in found}
+    pairs = [pair for pair in PAIRS if any(k[2] == pair for k in ratios)]
+    if not any(pair == ("keras", "gluon") for pair in pairs) and lines:
+        pairs.insert(0, ("keras", "gluon"))   # the question's column, even when it is empty
     impls = impls_present(ok_rows(rows))
     parts = []
     if lines:
-        parts.append("Samples/s and validation accuracy: median over repeats. "
-                     "Keras/Gluon epoch time: median of per-repeat ratios "
-                     "(min–max over repeats, n = repeats); above 1 means Keras is slower. "
-                     "% of peak: training GFLOP/s over this machine's FP32 GEMM rate "
-                     "(`bench.py --peak`), where measured.")
+        text = ("Samples/s and validation accuracy: median over rounds. Epoch-time ratios "
+                "(e.g. Keras/Gluon): geometric mean of the per-round ratios, each round's arms "
+                "run back to back, with a 95% t-interval on the log ratios (n = rounds); above 1 "
+                "means the first named is slower. % of peak: training GFLOP/s over this "
+                "machine's FP32 GEMM rate (`bench.py --peak`), where measured.")
+        if any(r["before_rounds"] for r in found):
+            text += (" Measured before rounds: repeats, run in a fixed order (Keras first), "
+                     "stand in for rounds.")
+        if any(pair[0].endswith("-control") for pair in pairs):
+            text += (" Noise floor: the relative half-width of the CI of an A/A ratio (the same "
+                     "Gluon cell run twice in every round); a ratio's gap from 1 within it is noise.")
+        parts.append(text)
     else:
         parts.append("No completed cells.")
     for group in sorted({g for g, _ in lines}):
-        parts.append(f"{hashes} {group_title(group)}\n\n{_group_table(group, lines, ratios, impls)}")
+        parts.append(f"{hashes} {group_title(group)}\n\n"
+                     f"{_group_table(group, lines, ratios, impls, pairs)}")
+    noisy = noise_table(rows, found)
+    if noisy:
+        parts.append(f"{hashes} Noise flags\n\nKept in every table above; shown here so that "
+                     "they can be weighed.\n\n" + noisy)
     failed = failed_rows(rows)
     if failed:
-        table = [[r["scenario"], impl_name(r["impl"]), r["ctx"], workers_of(r), r["batch_size"],
-                  "—" if r.get("repeat") is None else r["repeat"],
+        table = [[r["scenario"], impl_name(arm_of(r)), r["ctx"], workers_of(r), r["batch_size"],
+                  "—" if round_of(r) is None else round_of(r),
                   "(synthetic)" if data_of(r) == "synthetic" else "real", r.get("reason") or ""]
                  for r in failed]
-        headers = ["scenario", "impl", "ctx", "workers", "batch", "repeat", "data", "reason"]
+        headers = ["scenario", "impl", "ctx", "workers", "batch", "round", "data", "reason"]
         parts.append(f"{hashes} Failed cells\n\n"
                      + tabulate(table, headers, tablefmt="pipe", disable_numparse=True))
     return "\n\n".join(parts) + "\n"

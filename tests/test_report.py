@@ -8,9 +8,10 @@ import re
 import subprocess
 import sys
 from pathlib import Path
-from statistics import median
 
+import numpy as np
 import pytest
+import scipy.stats
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))  # so `import report` works however pytest is started
@@ -24,7 +25,7 @@ from report.summary import ok_rows, summary_markdown  # noqa: E402
 
 LABEL = "fixture-box"
 PLOT_FILES = [f"{name}.png" for name in plots.PLOT_NAMES]
-RATIO = re.compile(r"(\d+\.\d\d)x \((\d+\.\d\d)–(\d+\.\d\d), n=(\d+)\)")
+RATIO = re.compile(r"(\d+\.\d\d)x \(95% CI (\d+\.\d\d)–(\d+\.\d\d), n=(\d+)\)")
 
 ENVIRONMENT = dict(label=LABEL, host="box1", python="3.11.7", mxnet="1.9.1",
                    keras_mxnet="2.2.4.3", numpy="1.23.5", cpu="Made-up CPU @ 3GHz", cores=16,
@@ -94,7 +95,8 @@ def results(tmp_path_factory):
 
 
 def expected_ratios(rows):
-    """Keras/Gluon epoch-time ratios computed directly from the rows, independently of report/."""
+    """Keras/Gluon epoch-time ratios computed directly from the rows, independently of report/:
+    the geometric mean of the per-repeat ratios and a 95% t-interval on their logs."""
     times = {}
     for r in rows:
         if r["status"] == "ok" and r["impl"] in ("keras", "gluon"):
@@ -102,9 +104,10 @@ def expected_ratios(rows):
             times.setdefault(line, {}).setdefault(r["repeat"], {})[r["impl"]] = r["epoch_s_median"]
     expected = {}
     for line, by_repeat in times.items():
-        ratios = [t["keras"] / t["gluon"] for t in by_repeat.values() if len(t) == 2]
-        expected[line] = (f"{median(ratios):.2f}", f"{min(ratios):.2f}", f"{max(ratios):.2f}",
-                          str(len(ratios)))
+        logs = np.log([t["keras"] / t["gluon"] for t in by_repeat.values() if len(t) == 2])
+        half = scipy.stats.t.ppf(0.975, len(logs) - 1) * logs.std(ddof=1) / np.sqrt(len(logs))
+        expected[line] = (f"{np.exp(logs.mean()):.2f}", f"{np.exp(logs.mean() - half):.2f}",
+                          f"{np.exp(logs.mean() + half):.2f}", str(len(logs)))
     return expected
 
 
@@ -237,7 +240,7 @@ def test_single_repeat_says_evidence_is_weak(tmp_path, capsys, monkeypatch):
     assert "skipped scaling.png" in capsys.readouterr().out  # one device count only
     readme = (results_dir / "README.md").read_text()
     overhead = [l for l in readme.splitlines() if l.startswith("- Keras overhead")]
-    assert overhead and all("Evidence is weak: one repeat" in l for l in overhead)
+    assert overhead and all("Evidence is weak: one round" in l for l in overhead)
     assert "one repeat, so the noise is unknown and the evidence is weak" in readme
     assert "no implementation was run on 1 and on more devices" in readme
     assert not (results_dir / "one-shot" / "scaling.png").exists()
