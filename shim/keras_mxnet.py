@@ -38,11 +38,9 @@ import warnings
 
 import shim
 
-# Backend and layout are chosen before keras reads its config file: MXNet, channels_first
-# (keras-mxnet's own default, channels_last, transposes around every convolution).
+# The backend is chosen before keras reads its config file. Nothing else of Keras's
+# configuration is touched: layouts are asked for per layer (keras_models/).
 os.environ["KERAS_BACKEND"] = "mxnet"
-# Quiet MXNet's one-off notice that it probes for faster kernels; it is printed per process.
-os.environ.setdefault("MXNET_CUDNN_AUTOTUNE_DEFAULT", "0")
 
 def _patch_yaml():
     import yaml
@@ -221,7 +219,6 @@ def _import_keras():
     for w in caught:
         if "discontinued" in str(w.message):
             warnings.showwarning(w.message, w.category, w.filename, w.lineno)
-    keras.backend.set_image_data_format("channels_first")
     _patch_keras(keras)
     return keras
 

@@ -1,6 +1,9 @@
 """keras-mxnet through the shim: Keras's public API, exercised broadly on Python 3.11."""
+import json
+import os
 import subprocess
 import sys
+import textwrap
 from pathlib import Path
 
 import numpy as np
@@ -20,18 +23,135 @@ def tiny_images(n=64, seed=0):
 
 def small_convnet():
     return keras.models.Sequential([
-        layers.Conv2D(4, 3, padding="same", activation="relu", input_shape=(1, 8, 8)),
-        layers.MaxPooling2D(2),
+        layers.Conv2D(4, 3, padding="same", activation="relu", input_shape=(1, 8, 8),
+                      data_format="channels_first"),
+        layers.MaxPooling2D(2, data_format="channels_first"),
         layers.BatchNormalization(axis=1),
-        layers.Flatten(),
+        layers.Flatten(data_format="channels_first"),
         layers.Dropout(0.1),
         layers.Dense(3, activation="softmax"),
     ])
 
 
-def test_backend_and_layout():
-    assert keras.backend.backend() == "mxnet"
-    assert keras.backend.image_data_format() == "channels_first"
+def run_fresh(code, home, env=None):
+    """`code` in a fresh interpreter, with HOME (and so ~/.keras/keras.json) of its own."""
+    environment = {k: v for k, v in os.environ.items()
+                   if not k.startswith(("KERAS_", "MXNET_"))}
+    environment.update(HOME=str(home), PYTHONPATH=str(ROOT), **(env or {}))
+    done = subprocess.run([sys.executable, "-c", textwrap.dedent(code)], capture_output=True,
+                          text=True, cwd=ROOT, env=environment, timeout=120)
+    assert done.returncode == 0, done.stderr[-3000:]
+    return done.stdout
+
+
+def test_import_keeps_keras_defaults_and_the_environment(tmp_path):
+    # A fresh HOME: no keras.json, so Keras's own defaults. Only KERAS_BACKEND may change.
+    out = run_fresh("""
+        import json, os
+        before = dict(os.environ)
+        from shim.keras_mxnet import keras
+        K = keras.backend
+        changed = sorted(k for k in set(before) | set(os.environ)
+                         if before.get(k) != os.environ.get(k))
+        print(json.dumps([K.backend(), K.image_data_format(), K.floatx(), K.epsilon(), changed]))
+    """, tmp_path, env={"MXNET_ENGINE_TYPE": "ThreadedEnginePerDevice"})
+    assert json.loads(out.splitlines()[-1]) == ["mxnet", "channels_last", "float32", 1e-7,
+                                                ["KERAS_BACKEND"]]
+
+
+def test_import_keeps_the_users_keras_json(tmp_path):
+    (tmp_path / ".keras").mkdir()
+    (tmp_path / ".keras" / "keras.json").write_text(json.dumps(
+        {"floatx": "float64", "epsilon": 1e-5, "backend": "mxnet",
+         "image_data_format": "channels_first"}))
+    out = run_fresh("""
+        from shim.keras_mxnet import keras
+        K = keras.backend
+        print(K.image_data_format(), K.floatx(), K.epsilon())
+    """, tmp_path)
+    assert out.splitlines()[-1] == "channels_first float64 1e-05"
+
+
+# User models written for stock keras-mxnet (channels_last, Keras's default): the same outputs
+# through the shim as in a plain keras-mxnet process, whose only help is the `collections`
+# aliases without which keras 2.2.4 doesn't import on Python 3.11.
+STOCK_USER_MODELS = """
+    import sys
+    import numpy as np
+    if sys.argv[1] == 'plain':
+        import collections, collections.abc, os
+        for name in ('Iterable', 'Mapping', 'MutableMapping', 'Sequence', 'Callable'):
+            setattr(collections, name, getattr(collections.abc, name))
+        os.environ['KERAS_BACKEND'] = 'mxnet'
+        import keras
+    else:
+        from shim.keras_mxnet import keras
+    from keras import layers
+
+    def model(*stack):
+        m = keras.models.Sequential(list(stack))
+        rng = np.random.default_rng(0)
+        m.set_weights([rng.normal(0, 0.3, w.shape).astype(np.float32) for w in m.get_weights()])
+        return m
+
+    rng = np.random.default_rng(1)
+    sequence = rng.random((3, 16, 5), dtype=np.float32)  # (batch, steps, features)
+    image = rng.random((3, 9, 9, 4), dtype=np.float32)   # (batch, rows, cols, channels)
+    outputs = {
+        'conv1d_valid': model(layers.Conv1D(6, 3, input_shape=(16, 5))).predict(sequence),
+        'conv1d_causal_dilated': model(layers.Conv1D(6, 3, padding='causal', dilation_rate=2,
+                                                     input_shape=(16, 5))).predict(sequence),
+        'conv1d_same_dilated': model(layers.Conv1D(6, 3, padding='same', dilation_rate=3,
+                                                   input_shape=(16, 5))).predict(sequence),
+        'separable_conv2d_dilated': model(layers.SeparableConv2D(
+            5, 3, dilation_rate=2, input_shape=(9, 9, 4))).predict(image),
+        'conv2d_transpose': model(layers.Conv2DTranspose(
+            3, 3, strides=2, input_shape=(9, 9, 4))).predict(image),
+        'conv2d_pool_flatten': model(layers.Conv2D(2, 3, input_shape=(9, 9, 4)),
+                                     layers.MaxPooling2D(2), layers.Flatten()).predict(image),
+    }
+    np.savez(sys.argv[2], **outputs)
+"""
+
+
+def test_user_models_written_for_stock_keras_compute_as_stock(tmp_path):
+    script = tmp_path / "user_models.py"
+    script.write_text(textwrap.dedent(STOCK_USER_MODELS))
+    results = {}
+    for mode in ("plain", "shim"):
+        home = tmp_path / mode
+        home.mkdir()
+        environment = {k: v for k, v in os.environ.items()
+                       if not k.startswith(("KERAS_", "MXNET_"))}
+        environment.update(HOME=str(home), PYTHONPATH=str(ROOT))
+        done = subprocess.run([sys.executable, str(script), mode, str(home / "out.npz")],
+                              capture_output=True, text=True, cwd=ROOT, env=environment,
+                              timeout=120)
+        assert done.returncode == 0, f"{mode}: {done.stderr[-3000:]}"
+        results[mode] = dict(np.load(home / "out.npz"))
+    assert set(results["plain"]) == set(results["shim"]) and len(results["plain"]) == 6
+    # channels_last shapes: the layouts stock Keras gives these inputs
+    assert results["plain"]["conv1d_valid"].shape == (3, 14, 6)
+    assert results["plain"]["conv1d_causal_dilated"].shape == (3, 16, 6)
+    assert results["plain"]["conv2d_transpose"].shape == (3, 19, 19, 3)
+    for name, expected in results["plain"].items():
+        np.testing.assert_array_equal(results["shim"][name], expected, err_msg=name)
+
+
+def test_causal_dilated_conv1d_matches_numpy():
+    # The reference the plain process is checked against above, by hand: out[t] =
+    # sum_k x[t - (2 - k) * dilation] . W[k] + b, zeros before the start.
+    rng = np.random.default_rng(3)
+    x = rng.random((2, 10, 3), dtype=np.float32)
+    kernel = rng.normal(0, 0.5, (3, 3, 4)).astype(np.float32)
+    bias = rng.normal(0, 0.5, 4).astype(np.float32)
+    model = keras.models.Sequential([layers.Conv1D(4, 3, padding="causal", dilation_rate=2,
+                                                   input_shape=(10, 3))])
+    model.set_weights([kernel, bias])
+    padded = np.concatenate([np.zeros((2, 4, 3), np.float32), x], axis=1)
+    expected = np.stack([sum(padded[:, t + 2 * k] @ kernel[k] for k in range(3)) + bias
+                         for t in range(10)], axis=1)
+    np.testing.assert_allclose(model.predict(x), expected, rtol=1e-5, atol=1e-6)
 
 
 def test_end_of_life_warning_shown_once_and_filter_not_left_behind():
