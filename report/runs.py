@@ -19,7 +19,7 @@ COLUMNS = [
     "train_samples", "val_samples", "flops_per_sample", "gflops_per_s",
     "peak_fraction", "loop_cpu_fraction", "param_check", "servers", "per_worker", "host", "python", "mxnet", "keras_mxnet",
     "numpy", "torch", "cpu", "cores", "gpus", "git_commit",
-    "omp_threads", "max_samples",
+    "omp_threads", "max_samples", "process_env",
 ]
 
 # Without these a row cannot be placed in any table or plot.

@@ -1,5 +1,6 @@
 """bench.py as a user meets it: bad flags, a crashing cell, a killed sweep resumed."""
 import csv
+import json
 import os
 import signal
 import subprocess
@@ -154,3 +155,37 @@ def test_a_terminated_sweep_stops_the_cell_in_flight(tmp_path):
         "bench.py: terminated; finished cells are in runs.csv (use --resume)")
     with pytest.raises(ProcessLookupError):
         os.kill(cell, 0)
+
+
+def test_every_implementation_runs_with_the_same_recorded_process_settings(tmp_path, monkeypatch):
+    # Each cell's process writes the environment it got, then runs the real harness: the
+    # settings are bench.py's, the same for Keras and Gluon, and runs.csv records them.
+    spying = tmp_path / "spying_harness.py"
+    spying.write_text(
+        "import json, os, sys, runpy\n"
+        "impl = json.loads(sys.argv[1])['impl']\n"
+        f"open(os.path.join({str(tmp_path)!r}, impl + '.env.json'), 'w')"
+        ".write(json.dumps(dict(os.environ)))\n"
+        f"sys.path.insert(0, {str(ROOT)!r})\n"
+        f"runpy.run_path({str(ROOT / 'harness.py')!r}, run_name='__main__')\n")
+    monkeypatch.setattr(bench, "HARNESS", [sys.executable, str(spying)])
+    for name in list(os.environ):
+        if name.startswith(("MXNET_", "OMP_", "KMP_")):
+            monkeypatch.delenv(name)
+    monkeypatch.setenv("KMP_BLOCKTIME", "7")  # an inherited speed setting is recorded too
+    out = tmp_path / "out"
+    assert bench.main(QUICK + ["--impl", "keras,gluon", "--batch-sizes", "64",
+                               "--out", str(out)]) == 0
+    rows = {r["impl"]: r for r in read_csv(out / "runs.csv")}
+    seen = {impl: json.loads((tmp_path / f"{impl}.env.json").read_text())
+            for impl in ("keras", "gluon")}
+    expected = {"MXNET_CUDNN_AUTOTUNE_DEFAULT": "1", "MXNET_SUBGRAPH_VERBOSE": "0",
+                "PYTHONUNBUFFERED": "1", "KMP_BLOCKTIME": "7",
+                "OMP_NUM_THREADS": str(os.cpu_count())}  # one CPU context: every core
+    for impl in ("keras", "gluon"):
+        assert rows[impl]["status"] == "ok", rows[impl]["reason"]
+        got = {k: v for k, v in seen[impl].items()
+               if k in expected or k.startswith(("MXNET_", "OMP_", "KMP_"))}
+        assert got == expected, impl
+        assert rows[impl]["process_env"] == " ".join(f"{k}={v}" for k, v in sorted(expected.items()))
+        assert rows[impl]["omp_threads"] == seen[impl]["OMP_NUM_THREADS"]
