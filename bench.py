@@ -353,9 +353,9 @@ def process_env(env):
 
 def run_sweep(args):
     out = Path(args.out or ROOT / "results" / args.label)
-    out.mkdir(parents=True, exist_ok=True)
     csv_path = out / runs.RUNS_FILE
     gpu_indices = preflight(args)
+    out.mkdir(parents=True, exist_ok=True)  # only for a command that passed its preflight
     machine = machine_columns(args.label, gpus=gpu_names(gpu_indices))
     cells = plan(args)
     roof = runs.peak_gflops(out)
