@@ -424,14 +424,38 @@ def omp_threads(cell=None):
     return max(1, cores // at_once)
 
 
+# Process-wide settings bench.py gives every cell of every implementation (a value already in
+# the environment wins, for all alike). cuDNN autotune 1 is MXNet's own default: convolutions
+# get the fastest algorithm that fits MXNet's workspace limit, picked once per input shape in
+# the first batches of that shape, all of which fall in the warm-up epoch (not timed). Keras and
+# Gluon run the same convolution operator, so both get the same choice; 0 would time cuDNN's
+# untuned default on both sides instead, which is not what either API gives its users.
+PROCESS_SETTINGS = {
+    "MXNET_CUDNN_AUTOTUNE_DEFAULT": "1",
+    "MXNET_SUBGRAPH_VERBOSE": "0",  # one 'backend activated' line per graph, otherwise
+    "PYTHONUNBUFFERED": "1",        # the cell's progress reaches us as it happens
+}
+# Inherited variables that change how fast the libraries run; recorded with the settings.
+SPEED_VARIABLE_PREFIXES = ("MXNET_", "OMP_", "KMP_", "MKL_", "OPENBLAS_", "DNNL_", "ONEDNN_",
+                           "CUDA_VISIBLE_DEVICES", "CUDA_DEVICE_ORDER")
+
+
 def cell_environment(cell=None):
     """Process-wide settings, the same for every implementation's cells; see omp_threads."""
     env = dict(os.environ)
     env.setdefault("OMP_NUM_THREADS", str(omp_threads(cell)))
-    env["PYTHONUNBUFFERED"] = "1"
-    env.setdefault("MXNET_SUBGRAPH_VERBOSE", "0")  # one 'backend activated' line per graph
-    env["CUDA_DEVICE_ORDER"] = "PCI_BUS_ID"  # mx.gpu(i) = nvidia-smi's i, as the preflight judged
+    for name, value in PROCESS_SETTINGS.items():
+        env.setdefault(name, value)
+    # mx.gpu(i) = nvidia-smi's i, as the preflight judged: forced, a user's FASTEST_FIRST would
+    # make the cells open other GPUs than the preflight checked
+    env["CUDA_DEVICE_ORDER"] = "PCI_BUS_ID"
     return env
+
+
+def process_env(env):
+    """The runs.csv record of a cell's process-wide settings: 'NAME=value ...', sorted."""
+    return " ".join(f"{name}={value}" for name, value in sorted(env.items())
+                    if name in PROCESS_SETTINGS or name.startswith(SPEED_VARIABLE_PREFIXES))
 
 
 def cell_name(cell):
@@ -464,8 +488,9 @@ def measure(cell, args, out, machine, measured_peak):
                                       "order")}
     devices = parse_list(cell["ctx"])[0].devices
     # Both sides reduce gradients over several local devices with kvstore 'device'.
+    environment = cell_environment(cell)
     row.update(machine, started_at=started, devices=devices,
-               omp_threads=cell_environment(cell)["OMP_NUM_THREADS"],
+               omp_threads=environment["OMP_NUM_THREADS"], process_env=process_env(environment),
                kvstore=cell.get("kvstore") or ("device" if devices > 1 else ""),
                **{k: v for k, v in record.items() if k != "wall_s"})
     if measured:
@@ -513,9 +538,9 @@ def wide_configurations(args, configs, rows):
 
 def run_sweep(args):
     out = Path(args.out or ROOT / "results" / args.label)
-    out.mkdir(parents=True, exist_ok=True)
     csv_path = out / runs.RUNS_FILE
     gpu_indices = preflight(args)
+    out.mkdir(parents=True, exist_ok=True)  # only for a command that passed its preflight
     machine = machine_columns(args.label, gpus=gpu_names(gpu_indices))
     configs = configurations(args)
     measured_peak = runs.load_peak(out)

@@ -8,7 +8,7 @@ from scenarios import RNN
 def build(s=RNN):
     return keras.models.Sequential([
         Embedding(s.vocabulary, s.embedding_dim, input_length=s.sequence_length),
-        # The embedding yields (steps, features): channels last, whatever the image default.
+        # The embedding yields (steps, features): channels last.
         Conv1D(s.conv_filters, s.kernel_size, padding="same", activation="relu",
                data_format="channels_last"),
         MaxPooling1D(s.pool_size, data_format="channels_last"),

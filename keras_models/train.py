@@ -46,8 +46,8 @@ def optimizer(spec):
 
 
 def trained_weights(model):
-    """The weights as the MXNet module holds them, by name (keras-mxnet's `get_weights()` can
-    return an LSTM's initial weights after training)."""
+    """The weights as the MXNet module holds them, by name (keras-mxnet's `get_weights()`
+    returns a foreach LSTM's initial weights after training; see tests/test_shim.py)."""
     args, _ = model._module.get_params()
     return [args[name].asnumpy() for name in sorted(args)]
 

@@ -19,7 +19,7 @@ COLUMNS = [
     "train_samples", "val_samples", "flops_per_sample", "gflops_per_s",
     "peak_fraction", "loop_cpu_fraction", "param_check", "servers", "per_worker", "host", "python", "mxnet", "keras_mxnet",
     "numpy", "torch", "cpu", "cores", "gpus", "git_commit",
-    "omp_threads", "max_samples", "peak_device",
+    "omp_threads", "max_samples", "process_env", "peak_device",
     # rounds (bench.py --rounds) and the machine's noise during each cell
     "round", "arm", "order", "load_avg_1m", "other_cpu_s", "steal_s", "ctx_switches",
     "cpu_mhz", "noise_flags",

@@ -1,7 +1,7 @@
 """What both implementations share, and what makes keras-mxnet work on today's Python.
 
 - `shim.keras_mxnet`: `from shim.keras_mxnet import keras` gives keras-mxnet 2.2.4.3, patched in
-  memory to import and train on Python 3.11 (MXNet backend, channels_first).
+  memory to import and train on Python 3.11 (MXNet backend; Keras's defaults otherwise kept).
 - `shim.contexts`: the context specs (`cpu`, `cpu:0-3`, `gpu:0,2`) that bench.py, Keras and
   Gluon all read.
 - `shim.gpu`: the GPU preflight and the loading of pip's CUDA 11 libraries.

@@ -1,62 +1,139 @@
 """keras-mxnet 2.2.4.3 on Python 3.11: `from shim.keras_mxnet import keras`.
 
-Nothing on disk is patched: every fix is applied in memory when this module is imported,
+Nothing on disk is patched: every change is applied in memory when this module is imported,
 before or right after keras itself is imported. Import keras only through here.
 
-What is fixed, and why (each is a break between keras-mxnet 2.2.4.3 and Python 3.11 or the
-libraries it pins against):
-- `collections.Iterable` and friends were removed in Python 3.10; keras/callbacks.py imports
-  them (restored by `import shim`).
-- PyYAML 6 made `yaml.load` require a Loader; keras's `model_from_yaml` calls it without one.
-- h5py 3 returns `str` for string attributes where keras expects `bytes` and calls `.decode`.
-- Lambda layers serialize their function with `marshal`: that works unpatched on 3.11 (tested),
-  but only for models saved by the same Python minor version, as marshal's format is per version.
-- keras-mxnet lays convolution kernels out channels-first but computes Glorot's fans for a
-  channels-last kernel, so its convolutions started with the wrong scale.
-- keras-mxnet infers a Lambda's output shape with batch size 0 instead of None.
-- keras-mxnet maps every 'cpu...' context to cpu(0), so `context=['cpu(0)', 'cpu(1)']` ran two
-  executors on the same context while Gluon ran on two; here 'cpu(i)' means cpu(i).
-- keras-mxnet data-parallel training sums per-device *mean* gradients, so with N contexts the
-  gradient (and SGD's step) was N times the mean over the global batch; the optimizer's
-  rescale_grad is set to 1/N so Keras trains on the mean over the global batch, as Gluon does.
+This is everything the import changes, each with the tests that keep it true (tests/test_*.py);
+the rest of Keras stays stock: image_data_format, floatx and epsilon come from keras.json or
+Keras's defaults (the benchmark's models ask for channels_first per layer), and no MXNET_*
+variable is set (bench.py sets process-wide settings for every implementation alike).
+- Environment: `KERAS_BACKEND=mxnet`, and nothing else.
+  Tests: test_import_keeps_keras_defaults_and_the_environment,
+  test_import_keeps_the_users_keras_json, test_user_models_written_for_stock_keras_compute_as_stock
+- Python 3.10 removed `collections.Iterable` and friends, which keras/callbacks.py imports: `import
+  shim` restores them as aliases of collections.abc.
+  Tests: test_import_keeps_keras_defaults_and_the_environment
+- PyYAML 6 made `yaml.load` require a Loader, which keras's `model_from_yaml` doesn't pass: a call
+  without one gets a safe loader that also reads what keras's `to_yaml` writes (tuples, numpy
+  arrays and dtypes, e.g. a Constant initializer's value) and refuses, with a clear error, any
+  other Python tag, as loading it would run code.
+  Tests: test_functional_model_with_lambda_survives_save_and_config,
+  test_yaml_config_with_a_numpy_array_round_trips,
+  test_yaml_naming_any_other_python_object_is_refused_and_runs_nothing
+- h5py 3 reads every string attribute as str; keras writes bytes and calls .decode('utf8') on
+  them. ASCII string attributes (written as bytes) come back as bytes again, as with h5py 2;
+  UTF-8 ones (written as str) stay str.
+  Tests: test_hdf5_attributes_come_back_as_written,
+  test_sequential_fit_evaluate_predict_and_hdf5_round_trip
+- keras/__init__.py sets `warnings.simplefilter('always', DeprecationWarning)`, which repeats every
+  deprecation warning per layer: its end-of-life notice is shown once and the filter is not left
+  behind. Tests: test_end_of_life_warning_shown_once_and_filter_not_left_behind
+- keras-mxnet lays channels_first convolution kernels out as (out, in, *kernel) but computed
+  Glorot's fans for (*kernel, in, out), so its convolutions started at the wrong scale: fans now
+  follow the layer's layout. Tests: test_lenet_initializers_are_the_same_family
+- keras-mxnet inferred a Lambda's output shape with batch size 0 instead of None.
+  Tests: test_functional_model_with_lambda_survives_save_and_config
+- keras-mxnet mapped every 'cpu...' context to cpu(0), so `context=['cpu(0)', 'cpu(1)']` ran two
+  executors on one context while Gluon ran on two: 'cpu(i)' means cpu(i).
+  Tests: test_cpu_context_indices_are_honoured
+- keras-mxnet data-parallel training summed per-device *mean* gradients, so with N contexts the
+  gradient (and SGD's step) was N times the mean over the global batch: a Keras optimizer's
+  rescale_grad is set to 1/N in Module's `init_optimizer`, so Keras trains on the mean over the
+  global batch, as Gluon does.
+  Tests: test_data_parallel_gradient_is_the_mean_over_the_global_batch
 - MXNet's parameter server (kvstore 'dist_sync', see distributed.py) with Keras: keras-mxnet
-  ignores `compile(kvstore=...)` (only Model(..., kvstore=) set it), so compile now honours it;
-  with a dist kvstore MXNet runs the optimizer on the servers and pickles it to them, which
-  failed ("Can't pickle local object 'get_optimizers.<locals>.SGD'": keras-mxnet defines its
-  optimizer classes inside a function). A dist kvstore is now sent, instead, the MXNet optimizer
-  the keras-mxnet one extends, with the same state and the current learning rate: the update is
-  MXNet's own code either way, as keras-mxnet only overrides the learning rate's decay, which is
-  refused unless 0 (and later changes of the Keras lr don't reach the servers). Module's
-  `init_optimizer` broadcasts rank 0's initial weights on a dist kvstore, and rescale_grad
-  becomes 1/(contexts x workers) for dist_sync, since the servers sum every worker's gradients.
-- keras/__init__.py sets `warnings.simplefilter('always', DeprecationWarning)`, which repeats
-  every deprecation warning per layer; its end-of-life notice is shown once and the filters
-  are restored.
+  ignored `compile(kvstore=...)` (only Model(..., kvstore=) set it), so
+  compile now honours it; with a dist kvstore MXNet runs the optimizer on the servers and pickles
+  it to them, which failed ("Can't pickle local object 'get_optimizers.<locals>.SGD'": keras-mxnet
+  defines its optimizer classes inside a function). `KVStore.set_optimizer` now sends a dist
+  kvstore, instead, the MXNet optimizer the keras-mxnet one extends, with the same state and the
+  current learning rate: the update is MXNet's own code either way, as keras-mxnet only overrides
+  the learning rate's decay, which is refused unless 0 (and later changes of the Keras lr don't
+  reach the servers). Module's `init_optimizer` broadcasts rank 0's initial weights on a dist
+  kvstore, and rescale_grad becomes 1/(contexts x workers) for dist_sync, since the servers sum
+  every worker's gradients. Optimizers that aren't a compiled Keras model's are left alone.
+  Tests: test_keras_on_dist_sync_through_the_shim,
+  test_keras_optimizers_go_to_the_servers_as_mxnet_optimizers
+
+Checked and left alone: Lambda layers serialize their function with `marshal`, which works on
+3.11 (but only for models saved by the same Python minor version); keras-mxnet's get_weights()
+gives an LSTM's initial weights after fit with its default foreach loop, not with unroll=True,
+which the benchmark uses. Tests: test_unrolled_lstm_get_weights_and_save_give_the_trained_weights,
+test_foreach_lstm_get_weights_is_still_stale_after_fit
 """
 import os
 import warnings
 
 import shim
 
-# Backend and layout are chosen before keras reads its config file: MXNet, channels_first
-# (keras-mxnet's own default, channels_last, transposes around every convolution).
+# The backend is chosen before keras reads its config file. Nothing else of Keras's
+# configuration is touched: layouts are asked for per layer (keras_models/).
 os.environ["KERAS_BACKEND"] = "mxnet"
-# Quiet MXNet's one-off notice that it probes for faster kernels; it is printed per process.
-os.environ.setdefault("MXNET_CUDNN_AUTOTUNE_DEFAULT", "0")
 
 def _patch_yaml():
+    import numpy as np
     import yaml
 
     if getattr(yaml.load, "_shim", False):
         return
     original_load = yaml.load
+    python_tag = "tag:yaml.org,2002:python/"
+    # What PyYAML's dumper writes for a numpy array in a Keras config (e.g. a Constant
+    # initializer's value): numpy's own pickle protocol, spelled as YAML tags.
+    reconstruct = np.ndarray(0).__reduce__()[0]
 
     class KerasConfigLoader(yaml.SafeLoader):
-        """The safe loader plus the one Python tag that keras's `to_yaml` writes: tuples."""
+        """The safe loader plus the Python tags keras's `to_yaml` writes: tuples, and numpy
+        arrays and dtypes. Any other Python tag is refused: loading it would run code."""
 
+    def construct_tuple(loader, node):
+        return tuple(loader.construct_sequence(node))
+
+    def apply_arguments(loader, node):
+        fields = loader.construct_mapping(node, deep=True) if isinstance(
+            node, yaml.MappingNode) else {"args": loader.construct_sequence(node, deep=True)}
+        return list(fields.get("args", ())), fields.get("state")
+
+    def checked(dtype, node):
+        if dtype.hasobject:
+            raise yaml.constructor.ConstructorError(
+                None, None, f"refusing a numpy object dtype ({dtype}) in a Keras config: "
+                "its elements would be arbitrary Python objects", node.start_mark)
+        return dtype
+
+    def construct_dtype(loader, node):
+        args, state = apply_arguments(loader, node)
+        dtype = np.dtype(*args)
+        if state is not None:
+            dtype.__setstate__(state)
+        return checked(dtype, node)
+
+    def construct_array(loader, node):
+        args, state = apply_arguments(loader, node)
+        if not args or args[0] is not np.ndarray:
+            raise yaml.constructor.ConstructorError(
+                None, None, "a numpy array in a Keras config must be a plain numpy.ndarray",
+                node.start_mark)
+        array = reconstruct(*args)
+        if state is not None:
+            checked(np.dtype(state[2]), node)
+            array.__setstate__(state)
+        return array
+
+    def refuse(loader, suffix, node):
+        raise yaml.constructor.ConstructorError(
+            None, None, f"refusing the YAML tag {node.tag!r}: a Keras config may name only "
+            "tuples, numpy arrays and numpy dtypes, and loading any other Python object would "
+            "run its code", node.start_mark)
+
+    KerasConfigLoader.add_constructor(python_tag + "tuple", construct_tuple)
+    KerasConfigLoader.add_constructor(python_tag + "name:numpy.ndarray",
+                                      lambda loader, node: np.ndarray)
+    KerasConfigLoader.add_constructor(python_tag + "object/apply:numpy.dtype", construct_dtype)
     KerasConfigLoader.add_constructor(
-        "tag:yaml.org,2002:python/tuple",
-        lambda loader, node: tuple(loader.construct_sequence(node)))
+        f"{python_tag}object/apply:{reconstruct.__module__}.{reconstruct.__name__}",
+        construct_array)
+    KerasConfigLoader.add_multi_constructor(python_tag, refuse)
 
     def load(stream, Loader=None):
         return original_load(stream, Loader=Loader or KerasConfigLoader)
@@ -66,7 +143,9 @@ def _patch_yaml():
 
 
 def _patch_h5py():
-    """h5py 3 decodes string attributes to str; keras 2.2.4 calls .decode('utf8') on them."""
+    """h5py 2 read an ASCII string attribute (what keras writes: bytes) as bytes, and a UTF-8
+    one (a str) as str; h5py 3 reads both as str, and keras 2.2.4 calls .decode('utf8') on what
+    it wrote as bytes. Give ASCII strings back as bytes again, and leave everything else."""
     import h5py
     import numpy as np
 
@@ -75,17 +154,16 @@ def _patch_h5py():
         return
     original_getitem = attrs_cls.__getitem__
 
-    def to_bytes(value):
-        # h5py 2 gave bytes and fixed-width byte-string arrays; keras tests for exactly those.
-        if isinstance(value, str):
-            return value.encode("utf8")
-        if isinstance(value, np.ndarray) and value.dtype == object:
-            return np.array([v.encode("utf8") if isinstance(v, str) else v for v in value.tolist()],
-                            dtype=np.bytes_)
-        return value
-
     def getitem(self, name):
-        return to_bytes(original_getitem(self, name))
+        value = original_getitem(self, name)
+        string = h5py.check_string_dtype(self.get_id(name).dtype)
+        if string is None or string.encoding != "ascii":
+            return value
+        if isinstance(value, str):
+            return value.encode("ascii")
+        if isinstance(value, np.ndarray) and value.dtype == object:
+            return value.astype(np.bytes_)
+        return value
 
     getitem._shim = True
     attrs_cls.__getitem__ = getitem
@@ -221,7 +299,6 @@ def _import_keras():
     for w in caught:
         if "discontinued" in str(w.message):
             warnings.showwarning(w.message, w.category, w.filename, w.lineno)
-    keras.backend.set_image_data_format("channels_first")
     _patch_keras(keras)
     return keras
 

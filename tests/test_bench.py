@@ -1,5 +1,6 @@
 """bench.py as a user meets it: bad flags, a crashing cell, a killed sweep resumed."""
 import csv
+import json
 import os
 import signal
 import subprocess
@@ -75,12 +76,19 @@ def test_git_commit_says_when_the_code_that_ran_is_not_the_commit(tmp_path):
     (["--kvstore", "dist_async"], "invalid choice: 'dist_async'"),
     (["--dtype", "float16"], "invalid choice: 'float16'"),
     (["--dtype", "bfloat16", "--ctx", "gpu:0"], "--dtype bfloat16 runs on CPU contexts only"),
+    (["--repeat", "0"], "argument --repeat: '0' is not a positive integer"),
+    (["--max-samples", "0"], "argument --max-samples: '0' is not a positive integer"),
+    (["--cell-timeout", "0"], "argument --cell-timeout: '0' is not a positive integer"),
+    (["--kvstore", "dist_sync", "--workers", "0"],
+     "argument --workers: '0' is not a positive integer"),
 ])
-def test_bad_input_is_one_line_and_exit_status_2(args, says):
-    done = run_bench(*args, timeout=60)
+def test_bad_input_is_one_line_and_exit_status_2(args, says, tmp_path):
+    out = tmp_path / "out"
+    done = run_bench(*args, "--out", str(out), timeout=60)
     assert done.returncode == 2
     lines = done.stderr.strip().splitlines()
     assert len(lines) == 1 and says in lines[0] and "Traceback" not in done.stderr
+    assert not out.exists()  # a refused command creates no results folder
 
 
 def read_csv(path):
@@ -154,3 +162,87 @@ def test_a_terminated_sweep_stops_the_cell_in_flight(tmp_path):
         "bench.py: terminated; finished cells are in runs.csv (use --resume)")
     with pytest.raises(ProcessLookupError):
         os.kill(cell, 0)
+
+
+def test_every_implementation_runs_with_the_same_recorded_process_settings(tmp_path, monkeypatch):
+    # Each cell's process writes the environment it got, then runs the real harness: the
+    # settings are bench.py's, the same for Keras and Gluon, and runs.csv records them.
+    spying = tmp_path / "spying_harness.py"
+    spying.write_text(
+        "import json, os, sys, runpy\n"
+        "impl = json.loads(sys.argv[1])['impl']\n"
+        f"open(os.path.join({str(tmp_path)!r}, impl + '.env.json'), 'w')"
+        ".write(json.dumps(dict(os.environ)))\n"
+        f"sys.path.insert(0, {str(ROOT)!r})\n"
+        f"runpy.run_path({str(ROOT / 'harness.py')!r}, run_name='__main__')\n")
+    monkeypatch.setattr(bench, "HARNESS", [sys.executable, str(spying)])
+    for name in list(os.environ):
+        if name.startswith(("MXNET_", "OMP_", "KMP_", "CUDA_")):
+            monkeypatch.delenv(name)
+    monkeypatch.setenv("KMP_BLOCKTIME", "7")  # an inherited speed setting is recorded too
+    out = tmp_path / "out"
+    assert bench.main(QUICK + ["--impl", "keras,gluon", "--batch-sizes", "64",
+                               "--out", str(out)]) == 0
+    rows = {r["impl"]: r for r in read_csv(out / "runs.csv")}
+    seen = {impl: json.loads((tmp_path / f"{impl}.env.json").read_text())
+            for impl in ("keras", "gluon")}
+    expected = {"MXNET_CUDNN_AUTOTUNE_DEFAULT": "1", "MXNET_SUBGRAPH_VERBOSE": "0",
+                "PYTHONUNBUFFERED": "1", "KMP_BLOCKTIME": "7",
+                "OMP_NUM_THREADS": str(os.cpu_count()),  # one CPU context: every core
+                "CUDA_DEVICE_ORDER": "PCI_BUS_ID"}
+    for impl in ("keras", "gluon"):
+        assert rows[impl]["status"] == "ok", rows[impl]["reason"]
+        got = {k: v for k, v in seen[impl].items()
+               if k in expected or k.startswith(("MXNET_", "OMP_", "KMP_", "CUDA_"))}
+        assert got == expected, impl
+        assert rows[impl]["process_env"] == " ".join(f"{k}={v}" for k, v in sorted(expected.items()))
+        assert rows[impl]["omp_threads"] == seen[impl]["OMP_NUM_THREADS"]
+
+
+def pid_writing_harness(tmp_path, then):
+    """A harness that writes its pid to <tmp>/cell.pid, then `then` (Python source)."""
+    pid_file = tmp_path / "cell.pid"
+    harness_file = tmp_path / "pid_harness.py"
+    harness_file.write_text("import os, pathlib, runpy, sys, time\n"
+                            f"pathlib.Path({str(pid_file)!r}).write_text(str(os.getpid()))\n"
+                            f"sys.path.insert(0, {str(ROOT)!r})\n" + then)
+    return harness_file, pid_file
+
+
+def assert_gone(pid):
+    with pytest.raises(ProcessLookupError):
+        os.kill(pid, 0)
+
+
+def test_cell_timeout_stops_an_ordinary_cell_and_marks_it_failed(tmp_path, monkeypatch):
+    # A real Gluon cell (the real harness) that needs far longer than --cell-timeout.
+    harness_file, pid_file = pid_writing_harness(
+        tmp_path, f"runpy.run_path({str(ROOT / 'harness.py')!r}, run_name='__main__')\n")
+    monkeypatch.setattr(bench, "HARNESS", [sys.executable, str(harness_file)])
+    out = tmp_path / "out"
+    started = time.monotonic()
+    assert bench.main(["--scenario", "lenet", "--impl", "gluon", "--data", "synthetic",
+                       "--max-samples", "4096", "--epochs", "200", "--batch-sizes", "64",
+                       "--cell-timeout", "3", "--quiet", "--out", str(out)]) == 0
+    assert time.monotonic() - started < 60
+    [row] = read_csv(out / "runs.csv")
+    assert (row["status"], row["reason"]) == ("failed", "timed out after 3 s")
+    assert_gone(int(pid_file.read_text()))
+
+
+def test_ctrl_c_exits_130_and_stops_the_cell_in_flight(tmp_path):
+    harness_file, pid_file = pid_writing_harness(tmp_path, "time.sleep(600)\n")
+    driver = (f"import sys, bench; bench.HARNESS = [sys.executable, {str(harness_file)!r}]; "
+              f"sys.exit(bench.main(sys.argv[1:]))")
+    sweep = subprocess.Popen([sys.executable, "-c", driver, *QUICK, "--impl", "gluon",
+                              "--batch-sizes", "64", "--out", str(tmp_path / "out")],
+                             cwd=ROOT, stderr=subprocess.PIPE, text=True)
+    deadline = time.time() + 120
+    while time.time() < deadline and not (pid_file.exists() and pid_file.read_text()):
+        time.sleep(0.1)
+    cell = int(pid_file.read_text())
+    sweep.send_signal(signal.SIGINT)  # what Ctrl-C sends the driver
+    assert sweep.wait(timeout=30) == 130
+    assert sweep.stderr.read().strip().splitlines()[-1] == (
+        "bench.py: interrupted; finished cells are in runs.csv (use --resume)")
+    assert_gone(cell)

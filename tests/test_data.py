@@ -1,5 +1,6 @@
 """Tests of benchdata: tiny MNIST/IMDB fixtures made here in the real formats, plus integration
-tests on the real data in ../shared/data (skipped when it is absent). Never touches the network."""
+tests on the real data in ../shared/data (skipped when it is absent). Never touches the network: one
+test serves files over HTTP from a server of its own on 127.0.0.1."""
 import gzip
 import hashlib
 import io
@@ -22,6 +23,7 @@ from benchdata import DataError, imdb, mnist
 from benchdata.__main__ import main as cli_main
 
 ROOT = pathlib.Path(__file__).parents[1]
+REAL_URLOPEN = urllib.request.urlopen  # for the one test that serves files on 127.0.0.1
 SHARED = ROOT.parent / "shared" / "data"
 
 
@@ -323,6 +325,75 @@ def test_imdb_order_interleaved_and_fixed(imdb_tar):
     b = imdb.load(imdb_tar.parent, num_words=8, maxlen=6, cache_dir=imdb_tar.parent / "other")
     for u, v in zip(a, b):
         np.testing.assert_array_equal(u, v)
+
+
+def test_imdb_order_is_the_seed_113_shuffle_per_class_then_interleaved(imdb_tar):
+    # Known answer: np.random.RandomState(113) gives, in turn, the permutations [2, 0, 1] (train
+    # neg), [1, 0, 2] (train pos), [1, 2, 0] (test neg), [0, 1, 2] (test pos) of each class's
+    # reviews sorted by numeric id (1, 8, 15: not '1', '15', '8'); the splits then interleave
+    # neg, pos. A seed other than 113 (or no per-class shuffle) gives another order.
+    order = {("train", "neg"): [2, 0, 1], ("train", "pos"): [1, 0, 2],
+             ("test", "neg"): [1, 2, 0], ("test", "pos"): [0, 1, 2]}
+    x_train, y_train, x_val, y_val = imdb.load(imdb_tar.parent, num_words=8, maxlen=6)
+    for x, y, split in ((x_train, y_train, "train"), (x_val, y_val, "test")):
+        want = [encode_by_hand(REVIEWS[split, cls][order[split, cls][k]], 8, 6)
+                for k in range(3) for cls in ("neg", "pos")]
+        assert x.tolist() == want, split
+        assert y.tolist() == [0, 1] * 3
+
+
+def test_imdb_download_from_a_local_http_server(tmp_path, monkeypatch):
+    # The download path end to end, over HTTP on 127.0.0.1: a corrupt archive is refused and
+    # leaves nothing behind; the genuine one is verified, kept in the per-user cache and used.
+    import http.server
+    import threading
+
+    served = tmp_path / "served"
+    make_tree(tmp_path / "tree")
+    served.mkdir()
+    good = make_tar(served / "good.tar.gz", tmp_path / "tree")
+    accept_tar(monkeypatch, good)
+    (served / "corrupt.tar.gz").write_bytes(good.read_bytes()[:-100])
+    requests = []
+
+    class Handler(http.server.SimpleHTTPRequestHandler):
+        def __init__(self, *args, **kwargs):
+            super().__init__(*args, directory=str(served), **kwargs)
+
+        def log_message(self, *args):
+            requests.append(self.path)
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        for name in ("http_proxy", "HTTP_PROXY", "all_proxy", "ALL_PROXY"):
+            monkeypatch.delenv(name, raising=False)
+        monkeypatch.setenv("no_proxy", "127.0.0.1")
+        monkeypatch.setattr(urllib.request, "urlopen", REAL_URLOPEN)
+        monkeypatch.delenv(benchdata.OFFLINE_ENV_VAR)
+        base = f"http://127.0.0.1:{server.server_address[1]}/"
+        empty = tmp_path / "empty"
+        empty.mkdir()
+        cache = benchdata.user_cache_dir()
+
+        monkeypatch.setattr(imdb, "URL", base + "corrupt.tar.gz")
+        with pytest.raises(DataError, match="download failed") as error:
+            benchdata.load("rnn", data_dir=empty)
+        assert "corrupt.tar.gz" in one_line(error)
+        assert not cache.exists() or not any(cache.rglob("*.tar.gz"))
+
+        monkeypatch.setattr(imdb, "URL", base + "good.tar.gz")
+        ds = benchdata.load("rnn", data_dir=empty)
+        assert ds.x_train.shape == (6, 500) and ds.y_train.tolist() == [0, 1] * 3
+        assert (cache / "aclImdb_v1.tar.gz").read_bytes() == good.read_bytes()
+        assert requests == ["/corrupt.tar.gz", "/good.tar.gz"]
+        fetched = len(requests)
+        benchdata.load("rnn", data_dir=empty)  # found in the per-user cache: no request
+        assert len(requests) == fetched
+    finally:
+        server.shutdown()
+        server.server_close()
 
 
 def test_imdb_public_load_and_prefix(imdb_tar):

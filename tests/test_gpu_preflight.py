@@ -303,4 +303,53 @@ def test_find_cuda_libs_in_dependency_order(tmp_path):
     assert found == [s for _, s in gpu.CUDA11_LIBS]
     assert found.index("libcublasLt.so.11") < found.index("libcublas.so.11") < found.index("libcudnn.so.8")
     assert gpu.find_cuda_libs([str(tmp_path / "empty")]) == []
-    assert gpu.add_cuda_library_paths([str(tmp_path / "empty")]) == gpu._preloaded
+
+
+PRELOAD = """
+import json, sys, warnings
+sys.path.insert(0, {root!r})
+from shim import gpu
+with warnings.catch_warnings(record=True) as caught:
+    warnings.simplefilter("always")
+    first = gpu.add_cuda_library_paths([{libs!r}])
+again = gpu.add_cuda_library_paths([{empty!r}])
+mapped = sorted({{line.split()[-1] for line in open("/proc/self/maps") if "/" in line}})
+print(json.dumps(dict(first=first, again=again, mapped=mapped,
+                      warnings=[str(w.message) for w in caught])))
+"""
+
+
+def test_add_cuda_library_paths_loads_each_library_once_in_dependency_order(tmp_path):
+    # Stand-in libraries: copies of the system's zlib under the CUDA sonames (each copy is a file
+    # of its own, so each is really loaded), except cuDNN, which is not a library at all.
+    import ctypes.util
+    import json
+    import shutil
+
+    zlib = ctypes.util.find_library("z")
+    source = next((os.path.join(d, zlib) for d in ("/lib/x86_64-linux-gnu", "/usr/lib64",
+                                                   "/lib64", "/usr/lib", "/lib")
+                   if zlib and os.path.isfile(os.path.join(d, zlib))), None)
+    if source is None:
+        pytest.skip("no zlib shared library to stand in for the CUDA ones")
+    libs = tmp_path / "site"
+    expected = []
+    for folder, soname in gpu.CUDA11_LIBS:
+        path = libs / "nvidia" / folder / "lib" / soname
+        path.parent.mkdir(parents=True, exist_ok=True)
+        if soname.startswith("libcudnn"):
+            path.write_bytes(b"not a library")
+        else:
+            shutil.copy(source, path)
+            expected.append(str(path))
+    done = subprocess.run([sys.executable, "-c", PRELOAD.format(
+        root=str(ROOT), libs=str(libs), empty=str(tmp_path / "empty"))],
+        capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    result = json.loads(done.stdout)
+    assert result["first"] == expected          # CUDA11_LIBS order: dependencies first
+    assert result["again"] == expected          # what earlier calls loaded, nothing new
+    assert set(expected) <= set(result["mapped"])  # really in the process
+    assert not any("libcudnn" in m for m in result["mapped"])
+    assert len(result["warnings"]) == 1 and "could not preload" in result["warnings"][0] \
+        and "libcudnn.so.8" in result["warnings"][0]

@@ -2,6 +2,7 @@
 import json
 import math
 
+import numpy as np
 import pytest
 
 import peak
@@ -38,3 +39,49 @@ def test_main_prints_one_line(capsys, tmp_path, monkeypatch):
     out = capsys.readouterr().out
     assert out.count("\n") == 1 and "GFLOP/s" in out
     assert list(tmp_path.iterdir()) == []  # writes nothing
+
+
+def test_rate_is_two_n_cubed_over_the_median_product_time(monkeypatch):
+    # A fake clock: each product of n = 1000 takes the given seconds (warm-ups 100 s, which
+    # must not count; one slow product, which the median ignores).
+    durations = iter([100.0, 100.0, 0.5, 0.4, 7.0, 0.5, 0.6])
+    clock = [0.0]
+    monkeypatch.setattr(peak.time, "perf_counter", lambda: clock[0])
+    products = []
+
+    def multiply():
+        products.append(1)
+        clock[0] += next(durations)
+
+    gflops, spent = peak._rate(multiply, 1000, seconds=9.0)
+    assert len(products) == 7                   # 2 warm-ups, then until 9 s and 3 products
+    assert gflops == pytest.approx(2 * 1000 ** 3 / 0.5 / 1e9)   # 4 GFLOP/s
+    assert spent == pytest.approx(9.0)
+
+
+def test_measure_peak_times_a_product_of_the_size_it_reports(monkeypatch):
+    # The rate is 2 n^3 over the time of one real n x n product: fix each product's time at 1 s
+    # on a fake clock and the rate is 2 n^3 / 1e9, for MXNet and numpy alike.
+    import mxnet as mx
+
+    clock = [0.0]
+    sizes = []
+    real_dot, real_np_dot = mx.nd.dot, np.dot
+
+    def mx_dot(a, b):
+        sizes.append(a.shape + b.shape)
+        clock[0] += 1.0
+        return real_dot(a, b)
+
+    def np_dot(a, b, out=None):
+        sizes.append(a.shape + b.shape)
+        clock[0] += 1.0
+        return real_np_dot(a, b, out=out)
+
+    monkeypatch.setattr(peak.time, "perf_counter", lambda: clock[0])
+    monkeypatch.setattr(mx.nd, "dot", mx_dot)
+    monkeypatch.setattr(np, "dot", np_dot)
+    r = peak.measure_peak(seconds=2.5, n=512)
+    assert set(sizes) == {(512, 512, 512, 512)}
+    assert r["gflops"] == r["numpy_gflops"] == 0.27   # 2 x 512^3 FLOPs in 1 s
+    assert r["matrix"] == 512 and r["seconds"] == 3.0

@@ -7,6 +7,7 @@ import random
 import re
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import numpy as np
@@ -268,6 +269,30 @@ def test_empty_results_dir_gives_historical_only(tmp_path):
     assert "Historical reference" in readme_markdown(tmp_path)
 
 
+# runs.csv's columns are a public interface: this list is written out, not derived, so that a
+# renamed, removed or reordered column fails here. New columns go at the end (and here).
+PUBLIC_COLUMNS = [
+    "scenario", "impl", "ctx", "devices", "batch_size", "epochs", "warmup_s",
+    "epoch_s_median", "epoch_s_min", "epoch_s_max", "samples_per_s",
+    "train_loss", "train_accuracy", "val_loss", "val_accuracy", "val_s",
+    "peak_rss_mb", "data", "status", "reason", "started_at",
+    "label", "repeat", "per_device_batch", "workers", "kvstore", "dtype",
+    "train_samples", "val_samples", "flops_per_sample", "gflops_per_s",
+    "peak_fraction", "loop_cpu_fraction", "param_check", "servers", "per_worker", "host",
+    "python", "mxnet", "keras_mxnet", "numpy", "torch", "cpu", "cores", "gpus", "git_commit",
+    "omp_threads", "max_samples", "process_env", "peak_device",
+    "round", "arm", "order", "load_avg_1m", "other_cpu_s", "steal_s", "ctx_switches",
+    "cpu_mhz", "noise_flags",
+]
+
+
+def test_runs_csv_columns_are_the_public_ones_in_order(tmp_path):
+    assert COLUMNS == PUBLIC_COLUMNS
+    path = tmp_path / "runs.csv"
+    append_row(path, {"scenario": "lenet"})
+    assert path.read_text().splitlines()[0] == ",".join(PUBLIC_COLUMNS)
+
+
 def test_append_row_is_complete_after_each_append(tmp_path):
     path = tmp_path / "out" / "runs.csv"
     rows = fixture_rows(repeats=1)[:3]
@@ -282,16 +307,44 @@ def test_append_row_is_complete_after_each_append(tmp_path):
     assert back["batch_size"] == 128 and back["torch"] is None  # missing key -> blank -> None
 
 
-def test_append_row_survives_a_kill(tmp_path):
+@pytest.mark.parametrize("kill", ["at_the_30th_fsync", "at_a_random_moment"])
+def test_append_row_survives_a_kill(tmp_path, kill):
+    # A process appends rows as fast as it can and is killed while appending: from inside, at
+    # its 30th fsync (a row written, not yet synced), or from outside at an arbitrary moment,
+    # most likely inside append_row (header read, write, fsync). The file must hold complete
+    # rows 0..k-1 in order, one header, no partial line: at most the row in flight is lost.
     path = tmp_path / "runs.csv"
-    script = (f"import os, signal, sys; sys.path.insert(0, {str(ROOT)!r})\n"
+    started = tmp_path / "started"
+    reason = 'a, quoted "reason" /' * 20  # commas and quotes: CSV quoting
+    script = (f"import os, pathlib, signal, sys; sys.path.insert(0, {str(ROOT)!r})\n"
               "from report.runs import append_row\n"
-              f"append_row({str(path)!r}, dict(scenario='lenet', impl='keras', ctx='cpu', "
-              "batch_size=64, status='ok', samples_per_s=1.5, epoch_s_median=2.0))\n"
-              "os.kill(os.getpid(), signal.SIGKILL)\n")
-    process = subprocess.run([sys.executable, "-c", script])
-    assert process.returncode == -9
-    assert [r["samples_per_s"] for r in read_rows(path)] == [1.5]
+              "fsync, calls = os.fsync, []\n"
+              "def killing_fsync(fd):\n"
+              "    calls.append(fd)\n"
+              f"    if {kill == 'at_the_30th_fsync'} and len(calls) == 30:\n"
+              "        os.kill(os.getpid(), signal.SIGKILL)\n"
+              "    fsync(fd)\n"
+              "os.fsync = killing_fsync\n"
+              "for i in range(100000):\n"
+              f"    append_row({str(path)!r}, dict(scenario='lenet', impl='keras', ctx='cpu', "
+              "batch_size=64, repeat=i, status='ok', samples_per_s=i + 0.5, epoch_s_median=2.0, "
+              f"reason={reason!r}))\n"
+              f"    if i == 20: pathlib.Path({str(started)!r}).touch()\n")
+    process = subprocess.Popen([sys.executable, "-c", script])
+    if kill == "at_a_random_moment":
+        deadline = time.time() + 60
+        while not started.exists() and time.time() < deadline:
+            time.sleep(0.01)
+        time.sleep(random.uniform(0, 0.2))
+        process.kill()
+    assert process.wait(timeout=60) == -9
+    text = path.read_text()
+    assert text.endswith("\n") and text.count(",".join(COLUMNS)) == 1
+    rows = read_rows(path)
+    assert len(rows) >= 29
+    assert [r["repeat"] for r in rows] == list(range(len(rows)))
+    assert all(r["samples_per_s"] == r["repeat"] + 0.5 for r in rows)
+    assert all(r["reason"] == reason for r in rows)
 
 
 def test_append_row_rejects_bad_input(tmp_path):

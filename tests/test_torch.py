@@ -104,19 +104,38 @@ def test_tiny_run_through_the_harness(name, batch):
     assert row["torch"].startswith("2.")
 
 
-def test_training_leaves_the_recurrent_bias_at_zero_and_counts_every_sample():
+def test_training_leaves_the_recurrent_bias_at_zero_and_counts_every_sample(monkeypatch):
     import benchdata
 
     s = scenarios.RNN
     data = benchdata.load("rnn", data="synthetic", max_samples=70, seed=1)
-    seen = []
+    seen, built = [], []
+    build = rnn.build
+
+    def keeping_build(scenario):
+        built.append(build(scenario))
+        return built[-1]
+
+    monkeypatch.setattr(rnn, "build", keeping_build)
 
     def order(epoch):
         seen.append(epoch)
+        if built and epoch == 0:  # initialized, not yet trained
+            built.append({name: p.detach().clone() for name, p in built[0].named_parameters()})
         return harness.epoch_order(70, 1, epoch)
 
     trained = torch_train.train(s, data, parse("cpu"), 32, 2, order, progress=False)
     assert seen == [0, 1] and len(trained.epoch_seconds) == 2
+    net, initial = built
+    lstm = net.lstm
+    # After training: the recurrent bias is still exactly zero; the input bias (the one Keras
+    # has) trained, and the other weights too.
+    assert torch.count_nonzero(lstm.bias_hh_l0) == 0 and not lstm.bias_hh_l0.requires_grad
+    assert not torch.equal(lstm.bias_ih_l0.detach(), initial["lstm.bias_ih_l0"])
+    assert not torch.equal(lstm.weight_hh_l0.detach(), initial["lstm.weight_hh_l0"])
+    # 70 samples in batches of 32, 32 and 6: every sample counted once in the accuracy
+    correct = trained.train_accuracy * 70
+    assert abs(correct - round(correct)) < 1e-9
     assert trained.val_probabilities.shape == (70,)
     assert np.all((trained.val_probabilities >= 0) & (trained.val_probabilities <= 1))
     assert trained.trainable_parameters == s.parameter_count()

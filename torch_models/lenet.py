@@ -17,7 +17,7 @@ def build(s=LENET):
         nn.Conv2d(s.conv_filters[0], s.conv_filters[1], s.kernel_size, padding=padding),
         nn.ReLU(),
         nn.MaxPool2d(s.pool_size, s.pool_size),
-        nn.Flatten(),  # (C, H, W) order, as Keras's channels_first Flatten and Gluon's
+        nn.Flatten(),  # (C, H, W) order, as Gluon's (Keras's channels_first Flatten: (H, W, C))
         nn.Linear(s.conv_filters[1] * height * width, s.hidden_units),
         nn.ReLU(),
         nn.Linear(s.hidden_units, s.classes),
