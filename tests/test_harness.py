@@ -73,7 +73,7 @@ def test_peak_fraction_is_gflops_over_the_peak_json_beside_runs_csv(fake_impl, t
     (out / "peak.json").write_text(json.dumps({"gflops": 10.0}))
     measured_cells = []
 
-    def run_one(planned, timeout, echo=True):
+    def run_one(planned, timeout, log_path=None, echo=True):
         measured_cells.append(planned)
         return harness.run_cell(dict(planned, impl="fake"), progress=False), None
 
