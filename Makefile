@@ -9,7 +9,7 @@ STAMP := $(VENV)/.installed
 BENCH_ARGS ?= --scenario lenet,rnn --impl keras,gluon --ctx cpu --batch-sizes 64,128,512 \
               --epochs 3 --max-samples 3072
 
-.PHONY: setup setup-gpu setup-peers bench test plots check clean
+.PHONY: setup setup-gpu setup-peers bench test plots check clean rehearse-hosts
 
 setup: $(STAMP)
 
@@ -45,3 +45,8 @@ test: setup
 
 clean:
 	rm -rf $(VENV)
+
+# Several hosts made of network namespaces on this machine (root), then the README's multi-host
+# recipe on them; e.g. REHEARSE_ARGS="--impl keras --servers 2" or "--fault partition".
+rehearse-hosts: setup
+	$(PY) rehearse_hosts.py $(REHEARSE_ARGS)
