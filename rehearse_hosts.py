@@ -93,21 +93,6 @@ def clean_up():
         sh("ip", "netns", "delete", ns, check=False)
 
 
-def install_sshd():
-    """Debian's openssh-server, when sshd is absent and this is root on Debian (CI: a fresh
-    machine). Returns None, or why it could not be installed."""
-    if os.access(SSHD, os.X_OK) or os.geteuid() != 0 or not shutil.which("apt-get"):
-        return None
-    env = dict(os.environ, DEBIAN_FRONTEND="noninteractive")
-    for step in (["apt-get", "update", "-qq"], ["apt-get", "install", "-y", "-qq",
-                                                "--no-install-recommends", "openssh-server"]):
-        done = subprocess.run(step, capture_output=True, text=True, env=env)
-        if done.returncode:
-            lines = (done.stderr or done.stdout).strip().splitlines()
-            return f"{' '.join(step)} failed: {lines[-1] if lines else done.returncode}"
-    return None
-
-
 def can_build():
     """None when this machine can build hosts, else the one-line reason it can't."""
     if os.geteuid() != 0:
@@ -128,7 +113,7 @@ class Cluster:
         self.sshd = []
 
     def __enter__(self):
-        reason = install_sshd() or can_build()
+        reason = can_build()
         if reason:
             raise SetupError(reason)
         clean_up()
@@ -179,10 +164,9 @@ class Cluster:
                 f"AuthorizedKeysFile {keys / 'authorized_keys'}\nPidFile none\n"
                 "PermitRootLogin prohibit-password\nPasswordAuthentication no\n"
                 "KbdInteractiveAuthentication no\nUsePAM no\nStrictModes no\n"
-                "PrintMotd no\nLogLevel ERROR\n"
-                # a session whose client is gone ends (a real host's sshd may keep it for hours;
-                # the role in it stops itself, see distributed.watch_group)
-                "ClientAliveInterval 5\nClientAliveCountMax 3\n")
+                # no ClientAliveInterval, as sshd's defaults: a role on a host cut off from
+                # the launch must stop by itself (distributed.watch_group)
+                "PrintMotd no\nLogLevel ERROR\n")
             self.sshd.append(subprocess.Popen(
                 ["ip", "netns", "exec", namespace(host), SSHD, "-D", "-e", "-f", str(config)],
                 stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
@@ -268,7 +252,8 @@ def hosts_lines(servers):
 def rehearse(cluster, cell, servers=1, fault=None, timeout_s=300, fault_after_s=None):
     """Run `cell` on 2 workers across the hosts; returns a dict: row (the aggregated row, or None),
     status ('ok'/'failed'), reason (the launcher's one line), connections (seen during the run),
-    seconds (the launch's wall time), fault_at (when the fault was made, or the launch started;
+    seconds (the launch's wall time), started_at, joined_at (both workers connected to the
+    servers: the group formed; None if never), ended_at (the launch ended), fault_at (when the fault was made, or the launch started;
     monotonic), stopped_at (when the last role had ended), left ((host, role) still running then:
     only after timeout_s), log (the launch's output)."""
     work = cluster.dir / f"run-{time.monotonic_ns()}"
@@ -296,6 +281,8 @@ def rehearse(cluster, cell, servers=1, fault=None, timeout_s=300, fault_after_s=
             if time.monotonic() - started > timeout_s:
                 raise distributed.DistributedError(f"rehearsal: the launch outlived {timeout_s} s")
             connections.update(cluster.connections())
+            if "joined_at" not in outcome and workers_are_training(cluster):
+                outcome["joined_at"] = time.monotonic()
             if fault and "fault_at" not in outcome and fault != "scheduler-unreachable":
                 outcome.update(make_fault(cluster, fault, started, fault_after_s))
             time.sleep(0.2)
@@ -304,7 +291,8 @@ def rehearse(cluster, cell, servers=1, fault=None, timeout_s=300, fault_after_s=
             os.killpg(launch.pid, signal.SIGKILL)
             launch.wait()
         reader.join(10)
-    seconds = time.monotonic() - started
+    ended_at = time.monotonic()
+    seconds = ended_at - started
     while cluster.roles() and time.monotonic() - started < timeout_s:   # roles on other hosts
         time.sleep(0.2)                                                # stop by themselves
     stopped_at = time.monotonic()
@@ -312,7 +300,8 @@ def rehearse(cluster, cell, servers=1, fault=None, timeout_s=300, fault_after_s=
     said = [line for line in log if line.startswith("shim.launch: ")]
     result = {"status": "ok", "reason": "", "row": None, "connections": sorted(connections),
               "seconds": seconds, "log": log, "fault_at": outcome.get("fault_at", started),
-              "stopped_at": stopped_at, "left": left}
+              "stopped_at": stopped_at, "left": left, "ended_at": ended_at, "started_at": started,
+              "joined_at": outcome.get("joined_at")}
     if launch.returncode:
         result.update(status="failed", reason=said[-1][len("shim.launch: "):] if said else
                       f"the launch ended with exit status {launch.returncode}: "
@@ -386,6 +375,13 @@ def main(argv=None):
         return 2
     print(f"launch: {result['seconds']:.1f} s, {result['status']}"
           + (f": {result['reason']}" if result["reason"] else ""))
+    if result["joined_at"]:
+        print(f"group formed {result['joined_at'] - result['started_at']:.1f} s after the launch")
+    if args.fault:
+        print(f"after the fault: the launch ended in "
+              f"{result['ended_at'] - result['fault_at']:.1f} s, every role was gone in "
+              f"{result['stopped_at'] - result['fault_at']:.1f} s"
+              + (f"; still running: {result['left']}" if result["left"] else ""))
     if result["row"]:
         print(json.dumps(result["row"], indent=1))
     problem = check_connections(result["connections"])
