@@ -14,10 +14,10 @@ The launcher runs the same command for the scheduler, the servers and the worker
 tells them apart); harness.py serves as a scheduler or server when DMLC_ROLE says so. Neither
 mxnet nor keras is imported here.
 
-With `--launcher ssh` (and for the scheduler, which the launcher runs on this host) the roles are
-supervised (`Group`): ssh gets a terminal (-tt, so a role dies with its connection), keep-alives
-(a host that stops answering ends its ssh within SSH_DEAD_S) and BatchMode (no password prompt);
-the first role to fail stops every other and the launch, with one line such as
+The roles are supervised (`Group`; with `--launcher ssh` or `local`): ssh gets a terminal (-tt,
+so a role dies with its connection), keep-alives (a host that stops answering ends its ssh within
+SSH_DEAD_S) and BatchMode (no password prompt); the first role to fail stops every other and the
+launch, with one line such as
 
     shim.launch: worker on host 10.213.0.3 failed: Timeout, server 10.213.0.3 not responding.
 
@@ -113,10 +113,16 @@ class Group:
     def __getattr__(self, name):
         return getattr(subprocess, name)
 
-    def check_call(self, command, shell=False, env=None, **kwargs):
+    def call(self, command, shell=False, env=None, **kwargs):
+        """dmlc_tracker.local's way to start a role (it would retry a failed one)."""
+        return self.check_call(command, shell=shell, env=env, passthrough=subprocess.call,
+                               **kwargs)
+
+    def check_call(self, command, shell=False, env=None, passthrough=subprocess.check_call,
+                   **kwargs):
         role, host = self.describe(command, env)
         if role is None:
-            return subprocess.check_call(command, shell=shell, env=env, **kwargs)
+            return passthrough(command, shell=shell, env=env, **kwargs)
         if command.startswith("ssh "):
             command = "ssh " + " ".join(SSH_OPTIONS) + command[3:]
         process = subprocess.Popen(command, shell=True, env=env,
@@ -143,6 +149,8 @@ class Group:
         """(role, host) of a launcher's command for a role, else (None, None)."""
         if env and env.get("DMLC_ROLE") == "scheduler":
             return "scheduler", env.get("DMLC_PS_ROOT_URI", "this host")
+        if env and env.get("DMLC_ROLE"):   # --launcher local
+            return env["DMLC_ROLE"], env.get("DMLC_NODE_HOST", "this host")
         if isinstance(command, str):
             ssh, role = ROLE_COMMAND.match(command), ROLE_IN_COMMAND.search(command)
             if ssh and role:
@@ -199,12 +207,12 @@ def main(argv=None):
     host_ip, argv = take_host_ip(argv)
     path = launcher_path()
     patch_threading()
-    from dmlc_tracker import ssh, tracker
+    from dmlc_tracker import local, ssh, tracker
 
     if host_ip:
         tracker.get_host_ip = lambda _guess=None: host_ip
     group = Group()
-    ssh.subprocess = tracker.subprocess = group
+    ssh.subprocess = tracker.subprocess = local.subprocess = group
     for sig in (signal.SIGTERM, signal.SIGHUP):
         signal.signal(sig, lambda number, _frame: group.fail(
             f"the launch itself got {signal.Signals(number).name}"))

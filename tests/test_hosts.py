@@ -23,8 +23,15 @@ LONG_CELL = dict(CELL, max_samples=2048, epochs=200)   # trains until the fault 
 FAULT_BOUND_S = 60   # README: the whole group stops within this after a network fault
 
 
+@pytest.fixture(scope="module")
+def can_build():
+    reason = rehearse_hosts.can_build()
+    if reason:
+        pytest.skip(f"no separate hosts here: {reason}")
+
+
 @pytest.fixture
-def cluster():
+def cluster(can_build):
     try:
         with rehearse_hosts.Cluster() as built:
             yield built
@@ -34,7 +41,7 @@ def cluster():
 
 
 @pytest.fixture(scope="module")
-def local_row():
+def local_row(can_build):
     """A dist_sync row of the same cell on 127.0.0.1 (distributed.run_cell), for its form."""
     return distributed.run_cell(CELL, workers=2, servers=1, timeout_s=120)
 
@@ -106,3 +113,68 @@ def test_bench_dist_sync_writes_ok_rows_for_both_sides_and_scenarios(tmp_path):
     for r in rows:
         assert (r["status"], r["param_check"], r["kvstore"]) == ("ok", "identical", "dist_sync")
         assert (r["workers"], r["servers"], r["train_samples"]) == ("2", "1", "256")
+
+
+# ---- the pieces, on this machine (no root needed) ---------------------------------------------
+
+def test_watchdog_reads_this_process_connections_from_the_kernel_table():
+    import socket
+
+    with socket.create_server(("127.0.0.1", 0)) as server:
+        client = socket.create_connection(server.getsockname())
+        accepted, _ = server.accept()
+        with client, accepted:
+            here, there = client.getsockname(), client.getpeername()
+            table = distributed.tcp_table()
+            assert {"local": f"{here[0]}:{here[1]}", "remote": f"{there[0]}:{there[1]}"}.items() \
+                <= next(e for e in table if e["local"] == f"{here[0]}:{here[1]}").items()
+            # a connection that is answered is not silent
+            assert f"{there[0]}:{there[1]}" not in distributed.silent_peers()
+
+
+LAUNCHED_ROLE = """#!/bin/bash
+echo "$DMLC_ROLE at $DMLC_PS_ROOT_URI"
+if [ "$DMLC_ROLE" = scheduler ]; then echo 'cell failed: RuntimeError: the scheduler gave up'; exit 3; fi
+sleep 60
+"""
+
+
+def test_launcher_failure_is_one_line_naming_the_role_and_host_and_stops_the_launch(tmp_path):
+    # shim.launch supervises the roles it starts (with --launcher local: the scheduler): the
+    # first failure ends the launch with one line; --host-ip is the scheduler's address
+    script = tmp_path / "role.sh"
+    script.write_text(LAUNCHED_ROLE)
+    script.chmod(0o755)
+    done = subprocess.run([sys.executable, "-m", "shim.launch", "-n", "1", "-s", "1",
+                           "--launcher", "local", "--host-ip", "127.0.0.9", str(script)],
+                          cwd=ROOT, capture_output=True, text=True, timeout=60)
+    assert done.returncode == 1
+    assert "scheduler at 127.0.0.9" in done.stdout
+    said = [line for line in done.stderr.splitlines() if line.startswith("shim.launch:")]
+    assert said == ["shim.launch: scheduler on host 127.0.0.9 failed: RuntimeError: the "
+                    "scheduler gave up"]
+
+
+def test_a_role_whose_starter_is_gone_stops_itself(tmp_path):
+    # the watchdog's second rule: harness.py in a group role, its parent killed -> it exits
+    starter = subprocess.Popen(
+        ["bash", "-c", f"DMLC_ROLE=server DMLC_PS_ROOT_URI=127.0.0.1 DMLC_PS_ROOT_PORT=9 "
+                       f"DMLC_NUM_WORKER=1 DMLC_NUM_SERVER=1 {sys.executable} harness.py x y "
+                       f"2> {tmp_path / 'err'} & echo $! > {tmp_path / 'pid'}; wait"],
+        cwd=ROOT, start_new_session=True)
+    import time
+    deadline = time.monotonic() + 10
+    while not (tmp_path / "pid").exists() or not (tmp_path / "pid").read_text().strip():
+        assert time.monotonic() < deadline
+        time.sleep(0.1)
+    role = int((tmp_path / "pid").read_text())
+    time.sleep(2)                  # the role is now in ps-lite, waiting for a scheduler
+    starter.kill()
+    starter.wait()
+    deadline = time.monotonic() + 10
+    while Path(f"/proc/{role}").exists() and "\nState:\tZ" not in \
+            Path(f"/proc/{role}/status").read_text(errors="replace"):
+        assert time.monotonic() < deadline, "the role outlived its starter by 10 s"
+        time.sleep(0.2)
+    assert "cell failed: the process that started this server on 127.0.0.1 is gone" in \
+        (tmp_path / "err").read_text()
