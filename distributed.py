@@ -182,7 +182,8 @@ def watch_group(peer_timeout_s=PEER_TIMEOUT_S):
     where = os.environ.get("DMLC_NODE_HOST") or os.environ.get("DMLC_PS_ROOT_URI", "")
 
     def watch():
-        silent_since, answered_polls = {}, {}   # peer -> first poll it was silent at; -> since
+        silent_since = {}     # peer -> when it was first seen silent
+        answered_polls = {}   # peer -> polls in a row that did not see it silent
         while True:
             time.sleep(1.0)
             now = time.monotonic()
@@ -238,9 +239,12 @@ def tcp_table(pid="self"):
 
 
 def _address(hex_address):
-    """'0100A8C0:1F90' -> '192.168.0.1:8080' (the address is little-endian)."""
+    """'0100A8C0:1F90' -> '192.168.0.1:8080' (the kernel writes the address in host order)."""
     host, port = hex_address.split(":")
-    return f"{socket.inet_ntoa(bytes.fromhex(host)[::-1])}:{int(port, 16)}"
+    packed = bytes.fromhex(host)
+    if sys.byteorder == "little":
+        packed = packed[::-1]
+    return f"{socket.inet_ntoa(packed)}:{int(port, 16)}"
 
 
 # ---- the launcher side --------------------------------------------------------------------------

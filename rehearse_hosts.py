@@ -249,13 +249,14 @@ def hosts_lines(servers):
     return [HOSTS["a"]] * servers + [HOSTS["b"], HOSTS["c"]]
 
 
-def rehearse(cluster, cell, servers=1, fault=None, timeout_s=300, fault_after_s=None):
-    """Run `cell` on 2 workers across the hosts; returns a dict: row (the aggregated row, or None),
-    status ('ok'/'failed'), reason (the launcher's one line), connections (seen during the run),
-    seconds (the launch's wall time), started_at, joined_at (both workers connected to the
-    servers: the group formed; None if never), ended_at (the launch ended), fault_at (when the fault was made, or the launch started;
-    monotonic), stopped_at (when the last role had ended), left ((host, role) still running then:
-    only after timeout_s), log (the launch's output)."""
+def rehearse(cluster, cell, servers=1, fault=None, timeout_s=300):
+    """Run `cell` on 2 workers across the hosts (making `fault` once both train). Returns a dict:
+    status ('ok' or 'failed'), reason (the launch's one line), row (the aggregated row, or None),
+    connections (seen during the run), log (the launch's output), seconds (the launch's wall
+    time) and, as time.monotonic() values: started_at, joined_at (both workers connected to the
+    servers, or None), fault_at (when the fault was made, else started_at), ended_at (the launch
+    ended), stopped_at (no role left in any host); left: (host, role) still running at
+    stopped_at, only when timeout_s ran out first."""
     work = cluster.dir / f"run-{time.monotonic_ns()}"
     work.mkdir()
     cell_file, hosts_file = work / "cell.json", work / "hosts"
@@ -284,7 +285,7 @@ def rehearse(cluster, cell, servers=1, fault=None, timeout_s=300, fault_after_s=
             if "joined_at" not in outcome and workers_are_training(cluster):
                 outcome["joined_at"] = time.monotonic()
             if fault and "fault_at" not in outcome and fault != "scheduler-unreachable":
-                outcome.update(make_fault(cluster, fault, started, fault_after_s))
+                outcome.update(make_fault(cluster, fault))
             time.sleep(0.2)
     finally:
         if launch.poll() is None:
@@ -317,15 +318,10 @@ def rehearse(cluster, cell, servers=1, fault=None, timeout_s=300, fault_after_s=
     return result
 
 
-def make_fault(cluster, fault, started, after_s):
-    """Once both workers train (every role connected; after_s more seconds), make the fault."""
-    roles = cluster.roles()
-    if sum(role == "worker" for _, role in roles.values()) < 2:
-        return {}
+def make_fault(cluster, fault):
+    """Once both workers train, make the fault; returns {'fault_at': when}, or {} (not yet)."""
     if not workers_are_training(cluster):
         return {}
-    if after_s:
-        time.sleep(after_s)
     if fault == "partition":
         cluster.pull_cable("c")
     elif fault == "server-killed":
@@ -385,8 +381,9 @@ def main(argv=None):
     if result["row"]:
         print(json.dumps(result["row"], indent=1))
     problem = check_connections(result["connections"])
-    print(problem or f"connections: {len(result['connections'])} seen, all between "
-                     f"{', '.join(HOSTS.values())}")
+    if result["connections"]:
+        print(problem or f"connections: {len(result['connections'])} seen, all between "
+                         f"{', '.join(HOSTS.values())}")
     return 0 if result["status"] == "ok" and not problem else 1
 
 
