@@ -34,7 +34,6 @@ import sys
 import tempfile
 import threading
 import time
-from contextlib import contextmanager
 from pathlib import Path
 
 import distributed
@@ -44,8 +43,9 @@ PREFIX = "kmbh"                    # every namespace this module makes is named 
 SWITCH = f"{PREFIX}-switch"
 NET = "10.213.0"                   # a private test range, only inside these namespaces
 HOSTS = {"a": f"{NET}.1", "b": f"{NET}.2", "c": f"{NET}.3"}
-# an address of the range that no host has (a link that is down would do on Linux, but gVisor's
-# network stack still answers for the addresses of a link that is down)
+# the scheduler's address for the fault scheduler-unreachable: one of the range that no host has
+# (an address on a link set down was tried first, but the sandbox this was written in, gVisor,
+# still answers for it)
 UNREACHABLE = f"{NET}.10"
 SSHD = "/usr/sbin/sshd"
 FAULTS = ("partition", "server-killed", "scheduler-unreachable")

@@ -15,8 +15,8 @@ tells them apart); harness.py serves as a scheduler or server when DMLC_ROLE say
 mxnet nor keras is imported here.
 
 The roles are supervised (`Group`; with `--launcher ssh` or `local`): ssh gets a terminal (-tt,
-so a role dies with its connection), keep-alives (a host that stops answering ends its ssh within
-SSH_DEAD_S) and BatchMode (no password prompt); the first role to fail stops every other and the
+so a role dies with its connection), keep-alives (a host that stops answering ends its ssh in
+15-20 s) and BatchMode (no password prompt); the first role to fail stops every other and the
 launch, with one line such as
 
     shim.launch: worker on host 10.213.0.3 failed: Timeout, server 10.213.0.3 not responding.
@@ -37,10 +37,12 @@ import sys
 import threading
 import time
 
-# ssh's own bounds, added to the launcher's `ssh -o StrictHostKeyChecking=no HOST -p PORT '...'`
+# ssh's own bounds, added to the launcher's `ssh -o StrictHostKeyChecking=no HOST -p PORT '...'`:
+# a host that answers no keep-alive for SSH_ALIVE_S x SSH_ALIVE_COUNT (15-20 s) ends its ssh
+SSH_ALIVE_S, SSH_ALIVE_COUNT = 5, 3
 SSH_OPTIONS = ["-tt", "-o", "BatchMode=yes", "-o", "ConnectTimeout=10",
-               "-o", "ServerAliveInterval=5", "-o", "ServerAliveCountMax=3"]
-SSH_DEAD_S = 5 * 3 + 5          # keep-alives unanswered (interval x count), + one interval
+               "-o", f"ServerAliveInterval={SSH_ALIVE_S}",
+               "-o", f"ServerAliveCountMax={SSH_ALIVE_COUNT}"]
 STOP_GRACE_S = 5.0              # after SIGTERM, before SIGKILL
 END_GRACE_S = 30.0              # how long the others may take to end after the scheduler did
 ROLE_COMMAND = re.compile(r"ssh -o StrictHostKeyChecking=no (?P<host>\S+) -p (?P<port>\d+) '")

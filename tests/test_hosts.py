@@ -7,8 +7,10 @@ reason. Tests named *separate_hosts* run the cluster; *partition* ones make netw
 Also here: bench.py --kvstore dist_sync through to runs.csv (on 127.0.0.1).
 """
 import csv
+import socket
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -118,8 +120,6 @@ def test_bench_dist_sync_writes_ok_rows_for_both_sides_and_scenarios(tmp_path):
 # ---- the pieces, on this machine (no root needed) ---------------------------------------------
 
 def test_watchdog_reads_this_process_connections_from_the_kernel_table():
-    import socket
-
     with socket.create_server(("127.0.0.1", 0)) as server:
         client = socket.create_connection(server.getsockname())
         accepted, _ = server.accept()
@@ -162,7 +162,6 @@ def test_a_role_whose_starter_is_gone_stops_itself(tmp_path):
                        f"DMLC_NUM_WORKER=1 DMLC_NUM_SERVER=1 {sys.executable} harness.py x y "
                        f"2> {tmp_path / 'err'} & echo $! > {tmp_path / 'pid'}; wait"],
         cwd=ROOT, start_new_session=True)
-    import time
     deadline = time.monotonic() + 10
     while not (tmp_path / "pid").exists() or not (tmp_path / "pid").read_text().strip():
         assert time.monotonic() < deadline
