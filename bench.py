@@ -122,6 +122,10 @@ def parser():
                    help="parameter-server workers (with --kvstore dist_sync; default 2)")
     p.add_argument("--servers", type=positive_int, default=1,
                    help="parameter servers (with --kvstore dist_sync; default 1)")
+    p.add_argument("--hosts", help="with --kvstore dist_sync: run each cell across the hosts "
+                                   "listed in this file through MXNet's launcher over ssh (README, "
+                                   "Several machines); needs --host-ip")
+    p.add_argument("--host-ip", help="this host's address on the hosts' network (the scheduler's)")
     p.add_argument("--check", action="store_true",
                    help="GPU preflight only: build features, GPUs, kernels, verdicts")
     p.add_argument("--peak", action="store_true",
@@ -199,6 +203,10 @@ def validate(args):
                     f"the {ctx.devices} contexts of {ctx.spec}"
                 raise UsageError(f"--batch-sizes {batch}: a global batch must split evenly over "
                                  f"{over}; use a multiple of {parts}")
+    if args.hosts and not (args.kvstore == "dist_sync" and args.host_ip):
+        raise UsageError(f"--hosts {args.hosts}: needs --kvstore dist_sync and --host-ip")
+    if args.hosts and not os.path.isfile(args.hosts):
+        raise UsageError(f"--hosts {args.hosts}: no such file")
     if args.kvstore == "dist_sync" and "torch" in args.impl:
         raise UsageError("--impl torch has no parameter-server mode; drop it or --kvstore")
     if args.dtype == "bfloat16" and any(c.kind != "cpu" for c in args.ctx):
@@ -265,10 +273,14 @@ def run_one(cell, timeout, echo=True):
 
 
 def run_distributed(cell, args):
-    """A cell on a local parameter-server group (distributed.py); same return as run_one."""
+    """A cell on a parameter-server group (distributed.py), local or across --hosts; same return
+    as run_one."""
     import distributed
 
     try:
+        if args.hosts:
+            return distributed.run_launched(cell, args.hosts, args.host_ip, args.workers,
+                                            args.servers, args.cell_timeout), None
         return distributed.run_cell(cell, args.workers, args.servers, args.cell_timeout,
                                     env=cell_environment(cell)), None
     except distributed.DistributedError as error:

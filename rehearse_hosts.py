@@ -236,13 +236,6 @@ class Cluster:
         return found
 
 
-def launch_command(cell_file, result_pattern, hosts_file, workers, servers, host_ip):
-    """The README's recipe (run from the repository root on the launching host)."""
-    return [sys.executable, "-m", "shim.launch", "-n", str(workers), "-s", str(servers),
-            "-H", str(hosts_file), "--launcher", "ssh", "--host-ip", host_ip,
-            sys.executable, "harness.py", f"@{cell_file}", str(result_pattern)]
-
-
 def hosts_lines(servers):
     """The launcher gives the servers the first lines, then the workers, round robin: A once per
     server, then B and C, puts the servers on A and one worker on each of B and C."""
@@ -263,8 +256,8 @@ def rehearse(cluster, cell, servers=1, fault=None, timeout_s=300):
     cell_file.write_text(json.dumps(dict(cell, kvstore="dist_sync")))
     hosts_file.write_text("\n".join(hosts_lines(servers)) + "\n")
     host_ip = UNREACHABLE if fault == "scheduler-unreachable" else HOSTS["a"]
-    command = launch_command(cell_file, work / "result-{rank}.json", hosts_file, 2, servers,
-                             host_ip)
+    command = distributed.launch_command(cell_file, work / "result-{rank}.json", hosts_file, 2,
+                                         servers, host_ip)
     started = time.monotonic()
     launch = subprocess.Popen(["ip", "netns", "exec", namespace("a"), *command], cwd=ROOT,
                               env=cluster.env(), stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,

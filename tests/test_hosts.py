@@ -177,3 +177,35 @@ def test_a_role_whose_starter_is_gone_stops_itself(tmp_path):
         time.sleep(0.2)
     assert "cell failed: the process that started this server on 127.0.0.1 is gone" in \
         (tmp_path / "err").read_text()
+
+
+def bench_across(cluster, tmp_path, host_ip):
+    """bench.py run on host A with --hosts: one LeNet Gluon cell, its runs.csv row."""
+    hosts = tmp_path / "hosts"
+    hosts.write_text("\n".join(rehearse_hosts.hosts_lines(1)) + "\n")
+    done = subprocess.run(
+        ["ip", "netns", "exec", rehearse_hosts.namespace("a"), sys.executable, "bench.py",
+         "--kvstore", "dist_sync", "--hosts", str(hosts), "--host-ip", host_ip,
+         "--scenario", "lenet", "--impl", "gluon", "--data", "synthetic", "--max-samples", "256",
+         "--batch-sizes", "64", "--epochs", "2", "--quiet", "--cell-timeout", "120",
+         "--out", str(tmp_path / "out")],
+        cwd=ROOT, env=cluster.env(), capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-3000:]
+    with open(tmp_path / "out" / "runs.csv") as f:
+        (row,) = csv.DictReader(f)
+    assert list(ROOT.glob(".launched-*")) == []
+    return row
+
+
+def test_separate_hosts_bench_row_through_the_launcher(cluster, tmp_path):
+    row = bench_across(cluster, tmp_path, HOSTS["a"])
+    assert (row["status"], row["param_check"], row["workers"], row["servers"]) == \
+        ("ok", "identical", "2", "1")
+
+
+def test_partition_bench_row_is_failed_with_the_launch_line(cluster, tmp_path):
+    row = bench_across(cluster, tmp_path, rehearse_hosts.UNREACHABLE)
+    assert row["status"] == "failed"
+    assert f"{rehearse_hosts.UNREACHABLE}:" in row["reason"], row["reason"]
+    assert "has answered nothing for 15 s" in row["reason"] and "\n" not in row["reason"]
+    assert cluster.roles() == {}
