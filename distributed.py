@@ -39,6 +39,11 @@ message is one line naming the role, rank and exit status.
 
     python distributed.py CELL_JSON --workers 2 --servers 1 [--timeout 600]   # prints the row
     python distributed.py --aggregate result-0.json result-1.json --servers 1  # rows from elsewhere
+
+Across hosts (README, "Several machines"): `launch_command` is the recipe (MXNet's launcher over
+ssh, `python -m shim.launch`), `run_launched` runs it for bench.py --hosts, and every member
+started that way watches the group itself (`watch_group`: ps-lite would wait forever for a peer
+whose network is gone). rehearse_hosts.py builds hosts out of network namespaces to try it.
 """
 import argparse
 import atexit
