@@ -70,7 +70,8 @@ def patch_threading():
 
 
 class Member:
-    """One role the launcher started: the scheduler here, or a server or worker through ssh."""
+    """One role the launcher started: the scheduler here, a server or worker through ssh (or
+    here, with --launcher local)."""
 
     def __init__(self, role, host, process):
         self.role, self.host, self.process = role, host, process
@@ -104,8 +105,8 @@ class Member:
 
 
 class Group:
-    """Stands in for the `subprocess` module of dmlc_tracker.ssh and dmlc_tracker.tracker: their
-    check_call of a role runs it supervised; anything else (rsync) passes through."""
+    """Stands in for the `subprocess` module of dmlc_tracker.ssh, .local and .tracker: their
+    check_call or call of a role runs it supervised; anything else (rsync) passes through."""
 
     def __init__(self):
         self.members = []
