@@ -11,7 +11,7 @@ STAMP := $(VENV)/.installed
 BENCH_ARGS ?= --scenario lenet,rnn --impl keras,gluon --ctx cpu --batch-sizes 64,128,512 \
               --epochs 3 --max-samples 1536 --target-ci 0.05 --budget-min 14
 
-.PHONY: setup setup-gpu setup-peers bench test plots check clean
+.PHONY: setup setup-gpu setup-peers bench test plots check clean rehearse-hosts
 
 setup: $(STAMP)
 
@@ -47,3 +47,8 @@ test: setup
 
 clean:
 	rm -rf $(VENV)
+
+# Several hosts made of network namespaces on this machine (root), then the README's multi-host
+# recipe on them; e.g. REHEARSE_ARGS="--impl keras --servers 2" or "--fault partition".
+rehearse-hosts: setup
+	$(PY) rehearse_hosts.py $(REHEARSE_ARGS)

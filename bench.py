@@ -166,6 +166,10 @@ def parser():
                    help="parameter-server workers (with --kvstore dist_sync; default 2)")
     p.add_argument("--servers", type=positive_int, default=1,
                    help="parameter servers (with --kvstore dist_sync; default 1)")
+    p.add_argument("--hosts", help="with --kvstore dist_sync: run each cell across the hosts "
+                                   "listed in this file through MXNet's launcher over ssh (README, "
+                                   "Several machines); needs --host-ip")
+    p.add_argument("--host-ip", help="this host's address on the hosts' network (the scheduler's)")
     p.add_argument("--check", action="store_true",
                    help="GPU preflight only: build features, GPUs, kernels, verdicts")
     p.add_argument("--peak", action="store_true",
@@ -271,10 +275,15 @@ def validate(args):
         for batch in args.batch_sizes:
             for name in args.scenario:
                 refuse_tiny_last_batch(scenarios.get(name), args, ctx, batch)
-    if args.kvstore == "dist_sync" and any(c.kind == "gpu" for c in args.ctx):
+    if args.kvstore == "dist_sync" and not args.hosts and any(c.kind == "gpu"
+                                                               for c in args.ctx):
         raise UsageError("--kvstore dist_sync runs every worker on this machine, where they would "
                          "all train on the same GPUs; use --ctx cpu with it, or one worker per "
                          "host (python -m shim.launch, see README)")
+    if args.hosts and not (args.kvstore == "dist_sync" and args.host_ip):
+        raise UsageError(f"--hosts {args.hosts}: needs --kvstore dist_sync and --host-ip")
+    if args.hosts and not os.path.isfile(args.hosts):
+        raise UsageError(f"--hosts {args.hosts}: no such file")
     if args.kvstore == "dist_sync" and "torch" in args.impl:
         raise UsageError("--impl torch has no parameter-server mode; drop it or --kvstore")
     if args.dtype == "bfloat16" and any(c.kind != "cpu" for c in args.ctx):
@@ -369,11 +378,15 @@ def run_one(cell, timeout, log_path, echo=False):
 
 
 def run_distributed(cell, args, log_dir):
-    """A cell on a local parameter-server group (distributed.py); same return as run_one.
-    Every member's output goes to log_dir."""
+    """A cell on a parameter-server group (distributed.py), local or across --hosts; same return
+    as run_one. Every local member's output goes to log_dir."""
     import distributed
 
     try:
+        if args.hosts:
+            return distributed.run_launched(cell, args.hosts, args.host_ip, args.workers,
+                                            args.servers, args.cell_timeout,
+                                            env=cell_environment(cell)), None
         return distributed.run_cell(cell, args.workers, args.servers, args.cell_timeout,
                                     env=cell_environment(cell), log_dir=log_dir), None
     except distributed.DistributedError as error:

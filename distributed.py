@@ -39,6 +39,11 @@ message is one line naming the role, rank and exit status.
 
     python distributed.py CELL_JSON --workers 2 --servers 1 [--timeout 600]   # prints the row
     python distributed.py --aggregate result-0.json result-1.json --servers 1  # rows from elsewhere
+
+Across hosts (README, "Several machines"): `launch_command` is the recipe (MXNet's launcher over
+ssh, `python -m shim.launch`), `run_launched` runs it for bench.py --hosts, and every member
+started that way watches the group itself (`watch_group`: ps-lite would wait forever for a peer
+whose network is gone). rehearse_hosts.py builds hosts out of network namespaces to try it.
 """
 import argparse
 import atexit
@@ -51,6 +56,7 @@ import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 
@@ -154,6 +160,96 @@ def param_digest(arrays):
         digest.update(a.tobytes())
         total += float(a.sum(dtype=np.float64))
     return {"param_sha256": digest.hexdigest(), "param_sum": total}
+
+
+# ---- every member started by MXNet's launcher: its own watchdog --------------------------------
+
+PEER_TIMEOUT_S = 15.0   # a peer that acknowledges nothing we sent for this long is unreachable
+HEARTBEAT_S = 2         # ps-lite's PS_HEARTBEAT_INTERVAL: every node then talks to the scheduler
+TCP_ESTABLISHED, TCP_SYN_SENT = "01", "02"   # /proc/net/tcp states
+
+
+def watch_group(peer_timeout_s=PEER_TIMEOUT_S):
+    """Stop this process (exit status 1, one 'cell failed:' line) when the group can't go on.
+
+    ps-lite waits forever for a peer that is gone: a worker whose host lost its network waits in
+    a pull, a server for that worker's push, everyone for a scheduler that never answers. So every
+    member watches (in a thread: the main one is blocked inside ps-lite) for
+    - a peer that acknowledges nothing for peer_timeout_s: one of this process's TCP connections
+      (or connection attempts) keeps retransmitting, as the kernel's own table shows;
+      PS_HEARTBEAT_INTERVAL makes every node send to the scheduler every HEARTBEAT_S, so even an
+      idle one notices;
+    - its parent gone (the ssh session or the local driver that started it).
+    Called by harness.py when DMLC_ROLE is set, before mxnet is imported."""
+    os.environ.setdefault("PS_HEARTBEAT_INTERVAL", str(HEARTBEAT_S))
+    parent = os.getppid()
+    role = os.environ.get("DMLC_ROLE")
+    where = os.environ.get("DMLC_NODE_HOST") or os.environ.get("DMLC_PS_ROOT_URI", "")
+
+    def watch():
+        silent_since = {}     # peer -> when it was first seen silent
+        answered_polls = {}   # peer -> polls in a row that did not see it silent
+        while True:
+            time.sleep(1.0)
+            now = time.monotonic()
+            if os.getppid() != parent:
+                leave(f"the process that started this {role} on {where} is gone")
+            silent = silent_peers()
+            for peer in silent:
+                silent_since.setdefault(peer, now)
+                answered_polls[peer] = 0
+            for peer in list(silent_since):
+                if peer not in silent:   # a connection attempt that failed and is not yet
+                    answered_polls[peer] += 1   # retried shows nothing: a few polls, then reset
+                    if answered_polls[peer] >= 3:
+                        del silent_since[peer], answered_polls[peer]
+                elif now - silent_since[peer] >= peer_timeout_s:
+                    leave(f"{peer} has answered nothing for {peer_timeout_s:g} s "
+                          f"(seen by the {role} on {where})")
+
+    threading.Thread(target=watch, name="group-watchdog", daemon=True).start()
+
+
+def leave(reason):
+    print(f"cell failed: {reason}", file=sys.stderr, flush=True)
+    sys.stdout.flush()
+    os._exit(1)
+
+
+def silent_peers(pid="self"):
+    """'host:port' of the peers this process is trying to reach in vain: one of its TCP sockets
+    to them is still connecting, or is retransmitting (/proc/net/tcp's retrnsmt: retransmission
+    timeouts since the last acknowledgement)."""
+    mine = set()
+    for fd in Path(f"/proc/{pid}/fd").iterdir():
+        try:
+            target = os.readlink(fd)
+        except OSError:
+            continue
+        if target.startswith("socket:["):
+            mine.add(target[8:-1])
+    return {e["remote"] for e in tcp_table(pid) if e["inode"] in mine and (
+        e["state"] == TCP_SYN_SENT or (e["state"] == TCP_ESTABLISHED and e["retransmits"]))}
+
+
+def tcp_table(pid="self"):
+    """The IPv4 TCP sockets of pid's network namespace, from /proc/PID/net/tcp."""
+    rows = []
+    lines = Path(f"/proc/{pid}/net/tcp").read_text().splitlines()[1:]
+    for line in lines:
+        f = line.split()
+        rows.append({"local": _address(f[1]), "remote": _address(f[2]), "state": f[3],
+                     "retransmits": int(f[6], 16), "inode": f[9]})
+    return rows
+
+
+def _address(hex_address):
+    """'0100A8C0:1F90' -> '192.168.0.1:8080' (the kernel writes the address in host order)."""
+    host, port = hex_address.split(":")
+    packed = bytes.fromhex(host)
+    if sys.byteorder == "little":
+        packed = packed[::-1]
+    return f"{socket.inet_ntoa(packed)}:{int(port, 16)}"
 
 
 # ---- the launcher side --------------------------------------------------------------------------
@@ -326,6 +422,61 @@ def run_cell(cell, workers, servers, timeout_s, *, python=None, env=None, log_di
         stop(members, grace_s)
         if not keep_logs:
             shutil.rmtree(directory, ignore_errors=True)
+
+
+def launch_command(cell_file, result_pattern, hosts_file, workers, servers, host_ip,
+                   python=None):
+    """The README's multi-host recipe: MXNet's launcher over ssh, run from this checkout's root
+    on the launching host (which runs the scheduler; host_ip is its address on the hosts'
+    network). Every host runs `python harness.py` in the same folder."""
+    python = python or sys.executable
+    return [python, "-m", "shim.launch", "-n", str(workers), "-s", str(servers),
+            "-H", str(hosts_file), "--launcher", "ssh", "--host-ip", host_ip,
+            python, "harness.py", f"@{cell_file}", str(result_pattern)]
+
+
+def run_launched(cell, hosts_file, host_ip, workers, servers, timeout_s, env=None):
+    """`cell` across the hosts of hosts_file (launch_command); returns the aggregated row, or
+    raises DistributedError with the launch's one line (shim.launch names the role, its host and
+    what happened, and has stopped the group). The workers write their result files into a
+    fresh folder inside this checkout, which they must see at the same path: on several machines,
+    a checkout on a shared filesystem."""
+    cell = dict(cell, kvstore=cell.get("kvstore") or "dist_sync")
+    hosts_file = Path(hosts_file).resolve()   # the launch runs in ROOT
+    directory = Path(tempfile.mkdtemp(prefix=".launched-", dir=ROOT))
+    try:
+        cell_file = directory / "cell.json"
+        cell_file.write_text(json.dumps(cell))
+        command = launch_command(cell_file, directory / "result-{rank}.json", hosts_file, workers,
+                                 servers, host_ip)
+        log_path = directory / "launch.log"
+        with open(log_path, "wb") as log:
+            launch = subprocess.Popen(command, cwd=ROOT, env=dict(os.environ, **(env or {})),
+                                      stdin=subprocess.DEVNULL, stdout=log,
+                                      stderr=subprocess.STDOUT, start_new_session=True)
+        try:
+            status = launch.wait(timeout=timeout_s)
+        except subprocess.TimeoutExpired:
+            os.killpg(launch.pid, signal.SIGTERM)   # shim.launch stops the group on SIGTERM
+            try:
+                launch.wait(timeout=GRACE_S * 3)
+            except subprocess.TimeoutExpired:
+                os.killpg(launch.pid, signal.SIGKILL)
+                launch.wait()
+            raise DistributedError(f"timed out after {timeout_s:g} s") from None
+        lines = log_path.read_text(errors="replace").splitlines()
+        tail = "\n".join(lines[-20:])
+        if status:
+            said = [line for line in lines if line.startswith("shim.launch: ")]
+            raise DistributedError(said[-1][len("shim.launch: "):] if said else
+                                   f"the launch ended with exit status {status}", tail)
+        rows = [json.loads(path.read_text()) for path in sorted(directory.glob("result-*.json"))]
+        if len(rows) != workers:
+            raise DistributedError(f"the launch ended well but left {len(rows)} result files "
+                                   f"of {workers} (is {ROOT} shared by every host?)", tail)
+        return aggregate(rows, servers)
+    finally:
+        shutil.rmtree(directory, ignore_errors=True)
 
 
 def wait(members, timeout_s, grace_s):

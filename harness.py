@@ -167,6 +167,10 @@ def main(argv):
     every member of a parameter-server group: CELL_JSON may be @FILE, RESULT_JSON may contain
     {rank}, and with DMLC_ROLE=scheduler or server this process serves the group instead.
     """
+    if os.environ.get("DMLC_ROLE"):   # a member of a parameter-server group
+        import distributed
+
+        distributed.watch_group()
     if os.environ.get("DMLC_ROLE") in ("scheduler", "server"):
         import shim
 
