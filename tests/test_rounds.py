@@ -227,7 +227,9 @@ def test_the_probe_counts_other_processes_cpu_but_not_the_cells_own():
     spin = [sys.executable, "-c", "import time\nend = time.time() + 1\nwhile time.time() < end: pass"]
     probe = noise.Probe()
     other = subprocess.Popen(spin)          # not reaped before stop(): someone else's process
-    while other.poll() is None and not Path(f"/proc/{other.pid}/stat").read_text().split()[2] == "Z":
+    # Wait for it to end without reaping it (poll() would reap it, and a reaped child's CPU time
+    # counts as the cell's own): a zombie's state in /proc is 'Z'.
+    while Path(f"/proc/{other.pid}/stat").read_text().split()[2] != "Z":
         time.sleep(0.05)
     record = probe.stop()
     other.wait()
