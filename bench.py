@@ -36,7 +36,7 @@ from shim.contexts import ContextError, parse_list
 
 ROOT = Path(__file__).resolve().parent
 HARNESS = [sys.executable, str(ROOT / "harness.py")]
-IMPLS = ("keras", "gluon", "torch")
+IMPLS = ("keras", "keras-graph", "gluon", "torch")
 DEFAULT_BATCH_SIZES = "64,128,256,512"
 
 
@@ -90,7 +90,8 @@ def parser():
     p.add_argument("--scenario", type=comma_list(tuple(scenarios.SCENARIOS)),
                    default=list(scenarios.SCENARIOS), help="lenet,rnn (default: both)")
     p.add_argument("--impl", type=comma_list(IMPLS), default=["keras", "gluon"],
-                   help="keras,gluon[,torch] (default: keras,gluon)")
+                   help="keras,gluon[,keras-graph][,torch] (default: keras,gluon); keras-graph is "
+                        "Keras's training graph in Gluon's training loop")
     p.add_argument("--ctx", type=contexts, action="append",
                    help="context spec(s): cpu, cpu:0-3, gpu:0, gpu:0-7, gpu:0,2,5; repeat the "
                         "flag or separate specs by spaces (default: cpu)")
@@ -122,6 +123,9 @@ def parser():
                    help="parameter-server workers (with --kvstore dist_sync; default 2)")
     p.add_argument("--servers", type=positive_int, default=1,
                    help="parameter servers (with --kvstore dist_sync; default 1)")
+    p.add_argument("--profile", action="store_true",
+                   help="record per-operator times over the timed epochs into operators.csv; "
+                        "profiled cells are marked and kept out of the throughput tables")
     p.add_argument("--check", action="store_true",
                    help="GPU preflight only: build features, GPUs, kernels, verdicts")
     p.add_argument("--peak", action="store_true",
@@ -181,7 +185,7 @@ def plan(args):
                             "repeat": repeat, "epochs": args.epochs, "data": args.data,
                             "data_dir": args.data_dir, "max_samples": args.max_samples,
                             "seed": args.seed, "quiet": args.quiet, "dtype": args.dtype,
-                            **group,
+                            **group, **({"profile": True} if args.profile else {}),
                         })
     return cells
 
@@ -199,6 +203,8 @@ def validate(args):
                     f"the {ctx.devices} contexts of {ctx.spec}"
                 raise UsageError(f"--batch-sizes {batch}: a global batch must split evenly over "
                                  f"{over}; use a multiple of {parts}")
+    if args.profile and args.kvstore == "dist_sync":
+        raise UsageError("--profile runs in one process per cell; drop it or --kvstore dist_sync")
     if args.kvstore == "dist_sync" and "torch" in args.impl:
         raise UsageError("--impl torch has no parameter-server mode; drop it or --kvstore")
     if args.dtype == "bfloat16" and any(c.kind != "cpu" for c in args.ctx):
@@ -337,7 +343,8 @@ def run_sweep(args):
     machine = machine_columns(args.label, gpus=gpu_names(gpu_indices))
     cells = plan(args)
     roof = runs.peak_gflops(out)
-    done = runs.done_keys(csv_path) if args.resume and csv_path.exists() else set()
+    done = (runs.done_keys(csv_path, profiled=args.profile) if args.resume and csv_path.exists()
+            else set())
     todo = [c for c in cells if runs.cell_key(c) not in done]
     if len(todo) < len(cells):
         print(f"resuming: {len(cells) - len(todo)} of {len(cells)} cells already in {csv_path}")
@@ -358,7 +365,12 @@ def run_sweep(args):
         row.update(machine, started_at=started, devices=devices,
                    omp_threads=cell_environment(cell)["OMP_NUM_THREADS"],
                    kvstore=cell.get("kvstore") or ("device" if devices > 1 else ""))
+        if args.profile:
+            row["profiled"] = "yes"   # even when it failed: a profiled cell is never a timing
         if measured:
+            operators = measured.pop("operators", None)
+            if operators:
+                runs.append_operators(out / runs.OPERATORS_FILE, row, operators)
             row.update(measured, status="ok", reason="")
             if roof:
                 row["peak_fraction"] = round(measured["gflops_per_s"] / roof, 4)

@@ -14,6 +14,7 @@ from shim.contexts import parse
 import mxnet as mx
 
 from gluon_models import train as gluon_train
+from keras_models import graph as keras_graph
 from keras_models import train as keras_train
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -139,13 +140,13 @@ class OrderSpy:
         return harness.epoch_order(self.n, self.seed, epoch)
 
 
-@pytest.mark.parametrize("impl", ["keras", "gluon"])
+@pytest.mark.parametrize("impl", ["keras", "keras-graph", "gluon"])
 def test_both_sides_train_on_the_harness_order_batch_and_contexts(impl):
     import benchdata
 
     data = benchdata.load("lenet", data="synthetic", max_samples=256)
     spy = OrderSpy(256, 0)
-    module = {"keras": keras_train, "gluon": gluon_train}[impl]
+    module = {"keras": keras_train, "keras-graph": keras_graph, "gluon": gluon_train}[impl]
     trained = module.train(scenarios.LENET, data, parse("cpu:0-1"), 64, 2, spy, progress=False)
     assert spy.epochs == [0, 1]
     assert len(trained.epoch_seconds) == 2
