@@ -10,7 +10,8 @@ identical across implementations lives here, and each implementation only trains
 - metrics: validation loss and accuracy are computed here, from each side's predicted
   probabilities, by one numpy function (`evaluate`).
 
-An implementation module (keras_models.train, gluon_models.train, torch_models.train) has
+An implementation module (keras_models.train, keras_models.graph, gluon_models.train,
+torch_models.train) has
     train(scenario, data, context, batch_size, epochs, order, progress, dtype) -> Trained
 where dtype is 'float32' or 'bfloat16' (mixed precision; see shim.precision); a profiled cell
 (`bench.py --profile`) also passes profile=True, and the operator times come back in the result

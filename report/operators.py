@@ -290,6 +290,8 @@ def render(run_dir):
             heights = [by_category(steps[cell][a])[kind] for a in arms]
             ax.bar([impl_name(a) for a in arms], heights, bottom=bottoms, color=color, label=kind)
             bottoms = [b + h for b, h in zip(bottoms, heights)]
+        for x, total in enumerate(bottoms):   # the whole step's operator time, readable on any bar
+            ax.annotate(f"{total:,.1f} ms", (x, total), ha="center", va="bottom", fontsize=8)
         ax.set_title(_cell_text(cell), fontsize=9)
         ax.set_ylabel("ms per training step")
         ax.grid(True, axis="y", alpha=0.3)
