@@ -42,7 +42,7 @@ from shim.contexts import ContextError, parse_list
 
 ROOT = Path(__file__).resolve().parent
 HARNESS = [sys.executable, str(ROOT / "harness.py")]
-IMPLS = ("keras", "gluon", "torch")
+IMPLS = ("keras", "keras-graph", "gluon", "torch")
 DEFAULT_BATCH_SIZES = "64,128,256,512"
 
 
@@ -117,7 +117,8 @@ def parser():
     p.add_argument("--scenario", type=comma_list(tuple(scenarios.SCENARIOS)),
                    default=list(scenarios.SCENARIOS), help="lenet,rnn (default: both)")
     p.add_argument("--impl", type=comma_list(IMPLS), default=["keras", "gluon"],
-                   help="keras,gluon[,torch] (default: keras,gluon)")
+                   help="keras,gluon[,keras-graph][,torch] (default: keras,gluon); keras-graph is "
+                        "Keras's training graph in Gluon's training loop")
     p.add_argument("--ctx", type=contexts, action="append",
                    help="context spec(s): cpu, cpu:0-3, gpu:0, gpu:0-7, gpu:0,2,5; repeat the "
                         "flag or separate specs by spaces (default: cpu)")
@@ -170,6 +171,9 @@ def parser():
                                    "listed in this file through MXNet's launcher over ssh (README, "
                                    "Several machines); needs --host-ip")
     p.add_argument("--host-ip", help="this host's address on the hosts' network (the scheduler's)")
+    p.add_argument("--profile", action="store_true",
+                   help="record per-operator times over the timed epochs into operators.csv; "
+                        "profiled cells are marked and kept out of the throughput tables")
     p.add_argument("--check", action="store_true",
                    help="GPU preflight only: build features, GPUs, kernels, verdicts")
     p.add_argument("--peak", action="store_true",
@@ -231,7 +235,7 @@ def configurations(args):
     return [{"scenario": name, "ctx": ctx.spec, "batch_size": batch, "epochs": args.epochs,
              "data": args.data, "data_dir": args.data_dir, "max_samples": args.max_samples,
              "seed": args.seed, "quiet": args.quiet or not args.verbose, "dtype": args.dtype,
-             **group}
+             **group, **({"profile": True} if args.profile else {})}
             for name in args.scenario for ctx in args.ctx for batch in args.batch_sizes]
 
 
@@ -284,6 +288,8 @@ def validate(args):
         raise UsageError(f"--hosts {args.hosts}: needs --kvstore dist_sync and --host-ip")
     if args.hosts and not os.path.isfile(args.hosts):
         raise UsageError(f"--hosts {args.hosts}: no such file")
+    if args.profile and args.kvstore == "dist_sync":
+        raise UsageError("--profile runs in one process per cell; drop it or --kvstore dist_sync")
     if args.kvstore == "dist_sync" and "torch" in args.impl:
         raise UsageError("--impl torch has no parameter-server mode; drop it or --kvstore")
     if args.dtype == "bfloat16" and any(c.kind != "cpu" for c in args.ctx):
@@ -506,8 +512,13 @@ def measure(cell, args, out, machine, measured_peak):
                omp_threads=environment["OMP_NUM_THREADS"], process_env=process_env(environment),
                kvstore=cell.get("kvstore") or ("device" if devices > 1 else ""),
                **{k: v for k, v in record.items() if k != "wall_s"})
+    if cell.get("profile"):
+        row["profiled"] = "yes"   # even when it failed: a profiled cell is never a timing
     if measured:
         timed = measured.pop("epoch_s_timed", None)
+        operators = measured.pop("operators", None)
+        if operators:
+            runs.append_operators(out / runs.OPERATORS_FILE, row, operators)
         row.update(measured, status="ok", reason="", noise_flags=noise.flags(record, timed))
         row.update(runs.fraction_of_peak(row, measured_peak))  # only against a peak of its device
     else:
@@ -557,7 +568,8 @@ def run_sweep(args):
     machine = machine_columns(args.label, gpus=gpu_names(gpu_indices))
     configs = configurations(args)
     measured_peak = runs.load_peak(out)
-    done = runs.done_keys(csv_path) if args.resume and csv_path.exists() else set()
+    done = (runs.done_keys(csv_path, profiled=args.profile) if args.resume and csv_path.exists()
+            else set())
     # Adaptive rounds: at least 3 (or --rounds), then only where the CI is too wide.
     first_rounds = max(args.rounds, 3) if args.target_ci else args.rounds
     last_round = max(first_rounds, args.max_rounds) if args.target_ci else first_rounds

@@ -10,12 +10,16 @@ identical across implementations lives here, and each implementation only trains
 - metrics: validation loss and accuracy are computed here, from each side's predicted
   probabilities, by one numpy function (`evaluate`).
 
-An implementation module (keras_models.train, gluon_models.train, torch_models.train) has
+An implementation module (keras_models.train, keras_models.graph, gluon_models.train,
+torch_models.train) has
     train(scenario, data, context, batch_size, epochs, order, progress, dtype) -> Trained
-where dtype is 'float32' or 'bfloat16' (mixed precision; see shim.precision).
+where dtype is 'float32' or 'bfloat16' (mixed precision; see shim.precision); a profiled cell
+(`bench.py --profile`) also passes profile=True, and the operator times come back in the result
+under 'operators' (see profiling.py, operator_rows).
 """
 import importlib
 import json
+import math
 import os
 import platform
 import resource
@@ -28,6 +32,7 @@ import numpy as np
 
 IMPLEMENTATIONS = {
     "keras": "keras_models.train",
+    "keras-graph": "keras_models.graph",
     "gluon": "gluon_models.train",
     "torch": "torch_models.train",
 }
@@ -45,6 +50,7 @@ class Trained:
     extra: dict = field(default_factory=dict)   # implementation-specific record columns
     train_samples: int = None    # samples trained per epoch when not all of them (a dist worker's shard)
     loop_cpu_seconds: list = None  # CPU time of the training loop's own thread, per epoch (MXNet)
+    operators: list = None       # with profile: {'operator', 'calls', 'total_ms'} over the timed epochs
 
 
 def epoch_order(n, seed, epoch):
@@ -111,6 +117,10 @@ def run_cell(cell, progress=True):
     import scenarios
     from shim.contexts import parse
 
+    if cell.get("profile"):
+        import profiling
+
+        profiling.prepare_process()
     scenario = scenarios.get(cell["scenario"])
     context = parse(cell["ctx"])
     data = benchdata.load(scenario.name, data=cell["data"], data_dir=cell.get("data_dir"),
@@ -119,6 +129,8 @@ def run_cell(cell, progress=True):
     n_train = len(data.x_train)
     # kvstore only for a distributed cell (distributed.py): each worker trains its shard
     options = {"kvstore": cell["kvstore"]} if cell.get("kvstore") else {}
+    if cell.get("profile"):
+        options["profile"] = True
 
     trained = implementation.train(
         scenario, data, context, cell["batch_size"], cell["epochs"],
@@ -134,6 +146,8 @@ def run_cell(cell, progress=True):
     flops = scenario.flops_per_sample() * scenarios.TRAINING_FLOPS_PER_FORWARD
     trained_samples = n_train if trained.train_samples is None else trained.train_samples
     samples_per_s = trained_samples / median
+    steps = math.ceil(trained_samples / (cell["batch_size"] // trained.extra.get("workers", 1)))
+    operators, coverage = operator_rows(trained.operators, steps * len(timed), sum(timed))
     return {
         "devices": context.devices,
         "per_device_batch": cell["batch_size"] // (context.devices * trained.extra.get("workers", 1)),
@@ -157,7 +171,25 @@ def run_cell(cell, progress=True):
         **trained.extra,
         **environment(),
         "peak_rss_mb": round(peak_rss_mb(), 1),
+        **({"profiled": "yes", "profile_coverage": coverage, "operators": operators}
+           if trained.operators is not None else {}),
     }
+
+
+def operator_rows(operators, timed_steps, timed_seconds):
+    """Per-step figures of a profile's operators, largest first, and their coverage: the sum of
+    operator time over the wall time of a step (operators on several engine threads overlap,
+    so it can exceed 1; what it lacks of 1 is time no operator ran: Python, dispatch, waits)."""
+    if operators is None:
+        return None, None
+    step_ms = 1000 * timed_seconds / timed_steps
+    rows = [{"operator": o["operator"], "calls_per_step": round(o["calls"] / timed_steps, 3),
+             "ms_per_step": round(o["total_ms"] / timed_steps, 4),
+             "share_of_step": round(o["total_ms"] / timed_steps / step_ms, 5)}
+            for o in operators]
+    rows.sort(key=lambda r: -r["ms_per_step"])
+    coverage = sum(o["total_ms"] for o in operators) / timed_steps / step_ms
+    return rows, round(coverage, 4)
 
 
 def main(argv):

@@ -1,4 +1,4 @@
-"""The data-parallel Gluon training loop both scenarios share.
+"""The data-parallel Gluon training loop both scenarios share (`fit`), and Gluon's models on it.
 
 Each global batch is split over the contexts with `gluon.utils.split_and_load`; every device
 computes per-sample losses, and `Trainer.step(batch)` divides the summed gradients by the global
@@ -11,8 +11,12 @@ arrays before its clock starts), and loss and accuracy are summed on the devices
 With kvstore 'dist_sync' the process is one worker of a parameter-server group (distributed.py):
 it trains its shard of each epoch in batches of batch_size / workers, and `step` still gets the
 global batch, since dist_sync sums the gradients of all workers.
+
+`fit` takes any built network and its loss: keras_models.graph trains Keras's own training graph
+with it (the `keras-graph` implementation), so the two differ in the graph alone.
 """
 import time
+from dataclasses import dataclass
 
 from tqdm import tqdm
 
@@ -23,6 +27,7 @@ mx = shim.import_mxnet()
 from mxnet import autograd, gluon, init
 
 import distributed
+import profiling
 from harness import Trained
 from gluon_models import lenet, rnn
 
@@ -59,70 +64,113 @@ def split(batch, contexts):
 
 
 def train(scenario, data, context, batch_size, epochs, order, progress=True, kvstore="device",
-          dtype="float32"):
+          dtype="float32", profile=False):
     precision.use(dtype)  # before the model is built
     contexts = context.mxnet()
-    n, workers, group = len(data.x_train), 1, None
-    if kvstore.startswith("dist"):  # one worker of a parameter-server group (distributed.py)
-        group = distributed.Worker(kvstore, batch_size)
-        kvstore, workers = group.kvstore, group.workers
-        n, order = group.shard_size(n), group.sharded(order)
+    group = distributed.Worker(kvstore, batch_size) if kvstore.startswith("dist") else None
     model = MODELS[scenario.name]
     net = model.build(scenario)
     net.initialize(GLOROT_UNIFORM, ctx=contexts)  # biases: each layer's own 'zeros'
     net.hybridize(static_alloc=True, static_shape=True)
     loss_fn, correct_fn = loss_and_correct(scenario)
-    step = trainer(net, scenario.optimizer, kvstore)
+
+    def forward(x, y):  # one device's part of a batch: per-sample losses, and the logits
+        logits = net(x)
+        return loss_fn(logits, y), logits
+
+    def tally(losses, logits, y):  # its summed loss and correct predictions, on the device
+        return losses.sum(), correct_fn(logits, y)
 
     x_train = mx.nd.array(data.x_train, dtype=data.x_train.dtype)
     y_train = mx.nd.array(data.y_train, dtype="float32")
+    fitted = fit(forward, tally, net, scenario.optimizer, x_train, y_train, contexts, batch_size,
+                 epochs, order, group, kvstore, progress=progress, desc=f"gluon {scenario.name}",
+                 profile=profile)
+
+    start = time.perf_counter()
+    probabilities = predict(lambda x: model.probabilities(net(x)), data.x_val, contexts, batch_size)
+    val_seconds = time.perf_counter() - start
+    return fitted.trained(net, contexts, group, probabilities, val_seconds)
+
+
+def fit(forward, tally, net, optimizer, x_train, y_train, contexts, batch_size, epochs, order,
+        group=None, kvstore="device", progress=True, desc="", profile=False, mean_loss=False):
+    """Train `net` over the epochs: the data-parallel loop (see the module's docstring).
+
+    forward(x, y) -> (loss, outputs) for one device's part of a batch, recorded by autograd;
+    tally(loss, outputs, y) -> (summed loss, correct predictions) of that part, on its device.
+    Trainer.step divides the summed gradients by the global batch, since the loss is per
+    sample; with mean_loss, a graph whose loss is each part's mean (keras_models.graph), it
+    divides by the number of parts instead: the same mean over the global batch.
+    """
+    n, workers = len(x_train), 1
+    if group:  # one worker of a parameter-server group (distributed.py)
+        kvstore, workers = group.kvstore, group.workers
+        n, order = group.shard_size(n), group.sharded(order)
+    step = trainer(net, optimizer, kvstore)
+    profiler = profiling.for_mxnet(profile)
     local_batch = batch_size // workers  # batch_size is global: over all workers and devices
     epoch_seconds, loop_cpu_seconds = [], []
-    for epoch in tqdm(range(epochs), desc=f"gluon {scenario.name}", unit="epoch",
-                      disable=not progress, leave=False):
+    for epoch in tqdm(range(epochs), desc=desc, unit="epoch", disable=not progress, leave=False):
         index = mx.nd.array(order(epoch), dtype="int64")
         x_epoch, y_epoch = x_train.take(index), y_train.take(index)
         loss_sums = [mx.nd.zeros(1, ctx=c) for c in contexts]
         correct_sums = [mx.nd.zeros(1, ctx=c) for c in contexts]
         mx.nd.waitall()
+        profiler.begin(epoch)
         start, cpu_start = time.perf_counter(), time.thread_time()
         for first in range(0, n, local_batch):
             xs = split(x_epoch[first:first + local_batch], contexts)
             ys = split(y_epoch[first:first + local_batch], contexts)
             with autograd.record():
-                logits = [net(x) for x in xs]
-                losses = [loss_fn(z, y) for z, y in zip(logits, ys)]
-            autograd.backward(losses)
-            step.step(min(local_batch, n - first) * workers)  # the global batch's size
-            for i, (z, y, l) in enumerate(zip(logits, ys, losses)):
-                loss_sums[i] += l.sum()
-                correct_sums[i] += correct_fn(z, y)
+                results = [forward(x, y) for x, y in zip(xs, ys)]
+            autograd.backward([loss for loss, _ in results])
+            samples = min(local_batch, n - first) * workers  # in the global batch
+            step.step(len(xs) * workers if mean_loss else samples)
+            for i, ((loss, outputs), y) in enumerate(zip(results, ys)):
+                loss_sum, correct = tally(loss, outputs, y)
+                loss_sums[i] += loss_sum
+                correct_sums[i] += correct
         mx.nd.waitall()
         epoch_seconds.append(time.perf_counter() - start)
         loop_cpu_seconds.append(time.thread_time() - cpu_start)
-
-    start = time.perf_counter()
-    probabilities = predict(net, model, data.x_val, contexts, batch_size)
-    val_seconds = time.perf_counter() - start
-    params = [p for p in net.collect_params().values() if p.grad_req != "null"]
-
-    return Trained(
-        epoch_seconds=epoch_seconds,
-        loop_cpu_seconds=loop_cpu_seconds,
-        train_loss=sum(s.asscalar() for s in loss_sums) / n,
-        train_accuracy=sum(s.asscalar() for s in correct_sums) / n,
-        val_probabilities=probabilities,
-        val_seconds=val_seconds,
-        trainable_parameters=sum(p.data(contexts[0]).size for p in params),
-        extra=group.finish([p.data(contexts[0]).asnumpy() for p in params]) if group else {},
-        train_samples=n,
-    )
+        profiler.end(epoch)
+    return Fitted(epoch_seconds, loop_cpu_seconds, n,
+                  sum(s.asscalar() for s in loss_sums) / n,
+                  sum(s.asscalar() for s in correct_sums) / n, profiler.operators())
 
 
-def predict(net, model, x, contexts, batch_size):
+@dataclass
+class Fitted:
+    """What `fit` measured; `trained` makes the harness's record of it."""
+    epoch_seconds: list
+    loop_cpu_seconds: list
+    train_samples: int
+    train_loss: float
+    train_accuracy: float
+    operators: list = None
+
+    def trained(self, net, contexts, group, probabilities, val_seconds):
+        params = [p for p in net.collect_params().values() if p.grad_req != "null"]
+        return Trained(
+            epoch_seconds=self.epoch_seconds,
+            loop_cpu_seconds=self.loop_cpu_seconds,
+            train_loss=self.train_loss,
+            train_accuracy=self.train_accuracy,
+            val_probabilities=probabilities,
+            val_seconds=val_seconds,
+            trainable_parameters=sum(p.data(contexts[0]).size for p in params),
+            extra=group.finish([p.data(contexts[0]).asnumpy() for p in params]) if group else {},
+            train_samples=self.train_samples,
+            operators=self.operators,
+        )
+
+
+def predict(probabilities, x, contexts, batch_size):
+    """probabilities(part) for every batch of x, split over the contexts, as one numpy array."""
     x = mx.nd.array(x, dtype=x.dtype)
     outputs = []
     for first in range(0, len(x), batch_size):
         parts = split(x[first:first + batch_size], contexts)
-        outputs.extend(model.probabilities(net(part)).as_in_context(mx.cpu()) for part in parts)
+        outputs.extend(probabilities(part).as_in_context(mx.cpu()) for part in parts)
     return mx.nd.concat(*outputs, dim=0).asnumpy()

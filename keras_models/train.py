@@ -10,6 +10,7 @@ batch_size / workers.
 """
 import time
 
+import numpy as np
 from tqdm import tqdm
 
 from shim import precision
@@ -17,25 +18,32 @@ from shim.keras_mxnet import keras
 import mxnet as mx
 
 import distributed
+import profiling
 from harness import Trained
 from keras_models import lenet, rnn
 
 BUILDERS = {"lenet": lenet.build, "rnn": rnn.build}
+INITIAL_WEIGHTS_SEED = 0
 
 
 class EpochTimer(keras.callbacks.Callback):
-    def __init__(self):
+    """Times each epoch; with a profile, brackets the timed epochs with it (profiling.py)."""
+
+    def __init__(self, profile=None):
         super().__init__()
         self.seconds, self.cpu_seconds = [], []
+        self.profile = profile or profiling.for_mxnet(False)
 
     def on_epoch_begin(self, epoch, logs=None):
         mx.nd.waitall()
+        self.profile.begin(epoch)
         self.start, self.cpu_start = time.perf_counter(), time.thread_time()
 
     def on_epoch_end(self, epoch, logs=None):
         mx.nd.waitall()
         self.seconds.append(time.perf_counter() - self.start)
         self.cpu_seconds.append(time.thread_time() - self.cpu_start)
+        self.profile.end(epoch)
 
 
 def optimizer(spec):
@@ -52,21 +60,39 @@ def trained_weights(model):
     return [args[name].asnumpy() for name in sorted(args)]
 
 
+def compiled_model(scenario, context, **options):
+    """The scenario's model, compiled as it is trained here (keras_models.graph takes its graph).
+
+    Keras draws most initial weights from MXNet's generator, whose default seed is the same in
+    every process, but its Orthogonal initializer (the LSTM's recurrent kernel) from numpy's
+    global generator, unseeded: seeding it makes every process, the Keras arm's and
+    keras-graph's, start from the same weights.
+    """
+    np.random.seed(INITIAL_WEIGHTS_SEED)
+    model = BUILDERS[scenario.name](scenario)
+    model.compile(optimizer=optimizer(scenario.optimizer), loss=scenario.loss,
+                  metrics=["accuracy"], context=context.keras(), **options)
+    return model
+
+
+def targets(scenario, labels):
+    """Labels as the model's loss takes them: one-hot for the categorical cross-entropy."""
+    if scenario.loss == "categorical_crossentropy":
+        return keras.utils.to_categorical(labels, scenario.classes)
+    return labels
+
+
 def train(scenario, data, context, batch_size, epochs, order, progress=True, kvstore=None,
-          dtype="float32"):
+          dtype="float32", profile=False):
     precision.use(dtype)  # before the model is built
     workers, group, options = 1, None, {}
     if kvstore:  # one worker of a parameter-server group (distributed.py)
         group = distributed.Worker(kvstore, batch_size)
         workers, order, options = group.workers, group.sharded(order), {"kvstore": group.kvstore}
-    model = BUILDERS[scenario.name](scenario)
-    model.compile(optimizer=optimizer(scenario.optimizer), loss=scenario.loss,
-                  metrics=["accuracy"], context=context.keras(), **options)
-    y_train = data.y_train
-    if scenario.loss == "categorical_crossentropy":
-        y_train = keras.utils.to_categorical(y_train, scenario.classes)
+    model = compiled_model(scenario, context, **options)
+    y_train = targets(scenario, data.y_train)
 
-    timer = EpochTimer()
+    timer = EpochTimer(profiling.for_mxnet(profile))
     for epoch in tqdm(range(epochs), desc=f"keras {scenario.name}", unit="epoch",
                       disable=not progress, leave=False):
         index = order(epoch)
@@ -89,4 +115,5 @@ def train(scenario, data, context, batch_size, epochs, order, progress=True, kvs
         trainable_parameters=keras.utils.layer_utils.count_params(model.trainable_weights),
         extra=group.finish(trained_weights(model)) if group else {},
         train_samples=len(index),
+        operators=timer.profile.operators(),
     )

@@ -18,7 +18,8 @@ from report.summary import (context_label, impl_name, median_of, ok_rows,  # noq
                             overhead_ratios, per_device_batch)
 
 PLOT_NAMES = ["throughput", "overhead", "accuracy", "scaling", "warmup"]
-IMPL_COLORS = {"keras": "tab:red", "gluon": "tab:blue", "torch": "tab:green"}
+IMPL_COLORS = {"keras": "tab:red", "keras-graph": "tab:orange", "gluon": "tab:blue",
+               "torch": "tab:green"}
 PANEL_SIZE = (5.2, 4.2)
 
 

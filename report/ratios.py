@@ -42,6 +42,8 @@ PAIRS = [
     ("keras", "gluon"),           # the question: what the Keras API costs
     ("torch", "gluon"),           # the yardstick
     ("gluon-control", "gluon"),   # A/A: the same Gluon cell twice, the noise floor
+    ("keras", "keras-graph"),     # the cost of Keras's loop and API (report.operators)
+    ("keras-graph", "gluon"),     # the cost of Keras's graph
 ]
 CONTROL_SUFFIX = "-control"
 

@@ -10,6 +10,7 @@ from pathlib import Path
 
 from tabulate import tabulate
 
+from report import operators
 from report.plots import PLOT_NAMES, render_plots
 from report.runs import (RUNS_FILE, ReportError, data_of, device_kind, dtype_of, read_machine,
                          workers_of)
@@ -276,6 +277,7 @@ def machine_section(run_dir, rows, plot_notes=()):
              "### Environment", environment_markdown(rows),
              "### Conclusions", _bullets(conclusions(rows)),
              "### Tables", summary_sections(rows, level=4).strip(),
+             operators.section(run_dir, rows, level=3),
              "### Plots"]
     parts += [f"![{label} {name}]({label}/{name}.png)" for name in plots]
     parts += [f"Not drawn: {note}." for note in plot_notes]
@@ -444,6 +446,7 @@ def regenerate(results_dir):
         label = run_dir.name
         (run_dir / "summary.md").write_text(summary_markdown(rows, f"Benchmark summary: {label}"))
         _, plot_notes[label] = render_plots(rows, run_dir, label)
+        operators.render(run_dir)   # operators.png, shown in its own section
         notes += [f"{label}: {note}" for note in plot_notes[label]]
     if not run_dirs(results_dir):
         notes.append(f"{results_dir}: no <label>/{RUNS_FILE} found; README has the historical "

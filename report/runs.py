@@ -23,6 +23,8 @@ COLUMNS = [
     # rounds (bench.py --rounds) and the machine's noise during each cell
     "round", "arm", "order", "load_avg_1m", "other_cpu_s", "steal_s", "ctx_switches",
     "cpu_mhz", "noise_flags",
+    # bench.py --profile
+    "profiled", "profile_coverage",
 ]
 
 # Without these a row cannot be placed in any table or plot.
@@ -36,7 +38,7 @@ FLOAT_COLUMNS = {"warmup_s", "epoch_s_median", "epoch_s_min", "epoch_s_max",
                  "samples_per_s", "train_loss", "train_accuracy", "val_loss",
                  "val_accuracy", "val_s", "peak_rss_mb", "flops_per_sample",
                  "gflops_per_s", "peak_fraction", "loop_cpu_fraction", "load_avg_1m",
-                 "other_cpu_s", "steal_s", "cpu_mhz"}
+                 "other_cpu_s", "steal_s", "cpu_mhz", "profile_coverage"}
 
 # Identity of a cell for --resume: two rows with the same key measured the same thing.
 # The arm (e.g. gluon-control, which runs impl gluon) stands in for impl where there is one,
@@ -46,6 +48,11 @@ KEY_COLUMNS = ("scenario", "impl", "ctx", "batch_size", "repeat", "data",
 
 RUNS_FILE = "runs.csv"
 PEAK_FILE = "peak.json"   # written by `bench.py --peak` beside runs.csv
+OPERATORS_FILE = "operators.csv"   # written by `bench.py --profile` beside runs.csv
+# One row per operator of a profiled cell: the cell's identity, then per-step figures over its
+# timed epochs (harness.operator_rows). `round` is the cell's repeat number.
+OPERATOR_COLUMNS = ["scenario", "impl", "ctx", "batch_size", "dtype", "max_samples", "round",
+                    "operator", "calls_per_step", "ms_per_step", "share_of_step"]
 
 
 class ReportError(ValueError):
@@ -213,16 +220,67 @@ def _read_csv(path):
     return rows
 
 
-def done_keys(path, include_failed=False):
+def is_profiled(row):
+    """A cell run under `bench.py --profile`: its timings include the profiler's cost."""
+    return bool(row.get("profiled"))
+
+
+def done_keys(path, include_failed=False, profiled=False):
     """Keys (see KEY_COLUMNS, built by cell_key) of the cells already in a runs.csv.
 
     By default only cells with status 'ok' count as done, so a resumed run
     retries the failed ones.  A missing file means nothing is done yet.
+    Profiled and unprofiled cells are done separately: one never stands for the other.
     """
     if not _csv_path(path).is_file():
         return set()
     return {cell_key(row) for row in read_rows(path)
-            if include_failed or row["status"] == "ok"}
+            if (include_failed or row["status"] == "ok") and is_profiled(row) == profiled}
+
+
+def append_operators(path, cell, operators):
+    """Append a profiled cell's operator rows to an operators.csv (header first if new), in
+    one synced write, like append_row."""
+    path = Path(path)
+    new_file = not path.exists() or path.stat().st_size == 0
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, fieldnames=OPERATOR_COLUMNS, lineterminator="\n")
+    if new_file:
+        writer.writeheader()
+    identity = {name: cell.get(name) for name in OPERATOR_COLUMNS[:6]}
+    identity["round"] = cell.get("round", cell.get("repeat"))
+    for operator in operators:
+        writer.writerow({**identity, **{k: operator[k] for k in OPERATOR_COLUMNS[7:]}})
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "a", newline="") as f:
+        f.write(buffer.getvalue())
+        f.flush()
+        os.fsync(f.fileno())
+
+
+def read_operators(run_dir):
+    """The rows of <run_dir>/operators.csv, numbers converted; [] when there is none."""
+    path = Path(run_dir) / OPERATORS_FILE
+    if not path.is_file():
+        return []
+    numbers = {"batch_size": int, "max_samples": int, "round": int, "calls_per_step": float,
+               "ms_per_step": float, "share_of_step": float}
+    rows = []
+    with open(path, newline="") as f:
+        reader = csv.DictReader(f)
+        missing = [c for c in OPERATOR_COLUMNS if c not in (reader.fieldnames or [])]
+        if missing:
+            raise ReportError(f"{path}: missing column {missing[0]!r}")
+        for raw in reader:
+            row = dict(raw)
+            for name, kind in numbers.items():
+                try:
+                    row[name] = kind(raw[name]) if raw[name] not in ("", None) else None
+                except ValueError:
+                    raise ReportError(f"{path}:{reader.line_num}: column {name!r} is not a "
+                                      f"number: {raw[name]!r}") from None
+            rows.append(row)
+    return rows
 
 
 def load_peak(run_dir):

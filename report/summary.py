@@ -9,10 +9,10 @@ from tabulate import tabulate
 
 from report.ratios import (PAIRS, all_pairs, arm_of, format_floor, format_ratio, is_control,
                            paired_ratios, round_of)
-from report.runs import cell_key, data_of, dtype_of, workers_of
+from report.runs import cell_key, data_of, dtype_of, is_profiled, workers_of
 
-IMPL_ORDER = ["keras", "gluon", "torch"]
-IMPL_NAMES = {"keras": "Keras", "gluon": "Gluon", "torch": "Torch",
+IMPL_ORDER = ["keras", "keras-graph", "gluon", "torch"]
+IMPL_NAMES = {"keras": "Keras", "keras-graph": "Keras graph", "gluon": "Gluon", "torch": "Torch",
               "gluon-control": "Gluon (A/A control)"}
 
 
@@ -21,14 +21,15 @@ def impl_name(impl):
 
 
 def ok_rows(rows):
-    """Finished cells; if a cell was measured twice (e.g. re-run), the last row wins.
+    """Finished, unprofiled cells; if a cell was measured twice (e.g. re-run), the last row wins.
 
     Rows without a round (or repeat) number cannot be told apart from other rounds, so
-    they are all kept.
+    they are all kept. Profiled cells (`bench.py --profile`) are timings of the profiler
+    too: they feed report.operators only, never a throughput table or ratio.
     """
     latest = {}
     for index, row in enumerate(rows):
-        if row["status"] == "ok":
+        if row["status"] == "ok" and not is_profiled(row):
             latest[cell_key(row) if round_of(row) is not None else index] = row
     return list(latest.values())
 

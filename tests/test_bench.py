@@ -66,7 +66,7 @@ def test_git_commit_says_when_the_code_that_ran_is_not_the_commit(tmp_path):
     (["--batch-sizes", "64,0"], "'64,0' is not a comma-separated list of positive integers"),
     (["--epochs", "1"], "need at least 2"),
     (["--ctx", "cpu:0-2", "--batch-sizes", "64"], "must split evenly over the 3 contexts"),
-    (["--impl", "keras,mx"], "'mx' is not one of keras, gluon, torch"),
+    (["--impl", "keras,mx"], "'mx' is not one of keras, keras-graph, gluon, torch"),
     (["--scenario", "resnet"], "'resnet' is not one of lenet, rnn"),
     (["--data", "fake"], "invalid choice: 'fake'"),
     (["--impl", "torch", "--ctx", "cpu:0-1"], "one CPU context only"),

@@ -17,6 +17,7 @@ except ImportError as error:  # the yardstick is optional: say how to get it
 from torch import nn
 from tqdm import tqdm
 
+import profiling
 from harness import Trained
 from torch_models import lenet, rnn
 
@@ -72,7 +73,7 @@ def optimizer(params, spec):
 
 
 def train(scenario, data, context, batch_size, epochs, order, progress=True, kvstore=None,
-          dtype="float32"):
+          dtype="float32", profile=False):
     """`kvstore` exists only to refuse a distributed cell with a clear message.
 
     dtype 'bfloat16' is torch's own CPU mixed precision, autocast: the forward pass and the loss
@@ -93,6 +94,7 @@ def train(scenario, data, context, batch_size, epochs, order, progress=True, kvs
     x_train, y_train = inputs(data.x_train), target(data.y_train)
     n = len(data.x_train)
     epoch_seconds = []
+    profiler = profiling.for_torch(profile)
     net.train()
     for epoch in tqdm(range(epochs), desc=f"torch {scenario.name}", unit="epoch",
                       disable=not progress, leave=False):
@@ -100,6 +102,7 @@ def train(scenario, data, context, batch_size, epochs, order, progress=True, kvs
         x_epoch, y_epoch = x_train[index], y_train[index]  # ordered, contiguous copies
         loss_sum = torch.zeros(())
         correct_sum = torch.zeros((), dtype=torch.int64)
+        profiler.begin(epoch)
         start = time.perf_counter()
         for first in range(0, n, batch_size):
             x, y = x_epoch[first:first + batch_size], y_epoch[first:first + batch_size]
@@ -113,6 +116,7 @@ def train(scenario, data, context, batch_size, epochs, order, progress=True, kvs
                 loss_sum += loss.detach() * len(y)
                 correct_sum += correct_fn(logits.detach(), y)
         epoch_seconds.append(time.perf_counter() - start)
+        profiler.end(epoch)
 
     start = time.perf_counter()
     with mixed:
@@ -126,6 +130,7 @@ def train(scenario, data, context, batch_size, epochs, order, progress=True, kvs
         val_probabilities=probabilities,
         val_seconds=val_seconds,
         trainable_parameters=sum(p.numel() for p in trainable),
+        operators=profiler.operators(),
     )
 
 

@@ -1,0 +1,306 @@
+"""Where the time goes: the Keras/Gluon ratio split into Keras's loop and Keras's graph, and the
+operators behind it (results/README.md's section of that name, and operators.png).
+
+- The split comes from the unprofiled rows of runs.csv that have all three MXNet arms for the
+  same cell: per round (the repeat number where rows have no `round`), keras/keras-graph is the
+  cost of Keras's loop and API, keras-graph/gluon the cost of Keras's graph, and their product
+  keras/gluon. Each factor is summarized over rounds by `INTERVAL`: the geometric mean of the
+  per-round ratios with its 95% t-interval (report.ratios), so loop x graph = total exactly. The shares are each factor's part of the whole on a log scale:
+  ln(loop)/ln(total), so that they add up to 1 when both slow Keras down.
+- The operators come from operators.csv (`bench.py --profile`): per-step milliseconds per
+  operator, grouped into CATEGORIES, and the operators with the most extra time in Keras's step
+  over Gluon's.
+"""
+import math
+from pathlib import Path
+from statistics import median
+
+from tabulate import tabulate
+
+from report import ratios
+from report.runs import read_operators
+from report.summary import context_label, impl_name, rows_by_line
+
+PLOT_NAME = "operators"
+ARMS = ("keras", "keras-graph", "gluon")
+CATEGORIES = ["convolution", "dense/dot", "elementwise", "RNN", "optimizer update",
+              "copies/reorders", "other"]
+CATEGORY_COLORS = ["tab:blue", "tab:orange", "tab:red", "tab:purple", "tab:green", "tab:brown",
+                   "tab:gray"]
+TOP_OPERATORS = 8
+
+# Operator names of MXNet (forward; '_backward_X' counts as X) and of torch ('aten::x').
+_RULES = [
+    ("RNN", ("rnn", "lstm", "gru")),
+    ("convolution", ("convolution", "conv", "sg_mkldnn_conv", "sg_onednn_conv")),
+    ("dense/dot", ("fullyconnected", "fully_connected", "dot", "batch_dot", "linalg_gemm",
+                   "addmm", "mm", "linear", "matmul", "bmm")),
+    ("copies/reorders", ("copy", "copyto", "copycpu2cpu", "copycpu2gpu", "copygpu2cpu",
+                         "copygpu2gpu", "reorder", "transpose", "reshape", "flatten",
+                         "expand_dims", "slice", "slice_axis", "slicechannel", "split", "concat",
+                         "tile", "take", "cast", "amp_cast", "amp_multicast", "contiguous", "to",
+                         "cat", "permute", "view", "swapaxes", "stack", "squeeze", "unsqueeze",
+                         "clone", "index_select", "index", "embedding")),
+]
+_ELEMENTWISE = ("broadcast_", "elemwise_", "activation", "leakyrelu", "relu", "sigmoid", "tanh",
+                "log", "exp", "clip", "softmax", "log_softmax", "add_n", "elementwisesum", "sum",
+                "mean", "plus", "minus", "mul", "div", "add", "sub", "_scalar", "zeros_like",
+                "ones_like", "square", "sqrt", "makeloss", "binary_cross_entropy", "nll_loss",
+                "where", "threshold", "argmax", "eq", "not_equal", "equal", "gt")
+
+
+def category(operator):
+    """One of CATEGORIES for an operator's profiler name."""
+    name = operator.lower().split("::")[-1].strip("_")   # torch's in-place ops end in '_'
+    for prefix in ("backward_", "sg_mkldnn_", "sg_onednn_", "mkldnn_", "onednn_"):
+        if name.startswith(prefix):
+            name = name[len(prefix):].lstrip("_")
+    if name.endswith("_update") or name.startswith("foreach_") or "optimizer" in name:
+        return "optimizer update"
+    for kind, names in _RULES:
+        if name in names or (kind == "convolution" and name.startswith("conv")):
+            return kind
+    if any(name.startswith(p) or name == p.strip("_") or name.endswith(p) for p in _ELEMENTWISE):
+        return "elementwise"
+    return "other"
+
+
+# ---- the loop/graph split ------------------------------------------------------------------
+
+def geometric_mean_ci(values):
+    """(geometric mean, 95% CI low, high) of per-round ratios, as every ratio in the report is
+    summarized (report.ratios.interval); the means of loop and graph multiply to total's."""
+    return ratios.interval(values)[:3]
+
+
+INTERVAL = geometric_mean_ci
+
+
+def round_of(row):
+    return row.get("round") if row.get("round") is not None else row.get("repeat")
+
+
+def paired_ratios(numerator_rows, denominator_rows):
+    """Per-round epoch-time ratios of rounds both arms ran (same round: similar machine state)."""
+    num = {round_of(r): r["epoch_s_median"] for r in numerator_rows}
+    den = {round_of(r): r["epoch_s_median"] for r in denominator_rows}
+    return {k: num[k] / den[k] for k in sorted(set(num) & set(den), key=str)}
+
+
+def loop_graph_split(rows, interval=None):
+    """One dict per cell (group and batch) with all three arms in the same rounds:
+    {'loop', 'graph', 'total'}: interval(per-round ratios) each, 'loop_share' and 'graph_share'
+    (medians of the per-round log shares), 'rounds', and the cell's group and batch."""
+    interval = interval or INTERVAL
+    split = []
+    for (group, batch), by_impl in sorted(rows_by_line(rows).items()):
+        if not all(arm in by_impl for arm in ARMS):
+            continue
+        loop = paired_ratios(by_impl["keras"], by_impl["keras-graph"])
+        graph = paired_ratios(by_impl["keras-graph"], by_impl["gluon"])
+        rounds = sorted(set(loop) & set(graph), key=str)
+        if not rounds:
+            continue
+        total = {k: loop[k] * graph[k] for k in rounds}
+        shares = [math.log(loop[k]) / math.log(total[k]) for k in rounds
+                  if abs(math.log(total[k])) > 1e-9]
+        split.append({
+            "group": group, "batch_size": batch, "rounds": len(rounds),
+            "loop": interval([loop[k] for k in rounds]),
+            "graph": interval([graph[k] for k in rounds]),
+            "total": interval([total[k] for k in rounds]),
+            "loop_share": median(shares) if shares else None,
+            "graph_share": 1 - median(shares) if shares else None,
+        })
+    return split
+
+
+def format_factor(summary, rounds):
+    center, low, high = summary
+    return f"{center:.2f}x" if rounds < 2 else f"{center:.2f}x ({low:.2f}–{high:.2f})"
+
+
+def split_table(split):
+    headers = ["scenario", "context", "batch", "rounds", "Keras/Gluon", "loop: Keras/Keras graph",
+               "graph: Keras graph/Gluon", "loop share", "graph share"]
+    table = []
+    for s in split:
+        scenario, ctx, workers, data, dtype = s["group"]
+        share = (lambda v: "—" if v is None else f"{v:.0%}")  # noqa: E731
+        table.append([scenario, context_label(ctx, workers, data, dtype), s["batch_size"],
+                      s["rounds"], format_factor(s["total"], s["rounds"]),
+                      format_factor(s["loop"], s["rounds"]), format_factor(s["graph"], s["rounds"]),
+                      share(s["loop_share"]), share(s["graph_share"])])
+    return tabulate(table, headers, tablefmt="pipe", disable_numparse=True)
+
+
+# ---- the operators ---------------------------------------------------------------------------
+
+def cell_of(op_row):
+    """Operator rows that share a comparison: same scenario, context, batch, dtype and samples."""
+    return (op_row["scenario"], op_row["ctx"], op_row["batch_size"], op_row["dtype"] or "float32",
+            op_row["max_samples"])
+
+
+def per_step(op_rows):
+    """{cell: {impl: {operator: median ms per step over rounds}}} (absent in a round: 0)."""
+    runs = {}
+    for r in op_rows:
+        runs.setdefault(cell_of(r), {}).setdefault(r["impl"], {}).setdefault(r["round"], {})[
+            r["operator"]] = r["ms_per_step"] or 0.0
+    result = {}
+    for cell, by_impl in runs.items():
+        for impl, by_round in by_impl.items():
+            names = {name for ops in by_round.values() for name in ops}
+            result.setdefault(cell, {})[impl] = {
+                name: median(ops.get(name, 0.0) for ops in by_round.values()) for name in names}
+    return result
+
+
+def by_category(operators):
+    """{category: ms per step} of one arm's {operator: ms per step}."""
+    totals = dict.fromkeys(CATEGORIES, 0.0)
+    for name, ms in operators.items():
+        totals[category(name)] += ms
+    return totals
+
+
+def extra_over(keras_ops, gluon_ops, top=TOP_OPERATORS):
+    """The operators with the most extra per-step time in Keras's step over Gluon's (by name;
+    an operator Gluon does not run counts whole), and the total extra operator time."""
+    extra = {name: ms - gluon_ops.get(name, 0.0) for name, ms in keras_ops.items()}
+    total = sum(keras_ops.values()) - sum(gluon_ops.values())
+    ranked = sorted(((ms, name) for name, ms in extra.items() if ms > 0), reverse=True)
+    return [(name, ms) for ms, name in ranked[:top]], total
+
+
+def top_operators(operators, top=5):
+    return [name for name, _ in sorted(operators.items(), key=lambda kv: -kv[1])[:top]]
+
+
+def hand_profile_checks(steps):
+    """The two facts the hand profile established, checked against the measured profile."""
+    lines = []
+    for cell, by_impl in sorted(steps.items(), key=str):
+        keras_ops = by_impl.get("keras")
+        if not keras_ops:
+            continue
+        scenario = cell[0]
+        if scenario == "lenet":
+            top = top_operators(keras_ops, 5)
+            found = [name for name in top if "broadcast_add" in name]
+            lines.append(f"{_cell_text(cell)}: Keras's top five operators are {', '.join(top)}; "
+                         + (f"its bias adds ({', '.join(found)}) are among them, as the hand "
+                            "profile found." if found else
+                            "no broadcast_add among them, unlike the hand profile."))
+        elif scenario == "rnn":
+            categories = by_category(keras_ops)
+            total = sum(categories.values()) or 1.0
+            share = (categories["elementwise"] + categories["dense/dot"]) / total
+            leading = max(categories, key=categories.get)
+            lines.append(f"{_cell_text(cell)}: the unrolled LSTM's elementwise and dot operators "
+                         f"take {share:.0%} of Keras's operator time (largest category: "
+                         f"{leading}); " + ("they dominate, as the hand profile found." if
+                                            share > 0.5 else "they do not dominate, unlike the "
+                                                             "hand profile."))
+    return lines
+
+
+def _cell_text(cell):
+    scenario, ctx, batch, dtype, samples = cell
+    text = f"{scenario} on {context_label(ctx, dtype=dtype)}, batch {batch}"
+    return text + (f", {samples:,} samples" if samples else "")
+
+
+def operators_markdown(steps, level=4):
+    hashes = "#" * level
+    parts = []
+    for cell, by_impl in sorted(steps.items(), key=str):
+        arms = [a for a in ARMS if a in by_impl] + sorted(set(by_impl) - set(ARMS))
+        table = [[impl_name(a)] + [f"{by_category(by_impl[a])[c]:.2f}" for c in CATEGORIES]
+                 + [f"{sum(by_impl[a].values()):.2f}"] for a in arms]
+        parts.append(f"{hashes} {_cell_text(cell)}: milliseconds per step by operator category\n\n"
+                     + tabulate(table, ["arm"] + CATEGORIES + ["all operators"],
+                                tablefmt="pipe", disable_numparse=True))
+        if "keras" in by_impl and "gluon" in by_impl:
+            for keras_arm in ("keras", "keras-graph"):
+                if keras_arm not in by_impl:
+                    continue
+                extra, total = extra_over(by_impl[keras_arm], by_impl["gluon"])
+                rows = [[name, category(name), f"{ms:.2f}",
+                         f"{ms / total:.0%}" if total > 0 else "—"] for name, ms in extra]
+                parts.append(f"Operators with the most extra time in {impl_name(keras_arm)}'s "
+                             f"step over Gluon's (all operators: {total:+.2f} ms per step):\n\n"
+                             + tabulate(rows, ["operator", "category", "extra ms per step",
+                                               "of the extra"], tablefmt="pipe",
+                                        disable_numparse=True))
+    return "\n\n".join(parts)
+
+
+def section(run_dir, rows, level=3):
+    """The 'Where the time goes' section of one machine, from its runs.csv rows and its
+    operators.csv; says what is missing instead of concluding without data."""
+    hashes = "#" * level
+    parts = [f"{hashes} Where the time goes",
+             "keras-graph trains Keras's own training graph with the Gluon training loop, so "
+             "Keras/Gluon = (Keras/Keras graph: the loop and API) × (Keras graph/Gluon: the "
+             "graph). Factors are per-round paired epoch-time ratios: their geometric mean over "
+             "rounds with its 95% CI (t-interval on logs, as for every ratio here); shares split "
+             "the whole on a log scale. Profiled cells are left out."]
+    split = loop_graph_split(rows)
+    if split:
+        parts.append(split_table(split))
+    else:
+        parts.append("No cell has unprofiled keras, keras-graph and gluon rows: run `bench.py "
+                     "--impl keras,keras-graph,gluon` to split the ratio.")
+    steps = per_step(read_operators(run_dir))
+    if not steps:
+        parts.append("No operators.csv: run `bench.py --profile --impl keras,keras-graph,gluon` "
+                     "for the per-operator breakdown.")
+        return "\n\n".join(parts)
+    parts.append("Per-operator times from `bench.py --profile` (operators.csv): median over "
+                 "rounds of milliseconds per training step over the timed epochs. With several "
+                 "contexts the operators of different devices overlap in time.")
+    if (Path(run_dir) / f"{PLOT_NAME}.png").is_file():
+        parts.append(f"![{Path(run_dir).name} {PLOT_NAME}]({Path(run_dir).name}/{PLOT_NAME}.png)")
+    checks = hand_profile_checks(steps)
+    if checks:
+        parts.append("Checked against the earlier hand profile:\n\n"
+                     + "\n".join(f"- {line}" for line in checks))
+    parts.append(operators_markdown(steps, level + 1))
+    return "\n\n".join(parts)
+
+
+def render(run_dir):
+    """operators.png beside operators.csv: stacked per-step time by category for each arm.
+    Returns a one-line note when there is nothing to draw."""
+    steps = per_step(read_operators(run_dir))
+    if not steps:
+        return "operators: no operators.csv (bench.py --profile)"
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    cells = sorted(steps, key=str)
+    width = 4.4 * len(cells) + 2.0   # the legend's column on the right
+    fig, axes = plt.subplots(1, len(cells), squeeze=False, figsize=(width, 4.6))
+    for ax, cell in zip(axes[0], cells):
+        arms = [a for a in ARMS if a in steps[cell]] + sorted(set(steps[cell]) - set(ARMS))
+        bottoms = [0.0] * len(arms)
+        for kind, color in zip(CATEGORIES, CATEGORY_COLORS):
+            heights = [by_category(steps[cell][a])[kind] for a in arms]
+            ax.bar([impl_name(a) for a in arms], heights, bottom=bottoms, color=color, label=kind)
+            bottoms = [b + h for b, h in zip(bottoms, heights)]
+        for x, total in enumerate(bottoms):   # the whole step's operator time, readable on any bar
+            ax.annotate(f"{total:,.1f} ms", (x, total), ha="center", va="bottom", fontsize=8)
+        ax.set_title(_cell_text(cell), fontsize=9)
+        ax.set_ylabel("ms per training step")
+        ax.grid(True, axis="y", alpha=0.3)
+    handles, labels = axes[0][0].get_legend_handles_labels()
+    fig.legend(handles[::-1], labels[::-1], loc="center right", fontsize=8)
+    fig.suptitle("Operator time per training step, by category (bench.py --profile)", fontsize=10)
+    fig.tight_layout(rect=(0, 0, 1 - 1.9 / width, 0.95))
+    fig.savefig(Path(run_dir) / f"{PLOT_NAME}.png", dpi=110)
+    plt.close(fig)
+    return None
