@@ -85,10 +85,10 @@ def test_a_profiled_cell_stays_out_of_the_ratio_tables():
     rows = [row("keras", 2.0), row("gluon", 1.0),
             row("keras", 50.0, repeat=2, profiled="yes"), row("gluon", 1.0, repeat=2, profiled="yes")]
     ratios = summary.overhead_ratios(rows)
-    assert len(ratios) == 1 and ratios[0]["ratio_median"] == 2.0 and ratios[0]["n"] == 1
+    assert len(ratios) == 1 and ratios[0]["ratio"] == 2.0 and ratios[0]["n"] == 1
     assert all(not r.get("profiled") for r in summary.ok_rows(rows))
     text = summary.summary_sections(rows)
-    assert "2.00x (2.00–2.00, n=1)" in text and "| 500 " in text   # keras: 1000 / 2.0 s
+    assert "2.00x (n=1, no CI)" in text and "| 500 " in text   # keras: 1000 / 2.0 s
     assert "| 20 " not in text   # the profiled keras row's 1000 / 50 s
 
 
@@ -130,7 +130,7 @@ def test_rounds_pair_by_the_round_column_where_there_is_one():
     rows = [row("keras", 3.0, 1, round=7), row("keras-graph", 2.0, 1, round=7),
             row("gluon", 1.0, 1, round=7), row("gluon", 9.0, 2, round=8)]
     [split] = operators.loop_graph_split(rows)
-    assert split["rounds"] == 1 and split["total"][0] == 3.0
+    assert split["rounds"] == 1 and split["total"][0] == pytest.approx(3.0)
 
 
 def test_operator_rows_are_per_step_with_their_coverage():
