@@ -378,11 +378,12 @@ def headline_markdown(machines):
     for (scenario, where), cells in sorted(tables.items()):
         table = [[r["batch_size"], format_ratio(r), r["n"],
                   "yes" if r["ci_low"] is not None and not r["ci_low"] <= 1 <= r["ci_high"]
-                  else "no", label]
+                  else "no", r["max_samples"] or "all", label]
                  for label, r in sorted(cells, key=lambda c: (c[0], c[1]["batch_size"]))]
         parts.append(f"**{scenario} on {where}**\n\n" + tabulate(
             table, ["batch", "Keras/Gluon epoch time (95% CI)", "rounds",
-                    "CI excludes 1.0", "machine"], tablefmt="pipe", disable_numparse=True))
+                    "CI excludes 1.0", "samples (--max-samples)", "machine"], tablefmt="pipe",
+            disable_numparse=True))
     sentences = []
     for scenario, cells in sorted(by_scenario.items()):
         sure = [c for c in cells if c[2]["ci_low"] is not None]
