@@ -141,6 +141,11 @@ def plot_accuracy(rows, label):
                            "validation accuracy vs global batch size", log_y=False)
 
 
+def _line_label(ctx, workers, data, dtype, samples):
+    """A ratio line's legend: its context, and the --max-samples prefix it trained on."""
+    return context_label(ctx, workers, data, dtype) + (f", first {samples:,}" if samples else "")
+
+
 def plot_overhead(rows, label):
     ratios = overhead_ratios(rows)
     if not ratios:
@@ -152,7 +157,8 @@ def plot_overhead(rows, label):
         lines = {}
         for r in ratios:
             if r["scenario"] == scenario:
-                lines.setdefault((r["ctx"], r["workers"], r["data"], r["dtype"]), []).append(r)
+                lines.setdefault((r["ctx"], r["workers"], r["data"], r["dtype"], r["samples"]),
+                                 []).append(r)
         for key in sorted(lines):
             points = sorted(lines[key], key=lambda r: r["batch_size"])
             xs = [r["batch_size"] for r in points]
@@ -161,7 +167,7 @@ def plot_overhead(rows, label):
             yerr = [[0 if r["ci_low"] is None else y - r["ci_low"] for y, r in zip(ys, points)],
                     [0 if r["ci_high"] is None else r["ci_high"] - y for y, r in zip(ys, points)]]
             ax.errorbar(xs, ys, yerr=yerr, color=color(key), marker="o", **_marker_fill(key[2]),
-                        linestyle=_linestyle(key[2]), capsize=3, label=context_label(*key))
+                        linestyle=_linestyle(key[2]), capsize=3, label=_line_label(*key))
         ax.axhline(1.0, color="black", linewidth=1, linestyle=":", label="1.0 = same epoch time")
         ax.set_xscale("log", base=2)
         ax.set_xlabel("global batch size (samples, log2 scale)")

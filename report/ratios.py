@@ -27,7 +27,7 @@ from statistics import median
 
 from scipy import stats
 
-from report.runs import data_of, dtype_of, workers_of
+from report.runs import data_of, dtype_of, samples_of, workers_of
 
 CI_LEVEL = 0.95
 OUTLIER_Z = 3.5
@@ -64,8 +64,8 @@ def round_of(row):
 
 def line_key(row):
     """A configuration: the rows whose arms are compared with each other."""
-    return ((row["scenario"], row["ctx"], workers_of(row), data_of(row), dtype_of(row)),
-            row["batch_size"])
+    return ((row["scenario"], row["ctx"], workers_of(row), data_of(row), dtype_of(row),
+             samples_of(row)), row["batch_size"])
 
 
 def modified_z_scores(values):
@@ -124,7 +124,8 @@ def _lines(rows):
 def paired_ratios(rows, numerator="keras", denominator="gluon", level=CI_LEVEL):
     """One dict per configuration that has both arms, sorted; ratio > 1: numerator slower."""
     result = []
-    for ((scenario, ctx, workers, data, dtype), batch), by_arm in sorted(_lines(rows).items()):
+    for ((scenario, ctx, workers, data, dtype, samples), batch), by_arm in sorted(
+            _lines(rows).items()):
         if numerator not in by_arm or denominator not in by_arm:
             continue
         both = by_arm[numerator] + by_arm[denominator]
@@ -133,7 +134,7 @@ def paired_ratios(rows, numerator="keras", denominator="gluon", level=CI_LEVEL):
             scenario=scenario, ctx=ctx, workers=workers, batch_size=batch, data=data,
             dtype=dtype, numerator=numerator, denominator=denominator,
             devices=by_arm[numerator][0].get("devices"),
-            kvstore=_one(both, "kvstore"), max_samples=_one(both, "max_samples")))
+            kvstore=_one(both, "kvstore"), max_samples=samples or None, samples=samples))
     return result
 
 
@@ -162,7 +163,7 @@ def all_pairs(rows, pairs=PAIRS):
              for r in paired_ratios(rows, numerator, denominator)]
     order = {pair: i for i, pair in enumerate(pairs)}
     return sorted(found, key=lambda r: (r["scenario"], r["ctx"], r["workers"], r["data"],
-                                        r["dtype"], r["batch_size"],
+                                        r["dtype"], r["samples"], r["batch_size"],
                                         order[(r["numerator"], r["denominator"])]))
 
 

@@ -73,6 +73,13 @@ def dtype_of(row):
     return row.get("dtype") or "float32"
 
 
+def samples_of(row):
+    """The --max-samples prefix a row trained on; 0 for the whole training set.
+
+    A prefix changes what an epoch is, so rows of different prefixes are never compared."""
+    return int(row.get("max_samples") or 0)
+
+
 def device_kind(ctx):
     """'gpu:0-7' -> 'gpu', 'cpu' -> 'cpu'."""
     return str(ctx).split(":")[0].strip().lower()

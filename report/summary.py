@@ -9,7 +9,7 @@ from tabulate import tabulate
 
 from report.ratios import (PAIRS, all_pairs, arm_of, format_floor, format_ratio, is_control,
                            paired_ratios, round_of)
-from report.runs import cell_key, data_of, dtype_of, is_profiled, workers_of
+from report.runs import cell_key, data_of, dtype_of, is_profiled, samples_of, workers_of
 
 IMPL_ORDER = ["keras", "keras-graph", "gluon", "torch"]
 IMPL_NAMES = {"keras": "Keras", "keras-graph": "Keras graph", "gluon": "Gluon", "torch": "Torch",
@@ -41,11 +41,13 @@ def failed_rows(rows):
 
 
 def group_key(row):
-    """Rows that share a table: same scenario, context, workers, data kind and dtype.
+    """Rows that share a table: same scenario, context, workers, data kind, dtype and samples.
 
-    Real and synthetic data never share a key, so they never share a line.
+    Real and synthetic data never share a key, so they never share a line; nor do a
+    --max-samples prefix and the full training set, or two prefixes.
     """
-    return (row["scenario"], row["ctx"], workers_of(row), data_of(row), dtype_of(row))
+    return (row["scenario"], row["ctx"], workers_of(row), data_of(row), dtype_of(row),
+            samples_of(row))
 
 
 def impls_present(rows):
@@ -104,8 +106,9 @@ def context_label(ctx, workers=1, data="real", dtype="float32"):
 
 
 def group_title(key):
-    scenario, ctx, workers, data, dtype = key
-    return f"{scenario} on {context_label(ctx, workers, data, dtype)}"
+    scenario, ctx, workers, data, dtype, samples = key
+    prefix = f", first {samples:,} samples" if samples else ""
+    return f"{scenario} on {context_label(ctx, workers, data, dtype)}{prefix}"
 
 
 def format_fraction(value):
@@ -159,7 +162,8 @@ def _group_table(group, lines, ratios, impls, pairs):
 
 
 def _ratio_key(r):
-    return ((r["scenario"], r["ctx"], r["workers"], r["data"], r["dtype"]), r["batch_size"],
+    return ((r["scenario"], r["ctx"], r["workers"], r["data"], r["dtype"], r["samples"]),
+            r["batch_size"],
             (r["numerator"], r["denominator"]))
 
 

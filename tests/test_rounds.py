@@ -149,6 +149,24 @@ def test_rows_from_before_rounds_pair_by_repeat_and_say_so():
     assert "Measured before rounds" in summary_markdown(rows, "t")
 
 
+
+def test_a_prefix_run_is_never_paired_with_a_full_one_or_another_prefix():
+    # The same rounds of one configuration, once on the full set, once on the first 1024 and
+    # once on the first 2048 samples: three lines, three ratios, never one mixed.
+    full = rows_with_ratios([1.2, 1.2])
+    first_1024 = rows_with_ratios([2.0, 2.0])
+    first_2048 = rows_with_ratios([3.0, 3.0])
+    for row in first_1024:
+        row["max_samples"] = 1024
+    for row in first_2048:
+        row["max_samples"] = 2048
+    found = ratios.paired_ratios(full + first_1024 + first_2048)
+    assert [(r["max_samples"], r["n"]) for r in found] == [(None, 2), (1024, 2), (2048, 2)]
+    assert [r["ratio"] for r in found] == pytest.approx([1.2, 2.0, 3.0])
+    assert [t["max_samples"] for t in ratios.ratios_table(full + first_1024)] == ["", 1024]
+    text = summary_markdown(full + first_1024, "t")
+    assert "lenet on cpu, first 1,024 samples" in text and "\n## lenet on cpu\n" in text
+
 # ---- ratios.csv and the control -----------------------------------------------------------
 
 def test_the_control_arm_and_ratios_csv(monkeypatch, tmp_path):
