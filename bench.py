@@ -15,6 +15,7 @@ only orchestrates: it holds no framework code.
 """
 import argparse
 import collections
+import itertools
 import json
 import os
 import platform
@@ -42,6 +43,7 @@ from shim.contexts import ContextError, parse_list
 
 ROOT = Path(__file__).resolve().parent
 HARNESS = [sys.executable, str(ROOT / "harness.py")]
+RESULTS = ROOT / "results"
 IMPLS = ("keras", "keras-graph", "gluon", "torch")
 DEFAULT_BATCH_SIZES = "64,128,256,512"
 
@@ -149,8 +151,9 @@ def parser():
     p.add_argument("--data", choices=("real", "synthetic"), default="real")
     p.add_argument("--data-dir", help=f"where the data sets are (else ${benchdata.ENV_VAR}, "
                                       "else the per-user cache)")
-    p.add_argument("--label", default=default_label(),
-                   help="name of this machine's results folder (default: %(default)s)")
+    p.add_argument("--label", help=f"name of this sweep's results folder (default: "
+                                   f"{default_label()}, or {default_label()}-2, -3, ... where "
+                                   "an earlier sweep's rounds already are)")
     p.add_argument("--out", help="results folder (default: results/<label>)")
     p.add_argument("--resume", action="store_true", help="skip cells already in runs.csv")
     p.add_argument("--seed", type=int, default=0, help="data order and synthetic data seed")
@@ -409,7 +412,7 @@ def relay(stream, log):
 
 def measure_peak(args):
     """Run peak.py in a process set up like a cell's; keep the result beside the runs."""
-    out = Path(args.out or ROOT / "results" / args.label)
+    out = Path(args.out or RESULTS / (args.label or default_label()))
     done = subprocess.run([sys.executable, "-c", "import json, peak; "
                            "print(json.dumps(peak.measure_peak()))"], cwd=ROOT, text=True,
                           capture_output=True, env=cell_environment())
@@ -560,8 +563,44 @@ def wide_configurations(args, configs, rows):
     return wide
 
 
+def earlier_rounds(out, args):
+    """A planned cell whose configuration already has finished rows in `out`, or None.
+
+    Ratios pair rows by round, so a new sweep that wrote its round 1 beside an earlier sweep's
+    rounds would mix two sweeps in one ratio; only --resume continues a sweep."""
+    def configuration(key):  # a cell's key without its round
+        return key[:4] + key[5:]
+    if args.resume:
+        return None
+    found = {configuration(k) for k in runs.done_keys(out / runs.RUNS_FILE, profiled=args.profile)}
+    return next((c for c in plan(args, 1) if configuration(runs.cell_key(c)) in found), None)
+
+
+def output_folder(args):
+    """results/<label> or --out; a default label moves on to <label>-2, -3, ... past folders
+    that hold an earlier sweep of these cells; a folder named by the user is refused then."""
+    if args.out or args.label:
+        args.label = args.label or default_label()
+        out = Path(args.out or RESULTS / args.label)
+        cell = earlier_rounds(out, args)
+        if cell:
+            raise UsageError(f"{out} already holds an earlier sweep's rounds of "
+                             f"{cell['scenario']} {cell['arm']} {cell['ctx']} b{cell['batch_size']}; "
+                             "add --resume to continue that sweep, or name a new --label")
+        return out
+    base = default_label()
+    for n in itertools.count(1):
+        args.label = base if n == 1 else f"{base}-{n}"
+        out = RESULTS / args.label
+        if not earlier_rounds(out, args):
+            if n > 1:
+                print(f"{RESULTS / base} holds an earlier sweep of these cells: this one writes "
+                      f"{out} (--resume continues the earlier one)")
+            return out
+
+
 def run_sweep(args):
-    out = Path(args.out or ROOT / "results" / args.label)
+    out = output_folder(args)
     csv_path = out / runs.RUNS_FILE
     gpu_indices = preflight(args)
     out.mkdir(parents=True, exist_ok=True)  # only for a command that passed its preflight

@@ -8,9 +8,10 @@ it). Each side is warmed up, then repeats the product for about `seconds`, waiti
 before the next (`wait_to_read`); the rate is 2 n^3 over the median product time, which one burst
 of load from another process does not move. bench.py calls `measure_peak()` for
 `python bench.py --peak` and keeps the result with `save_peak` in results/<label>/peak.json, with
-the device it was measured on ('cpu'): only rows of that device kind are read against it. There is no GPU peak: none measured through mx.gpu could be checked
-here (no GPU MXNet runs on was at hand, and cuBLAS may route an FP32 GEMM through TF32 tensor
-cores on Ampere), so GPU rows get no peak fraction.
+the device it was measured on ('cpu'): only rows of that device kind are read against it.
+There is no GPU peak: none measured through mx.gpu could be checked here (no GPU MXNet runs on
+was at hand, and cuBLAS may route an FP32 GEMM through TF32 tensor cores on Ampere), so GPU rows
+get no peak fraction.
 """
 import json
 import math

@@ -5,8 +5,9 @@ operators behind it (results/README.md's section of that name, and operators.png
   same cell: per round (the repeat number where rows have no `round`), keras/keras-graph is the
   cost of Keras's loop and API, keras-graph/gluon the cost of Keras's graph, and their product
   keras/gluon. Each factor is summarized over rounds by `INTERVAL`: the geometric mean of the
-  per-round ratios with its 95% t-interval (report.ratios), so loop x graph = total exactly. The shares are each factor's part of the whole on a log scale:
-  ln(loop)/ln(total), so that they add up to 1 when both slow Keras down.
+  per-round ratios with its 95% t-interval (report.ratios), so loop x graph = total exactly.
+  The shares are each factor's part of the whole on a log scale: ln(loop)/ln(total), so that
+  they add up to 1 when both slow Keras down.
 - The operators come from operators.csv (`bench.py --profile`): per-step milliseconds per
   operator, grouped into CATEGORIES, and the operators with the most extra time in Keras's step
   over Gluon's.

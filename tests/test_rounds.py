@@ -167,6 +167,32 @@ def test_a_prefix_run_is_never_paired_with_a_full_one_or_another_prefix():
     text = summary_markdown(full + first_1024, "t")
     assert "lenet on cpu, first 1,024 samples" in text and "\n## lenet on cpu\n" in text
 
+
+def test_a_second_sweep_never_writes_its_rounds_beside_an_earlier_ones(monkeypatch, tmp_path,
+                                                                        capsys):
+    monkeypatch.setattr(bench, "HARNESS", fake_harness(tmp_path, keras_ratio="1.25"))
+    monkeypatch.setattr(bench, "RESULTS", tmp_path / "results")
+    monkeypatch.setattr(bench, "default_label", lambda: "box")
+    assert bench.main(SYNTHETIC + ["--rounds", "2"]) == 0
+    first = read_csv(tmp_path / "results" / "box" / "runs.csv")
+    # the default label moves on: the earlier sweep's rows stay as they were, alone
+    monkeypatch.setattr(bench, "HARNESS", fake_harness(tmp_path, keras_ratio="2.0"))
+    assert bench.main(SYNTHETIC + ["--rounds", "2"]) == 0
+    assert "this one writes " + str(tmp_path / "results" / "box-2") in capsys.readouterr().out
+    assert read_csv(tmp_path / "results" / "box" / "runs.csv") == first
+    (ratio,) = read_csv(tmp_path / "results" / "box-2" / "ratios.csv")
+    assert float(ratio["ratio"]) == pytest.approx(2.0)
+    # a folder the user named is refused, in one line; --resume continues the sweep in it
+    assert bench.main(SYNTHETIC + ["--rounds", "3", "--label", "box"]) == 2
+    error = capsys.readouterr().err.strip()
+    assert error.startswith("bench.py: error: ") and "box already holds an earlier sweep" in error
+    assert "\n" not in error
+    assert bench.main(SYNTHETIC + ["--rounds", "3", "--label", "box", "--resume"]) == 0
+    rows = read_csv(tmp_path / "results" / "box" / "runs.csv")
+    assert rows[:len(first)] == first and {r["round"] for r in rows} == {"1", "2", "3"}
+    # another configuration may join a folder without --resume
+    assert bench.main(SYNTHETIC + ["--rounds", "1", "--label", "box", "--batch-sizes", "16"]) == 0
+
 # ---- ratios.csv and the control -----------------------------------------------------------
 
 def test_the_control_arm_and_ratios_csv(monkeypatch, tmp_path):
