@@ -13,7 +13,7 @@ matplotlib.use("Agg")  # no display on benchmark machines
 import matplotlib.pyplot as plt  # noqa: E402
 
 from report.ratios import is_control  # noqa: E402
-from report.runs import data_of, device_kind, dtype_of, read_rows, workers_of  # noqa: E402
+from report.runs import data_of, device_kind, dtype_of, read_rows, samples_of, workers_of  # noqa: E402
 from report.summary import (context_label, impl_name, median_of, ok_rows,  # noqa: E402
                             overhead_ratios, per_device_batch)
 
@@ -89,17 +89,18 @@ def _finish(fig, title):
 
 
 def _series_by_batch(rows):
-    """{(impl, ctx, workers, data, dtype): {batch_size: [rows over repeats]}}."""
+    """{(impl, ctx, workers, data, dtype, samples): {batch_size: [rows over repeats]}}."""
     series = {}
     for row in rows:
-        key = (row["impl"], row["ctx"], workers_of(row), data_of(row), dtype_of(row))
+        key = (row["impl"], row["ctx"], workers_of(row), data_of(row), dtype_of(row),
+               samples_of(row))
         series.setdefault(key, {}).setdefault(row["batch_size"], []).append(row)
     return series
 
 
 def _plot_median_line(ax, key, points, column, marker):
     """Color says the implementation, marker the context and dtype, dashes synthetic data."""
-    impl, ctx, workers, data, dtype = key
+    impl, ctx, workers, data, dtype, samples = key
     xs = sorted(x for x in points if median_of(points[x], column) is not None)
     if not xs:
         return
@@ -108,7 +109,7 @@ def _plot_median_line(ax, key, points, column, marker):
     high = [max(r[column] for r in points[x] if r[column] is not None) - y for x, y in zip(xs, ys)]
     ax.errorbar(xs, ys, yerr=[low, high], color=_impl_color(impl), marker=marker,
                 linestyle=_linestyle(data), capsize=3, alpha=0.85, **_marker_fill(data),
-                label=f"{impl_name(impl)} · {context_label(ctx, workers, data, dtype)}")
+                label=f"{impl_name(impl)} · {_line_label(ctx, workers, data, dtype, samples)}")
 
 
 def _per_batch_plot(rows, label, column, ylabel, title, log_y):
@@ -182,7 +183,7 @@ def plot_scaling(rows, label):
     series = {}
     for row in rows:
         key = (row["scenario"], device_kind(row["ctx"]), row["impl"], per_device_batch(row),
-               data_of(row), dtype_of(row))
+               data_of(row), dtype_of(row), samples_of(row))
         devices = (row.get("devices") or 1) * workers_of(row)
         series.setdefault(key, {}).setdefault(devices, []).append(row)
     series = {k: v for k, v in series.items() if len(v) >= 2}
@@ -196,13 +197,14 @@ def plot_scaling(rows, label):
     for ax, panel in zip(axes, panels):
         counts = set()
         for key in sorted(k for k in series if k[:2] == panel):
-            _, _, impl, batch, data, dtype = key
+            _, _, impl, batch, data, dtype, samples = key
             points = series[key]
             xs = sorted(points)
             ys = [median_of(points[x], "samples_per_s") for x in xs]
             counts.update(xs)
             name = f"{impl_name(impl)} · {batch}/device" + (f" {dtype}" if dtype != "float32" else "")
             name += " (synthetic)" if data == "synthetic" else ""
+            name += f", first {samples:,}" if samples else ""
             line_color = _impl_color(impl)
             ax.plot(xs, ys, color=line_color, marker=marker(batch),
                     linestyle=_linestyle(data), label=name)
@@ -229,20 +231,22 @@ def plot_warmup(rows, label):
     impls = [i for i in IMPL_COLORS if any(r["impl"] == i for r in rows)]
     impls += sorted({r["impl"] for r in rows} - set(impls))
     height = 0.8 / len(impls)
-    most_groups = max(len({(r["ctx"], workers_of(r), data_of(r), dtype_of(r), r["batch_size"])
+    most_groups = max(len({(r["ctx"], workers_of(r), data_of(r), dtype_of(r), r["batch_size"],
+                            samples_of(r))
                            for r in rows if (r["scenario"], device_kind(r["ctx"])) == p})
                       for p in panels)
     fig, axes = _panels(panels, lambda p: f"{p[0]}, {p[1].upper()}",
                         panel_size=(PANEL_SIZE[0], 1.0 + 0.45 * most_groups * max(1, len(impls) / 2)))
     for ax, panel in zip(axes, panels):
         mine = [r for r in rows if (r["scenario"], device_kind(r["ctx"])) == panel]
-        groups = sorted({(r["ctx"], workers_of(r), data_of(r), dtype_of(r), r["batch_size"])
-                         for r in mine})
+        groups = sorted({(r["ctx"], workers_of(r), data_of(r), dtype_of(r), r["batch_size"],
+                          samples_of(r)) for r in mine})
         for i, impl in enumerate(impls):
-            for g, (ctx, workers, data, dtype, batch) in enumerate(groups):
+            for g, (ctx, workers, data, dtype, batch, samples) in enumerate(groups):
                 cell = [r for r in mine if r["impl"] == impl and r["ctx"] == ctx
                         and workers_of(r) == workers and data_of(r) == data
-                        and dtype_of(r) == dtype and r["batch_size"] == batch]
+                        and dtype_of(r) == dtype and r["batch_size"] == batch
+                        and samples_of(r) == samples]
                 if not cell:
                     continue
                 y = g + (i - (len(impls) - 1) / 2) * height
@@ -254,8 +258,8 @@ def plot_warmup(rows, label):
                     ax.plot([steady, steady], [y - height / 2, y + height / 2], color="black",
                             linewidth=2, label="black tick: median epoch (steady state)")
         ax.set_yticks(range(len(groups)))
-        ax.set_yticklabels([f"{context_label(c, w, d, t)}, batch {b}" for c, w, d, t, b in groups],
-                           fontsize="small")
+        ax.set_yticklabels([f"{_line_label(c, w, d, t, n)}, batch {b}"
+                            for c, w, d, t, b, n in groups], fontsize="small")
         ax.invert_yaxis()  # first group on top, like a table
         ax.set_xlabel("seconds")
     return _finish(fig, f"{label}: warm-up cost (first epoch vs steady epoch, median over repeats)")

@@ -16,7 +16,7 @@ import pytest
 
 import bench
 import noise
-from report import ratios
+from report import plots, ratios
 from report.summary import summary_markdown
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -166,6 +166,14 @@ def test_a_prefix_run_is_never_paired_with_a_full_one_or_another_prefix():
     assert [t["max_samples"] for t in ratios.ratios_table(full + first_1024)] == ["", 1024]
     text = summary_markdown(full + first_1024, "t")
     assert "lenet on cpu, first 1,024 samples" in text and "\n## lenet on cpu\n" in text
+    for row in full + first_1024:
+        row.update(val_accuracy=0.5, warmup_s=3.0, devices=1)
+    for plot in (plots.plot_overhead, plots.plot_throughput, plots.plot_warmup):
+        fig = plot(full + first_1024, "t")
+        shown = [t.get_text() for t in fig.axes[0].get_yticklabels()] if plot is plots.plot_warmup \
+            else fig.axes[0].get_legend_handles_labels()[1]
+        assert any("first 1,024" in t for t in shown) and any(
+            "cpu" in t and "first" not in t for t in shown), (plot.__name__, shown)
 
 
 def test_a_second_sweep_never_writes_its_rounds_beside_an_earlier_ones(monkeypatch, tmp_path,
