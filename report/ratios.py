@@ -18,16 +18,13 @@ Rows written before rounds existed have no `round`: their `repeat` stands in (th
 in a fixed keras-then-gluon order), and the result says `before_rounds`. Rows with no repeat
 number at all cannot be paired: the ratio is the ratio of medians, without a CI.
 """
-import csv
-import io
 import math
-import os
 from pathlib import Path
 from statistics import median
 
 from scipy import stats
 
-from report.runs import data_of, dtype_of, samples_of, workers_of
+from report.runs import data_of, dtype_of, replace_csv, samples_of, workers_of
 
 CI_LEVEL = 0.95
 OUTLIER_Z = 3.5
@@ -187,17 +184,8 @@ def ratios_table(rows, target=None, pairs=PAIRS):
 
 def write_ratios_csv(out_dir, rows, target=None):
     """(Re)write <out_dir>/ratios.csv from all rows; replaced whole, atomically."""
-    buffer = io.StringIO()
-    writer = csv.DictWriter(buffer, fieldnames=RATIOS_COLUMNS, lineterminator="\n")
-    writer.writeheader()
-    writer.writerows(ratios_table(rows, target))
     path = Path(out_dir) / RATIOS_FILE
-    tmp = path.with_name(path.name + ".writing")
-    with open(tmp, "w", newline="") as f:
-        f.write(buffer.getvalue())
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
+    replace_csv(path, RATIOS_COLUMNS, ratios_table(rows, target))
     return path
 
 

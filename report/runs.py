@@ -152,11 +152,17 @@ def _upgrade_header(path):
     """
     with open(path, newline="") as f:
         old_rows = list(csv.DictReader(f))
+    replace_csv(path, COLUMNS, old_rows)
+
+
+def replace_csv(path, columns, rows):
+    """Write `rows` (dicts) to the CSV file `path`, replacing it whole: the new file takes the
+    old one's place only once it is complete and synced, so a kill leaves one or the other."""
     buffer = io.StringIO()
-    writer = csv.DictWriter(buffer, fieldnames=COLUMNS, restval="", lineterminator="\n")
+    writer = csv.DictWriter(buffer, fieldnames=columns, restval="", lineterminator="\n")
     writer.writeheader()
-    writer.writerows(old_rows)
-    tmp = path.with_name(path.name + ".upgrading")
+    writer.writerows(rows)
+    tmp = path.with_name(path.name + ".writing")
     with open(tmp, "w", newline="") as f:
         f.write(buffer.getvalue())
         f.flush()

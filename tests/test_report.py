@@ -374,7 +374,7 @@ def test_append_row_upgrades_a_file_written_before_columns_were_added(tmp_path):
     assert (first["impl"], first["samples_per_s"], first["omp_threads"]) == ("keras", 812.25, None)
     assert first["reason"] == 'a, quoted "one"'
     assert (second["impl"], second["omp_threads"]) == ("gluon", 2)
-    assert not list(tmp_path.glob("*.upgrading"))
+    assert not list(tmp_path.glob("*.writing"))
 
 
 def test_read_rows_tolerates_extra_and_missing_optional_columns(tmp_path):
