@@ -241,9 +241,13 @@ def operators_markdown(steps, level=4):
 
 
 def section(run_dir, rows, level=3):
-    """The 'Where the time goes' section of one machine, from its runs.csv rows and its
-    operators.csv; says what is missing instead of concluding without data."""
+    """The 'Where the time goes' section of one folder, from its runs.csv rows and its
+    operators.csv; says what is missing instead of concluding without data. '' for a folder
+    that ran neither keras-graph nor --profile: it has nothing to split."""
     hashes = "#" * level
+    steps = per_step(read_operators(run_dir))
+    if not steps and not any(r["impl"] == "keras-graph" for r in rows):
+        return ""
     parts = [f"{hashes} Where the time goes",
              "keras-graph trains Keras's own training graph with the Gluon training loop, so "
              "Keras/Gluon = (Keras/Keras graph: the loop and API) × (Keras graph/Gluon: the "
@@ -256,7 +260,6 @@ def section(run_dir, rows, level=3):
     else:
         parts.append("No cell has unprofiled keras, keras-graph and gluon rows: run `bench.py "
                      "--impl keras,keras-graph,gluon` to split the ratio.")
-    steps = per_step(read_operators(run_dir))
     if not steps:
         parts.append("No operators.csv: run `bench.py --profile --impl keras,keras-graph,gluon` "
                      "for the per-operator breakdown.")

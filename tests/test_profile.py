@@ -73,6 +73,12 @@ def test_the_report_explains_from_the_files(profiled_run):
     assert (profiled_run / "operators.png").is_file()
 
 
+def test_a_folder_without_keras_graph_or_a_profile_gets_no_section(tmp_path):
+    rows = [row("keras", 1.5), row("gluon", 1.0)]
+    assert operators.section(tmp_path, rows) == ""
+    assert "Where the time goes" in operators.section(tmp_path, rows + [row("keras-graph", 1.2)])
+
+
 def row(impl, epoch_s, repeat=1, profiled=None, **more):
     r = {"scenario": "lenet", "impl": impl, "ctx": "cpu", "batch_size": 64, "status": "ok",
          "repeat": repeat, "epoch_s_median": epoch_s, "samples_per_s": 1000 / epoch_s,
