@@ -568,12 +568,12 @@ def earlier_rounds(out, args):
 
     Ratios pair rows by round, so a new sweep that wrote its round 1 beside an earlier sweep's
     rounds would mix two sweeps in one ratio; only --resume continues a sweep."""
-    def configuration(key):  # a cell's key without its round
-        return key[:4] + key[5:]
     if args.resume:
         return None
-    found = {configuration(k) for k in runs.done_keys(out / runs.RUNS_FILE, profiled=args.profile)}
-    return next((c for c in plan(args, 1) if configuration(runs.cell_key(c)) in found), None)
+    found = {runs.configuration_of(k)
+             for k in runs.done_keys(out / runs.RUNS_FILE, profiled=args.profile)}
+    return next((c for c in plan(args, 1) if runs.configuration_of(runs.cell_key(c)) in found),
+                None)
 
 
 def output_folder(args):

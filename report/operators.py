@@ -126,11 +126,9 @@ def split_table(split):
                "graph: Keras graph/Gluon", "loop share", "graph share"]
     table = []
     for s in split:
-        scenario, ctx, workers, data, dtype, samples = s["group"]
+        scenario, *context = s["group"]
         share = (lambda v: "—" if v is None else f"{v:.0%}")  # noqa: E731
-        context = context_label(ctx, workers, data, dtype)
-        context += f", first {samples:,} samples" if samples else ""
-        table.append([scenario, context, s["batch_size"],
+        table.append([scenario, context_label(*context), s["batch_size"],
                       s["rounds"], format_factor(s["total"], s["rounds"]),
                       format_factor(s["loop"], s["rounds"]), format_factor(s["graph"], s["rounds"]),
                       share(s["loop_share"]), share(s["graph_share"])])

@@ -109,7 +109,7 @@ def _plot_median_line(ax, key, points, column, marker):
     high = [max(r[column] for r in points[x] if r[column] is not None) - y for x, y in zip(xs, ys)]
     ax.errorbar(xs, ys, yerr=[low, high], color=_impl_color(impl), marker=marker,
                 linestyle=_linestyle(data), capsize=3, alpha=0.85, **_marker_fill(data),
-                label=f"{impl_name(impl)} · {_line_label(ctx, workers, data, dtype, samples)}")
+                label=f"{impl_name(impl)} · {context_label(ctx, workers, data, dtype, samples)}")
 
 
 def _per_batch_plot(rows, label, column, ylabel, title, log_y):
@@ -142,11 +142,6 @@ def plot_accuracy(rows, label):
                            "validation accuracy vs global batch size", log_y=False)
 
 
-def _line_label(ctx, workers, data, dtype, samples):
-    """A ratio line's legend: its context, and the --max-samples prefix it trained on."""
-    return context_label(ctx, workers, data, dtype) + (f", first {samples:,}" if samples else "")
-
-
 def plot_overhead(rows, label):
     ratios = overhead_ratios(rows)
     if not ratios:
@@ -168,7 +163,7 @@ def plot_overhead(rows, label):
             yerr = [[0 if r["ci_low"] is None else y - r["ci_low"] for y, r in zip(ys, points)],
                     [0 if r["ci_high"] is None else r["ci_high"] - y for y, r in zip(ys, points)]]
             ax.errorbar(xs, ys, yerr=yerr, color=color(key), marker="o", **_marker_fill(key[2]),
-                        linestyle=_linestyle(key[2]), capsize=3, label=_line_label(*key))
+                        linestyle=_linestyle(key[2]), capsize=3, label=context_label(*key))
         ax.axhline(1.0, color="black", linewidth=1, linestyle=":", label="1.0 = same epoch time")
         ax.set_xscale("log", base=2)
         ax.set_xlabel("global batch size (samples, log2 scale)")
@@ -204,7 +199,7 @@ def plot_scaling(rows, label):
             counts.update(xs)
             name = f"{impl_name(impl)} · {batch}/device" + (f" {dtype}" if dtype != "float32" else "")
             name += " (synthetic)" if data == "synthetic" else ""
-            name += f", first {samples:,}" if samples else ""
+            name += f", first {samples:,} samples" if samples else ""
             line_color = _impl_color(impl)
             ax.plot(xs, ys, color=line_color, marker=marker(batch),
                     linestyle=_linestyle(data), label=name)
@@ -258,7 +253,7 @@ def plot_warmup(rows, label):
                     ax.plot([steady, steady], [y - height / 2, y + height / 2], color="black",
                             linewidth=2, label="black tick: median epoch (steady state)")
         ax.set_yticks(range(len(groups)))
-        ax.set_yticklabels([f"{_line_label(c, w, d, t, n)}, batch {b}"
+        ax.set_yticklabels([f"{context_label(c, w, d, t, n)}, batch {b}"
                             for c, w, d, t, b, n in groups], fontsize="small")
         ax.invert_yaxis()  # first group on top, like a table
         ax.set_xlabel("seconds")

@@ -98,6 +98,11 @@ def cell_key(row):
             None if row.get("max_samples") is None else int(row["max_samples"]))
 
 
+def configuration_of(key):
+    """A cell_key without its round: the configuration and arm, the same in every round."""
+    return key[:4] + key[5:]
+
+
 def _csv_path(path_or_dir):
     path = Path(path_or_dir)
     return path / RUNS_FILE if path.is_dir() else path

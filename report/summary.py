@@ -98,17 +98,18 @@ def format_accuracy(value):
     return "—" if value is None else f"{value:.4f}"
 
 
-def context_label(ctx, workers=1, data="real", dtype="float32"):
-    """'gpu:0-7', plus workers, dtype and '(synthetic)' when they are not the defaults."""
+def context_label(ctx, workers=1, data="real", dtype="float32", samples=0):
+    """'gpu:0-7', plus workers, dtype, '(synthetic)' and the --max-samples prefix when they are
+    not the defaults."""
     text = ctx + (f" ×{workers} workers" if workers > 1 else "")
     text += f" {dtype}" if dtype != "float32" else ""
-    return text + (" (synthetic)" if data == "synthetic" else "")
+    text += " (synthetic)" if data == "synthetic" else ""
+    return text + (f", first {samples:,} samples" if samples else "")
 
 
 def group_title(key):
-    scenario, ctx, workers, data, dtype, samples = key
-    prefix = f", first {samples:,} samples" if samples else ""
-    return f"{scenario} on {context_label(ctx, workers, data, dtype)}{prefix}"
+    scenario, *context = key
+    return f"{scenario} on {context_label(*context)}"
 
 
 def format_fraction(value):

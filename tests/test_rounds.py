@@ -149,7 +149,6 @@ def test_rows_from_before_rounds_pair_by_repeat_and_say_so():
     assert "Measured before rounds" in summary_markdown(rows, "t")
 
 
-
 def test_a_prefix_run_is_never_paired_with_a_full_one_or_another_prefix():
     # The same rounds of one configuration, once on the full set, once on the first 1024 and
     # once on the first 2048 samples: three lines, three ratios, never one mixed.
@@ -172,7 +171,7 @@ def test_a_prefix_run_is_never_paired_with_a_full_one_or_another_prefix():
         fig = plot(full + first_1024, "t")
         shown = [t.get_text() for t in fig.axes[0].get_yticklabels()] if plot is plots.plot_warmup \
             else fig.axes[0].get_legend_handles_labels()[1]
-        assert any("first 1,024" in t for t in shown) and any(
+        assert any("first 1,024 samples" in t for t in shown) and any(
             "cpu" in t and "first" not in t for t in shown), (plot.__name__, shown)
 
 

@@ -36,8 +36,9 @@ def one_process(hold_prefix, steps):
     scenario = scenarios.get("rnn")
     data = benchdata.load("rnn", data="real", max_samples=1024, seed=0)
     model = compiled_model(scenario, parse("cpu"))
-    held = mx.nd.array(data.x_train) if hold_prefix else None  # noqa: F841 (held, not used)
-    x = mx.nd.array(data.x_train[:BATCH], dtype=model.inputs[0].dtype)
+    x_dtype = model.inputs[0].dtype  # the prefix as keras-graph's loop holds it
+    held = mx.nd.array(data.x_train, dtype=x_dtype) if hold_prefix else None  # noqa: F841
+    x = mx.nd.array(data.x_train[:BATCH], dtype=x_dtype)
     y = mx.nd.array(data.y_train[:BATCH].reshape(BATCH, 1), dtype=model.targets[0].dtype)
     weights = mx.nd.ones(BATCH)
     net = training_graph(model, [mx.cpu()])
