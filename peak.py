@@ -47,13 +47,14 @@ def measure_peak(seconds=3.0, n=MATRIX):
     """{'gflops', 'library': 'mxnet', 'numpy_gflops', 'matrix', 'seconds'}: 'seconds' is the
     time measured for the MXNet rate (the numpy rate takes about as long again)."""
     import shim
+    from shim import arrays
 
     mx = shim.import_mxnet()
     rng = np.random.default_rng(0)
     a_np = rng.standard_normal((n, n), dtype=np.float32)
     b_np = rng.standard_normal((n, n), dtype=np.float32)
 
-    a, b = mx.nd.array(a_np, dtype="float32"), mx.nd.array(b_np, dtype="float32")
+    a, b = arrays.ndarray(a_np, dtype="float32"), arrays.ndarray(b_np, dtype="float32")
     mx.nd.waitall()
     gflops, elapsed = _rate(lambda: mx.nd.dot(a, b).wait_to_read(), n, seconds)
     mx.nd.waitall()

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from tqdm import tqdm
 
 import shim
-from shim import precision
+from shim import arrays, precision
 
 mx = shim.import_mxnet()
 from mxnet import autograd, gluon, init
@@ -81,8 +81,8 @@ def train(scenario, data, context, batch_size, epochs, order, progress=True, kvs
     def tally(losses, logits, y):  # its summed loss and correct predictions, on the device
         return losses.sum(), correct_fn(logits, y)
 
-    x_train = mx.nd.array(data.x_train, dtype=data.x_train.dtype)
-    y_train = mx.nd.array(data.y_train, dtype="float32")
+    x_train = arrays.ndarray(data.x_train, dtype=data.x_train.dtype)  # shim/arrays.py: why
+    y_train = arrays.ndarray(data.y_train, dtype="float32")
     fitted = fit(forward, tally, net, scenario.optimizer, x_train, y_train, contexts, batch_size,
                  epochs, order, group, kvstore, progress=progress, desc=f"gluon {scenario.name}",
                  profile=profile)
@@ -112,7 +112,7 @@ def fit(forward, tally, net, optimizer, x_train, y_train, contexts, batch_size, 
     local_batch = batch_size // workers  # batch_size is global: over all workers and devices
     epoch_seconds, loop_cpu_seconds = [], []
     for epoch in tqdm(range(epochs), desc=desc, unit="epoch", disable=not progress, leave=False):
-        index = mx.nd.array(order(epoch), dtype="int64")
+        index = arrays.ndarray(order(epoch), dtype="int64")
         x_epoch, y_epoch = x_train.take(index), y_train.take(index)
         loss_sums = [mx.nd.zeros(1, ctx=c) for c in contexts]
         correct_sums = [mx.nd.zeros(1, ctx=c) for c in contexts]
@@ -168,7 +168,7 @@ class Fitted:
 
 def predict(probabilities, x, contexts, batch_size):
     """probabilities(part) for every batch of x, split over the contexts, as one numpy array."""
-    x = mx.nd.array(x, dtype=x.dtype)
+    x = arrays.ndarray(x, dtype=x.dtype)
     outputs = []
     for first in range(0, len(x), batch_size):
         parts = split(x[first:first + batch_size], contexts)

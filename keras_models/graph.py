@@ -28,7 +28,7 @@ Validation runs Keras's prediction symbol on the trained parameters, batch by ba
 """
 import time
 
-from shim import precision
+from shim import arrays, precision
 from shim.keras_mxnet import keras
 import mxnet as mx
 from mxnet import gluon
@@ -54,7 +54,7 @@ def training_graph(model, contexts):
     for name, parameter in net.collect_params().items():
         parameter.shape = weights[name].shape
         parameter.initialize(ctx=contexts)
-        parameter.set_data(mx.nd.array(weights[name]))
+        parameter.set_data(arrays.ndarray(weights[name]))
         if name not in trainable:
             parameter.grad_req = "null"
     return net
@@ -100,8 +100,8 @@ def train(scenario, data, context, batch_size, epochs, order, progress=True, kvs
 
     x_dtype, y_dtype = model.inputs[0].dtype, model.targets[0].dtype
     y = targets(scenario, data.y_train).reshape(len(data.y_train), -1)  # (n, classes) or (n, 1)
-    x_train = mx.nd.array(data.x_train, dtype=x_dtype)   # as Keras's fit converts them
-    y_train = mx.nd.array(y, dtype=y_dtype)
+    x_train = arrays.ndarray(data.x_train, dtype=x_dtype)   # as Keras's fit converts them
+    y_train = arrays.ndarray(y, dtype=y_dtype)
     fitted = gluon_train.fit(forward, tally, net, scenario.optimizer, x_train, y_train, contexts,
                              batch_size, epochs, order, group, kvstore, progress=progress,
                              desc=f"keras-graph {scenario.name}", profile=profile, mean_loss=True)
