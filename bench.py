@@ -511,7 +511,7 @@ def measure(cell, args, out, machine, measured_peak):
     devices = parse_list(cell["ctx"])[0].devices
     # Both sides reduce gradients over several local devices with kvstore 'device'.
     environment = cell_environment(cell)
-    row.update(machine, started_at=started, devices=devices,
+    row.update(machine, started_at=started, devices=devices, method=runs.METHOD,
                omp_threads=environment["OMP_NUM_THREADS"], process_env=process_env(environment),
                kvstore=cell.get("kvstore") or ("device" if devices > 1 else ""),
                **{k: v for k, v in record.items() if k != "wall_s"})
@@ -576,9 +576,18 @@ def earlier_rounds(out, args):
                 None)
 
 
+def older_method(out):
+    """The oldest measurement method among `out`'s rows, if older than this bench.py's."""
+    if not (out / runs.RUNS_FILE).is_file():
+        return None
+    oldest = min((runs.method_of(r) for r in runs.read_rows(out)), default=runs.METHOD)
+    return oldest if oldest < runs.METHOD else None
+
+
 def output_folder(args):
     """results/<label> or --out; a default label moves on to <label>-2, -3, ... past folders
-    that hold an earlier sweep of these cells; a folder named by the user is refused then."""
+    that hold an earlier sweep of these cells; a folder named by the user is refused then, and
+    so is --resume of a sweep measured by an older method (report/runs.py, METHOD)."""
     if args.out or args.label:
         args.label = args.label or default_label()
         out = Path(args.out or RESULTS / args.label)
@@ -587,16 +596,21 @@ def output_folder(args):
             raise UsageError(f"{out} already holds an earlier sweep's rounds of "
                              f"{cell['scenario']} {cell['arm']} {cell['ctx']} b{cell['batch_size']}; "
                              "add --resume to continue that sweep, or name a new --label")
-        return out
-    base = default_label()
-    for n in itertools.count(1):
-        args.label = base if n == 1 else f"{base}-{n}"
-        out = RESULTS / args.label
-        if not earlier_rounds(out, args):
-            if n > 1:
-                print(f"{RESULTS / base} holds an earlier sweep of these cells: this one writes "
-                      f"{out} (--resume continues the earlier one)")
-            return out
+    else:
+        base = default_label()
+        for n in itertools.count(1):
+            args.label = base if n == 1 else f"{base}-{n}"
+            out = RESULTS / args.label
+            if not earlier_rounds(out, args):
+                break
+        if n > 1:
+            print(f"{RESULTS / base} holds an earlier sweep of these cells: this one writes "
+                  f"{out} (--resume continues the earlier one)")
+    if args.resume and older_method(out) is not None:
+        raise UsageError(f"{out} was measured by method {older_method(out)}, this bench.py "
+                         f"measures by method {runs.METHOD} (see report/runs.py): its rounds "
+                         "would not compare with new ones; start a new sweep (--label)")
+    return out
 
 
 def run_sweep(args):

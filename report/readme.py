@@ -12,8 +12,8 @@ from tabulate import tabulate
 
 from report import operators
 from report.plots import PLOT_NAMES, render_plots
-from report.runs import (RUNS_FILE, ReportError, data_of, device_kind, dtype_of, read_machine,
-                         workers_of)
+from report.runs import (METHOD, RUNS_FILE, ReportError, data_of, device_kind, dtype_of,
+                         method_of, read_machine, workers_of)
 from report.ratios import is_control
 from report.summary import (context_label, epoch_time_ratios, format_rate, format_ratio,
                             group_title, impl_name, median_of, ok_rows, overhead_ratios,
@@ -270,9 +270,8 @@ def environment_markdown(rows):
 def machine_section(run_dir, rows, plot_notes=()):
     label = Path(run_dir).name
     plots = [name for name in PLOT_NAMES if (Path(run_dir) / f"{name}.png").is_file()]
-    before = ("" if measured_with_rounds(rows) else " Measured before rounds: repeats, run in a "
-              "fixed order (Keras first), stand in for rounds; not in the headline.")
-    parts = [f"## {label}" + ("" if measured_with_rounds(rows) else " (before rounds)"),
+    title, before = EARLIER_METHODS.get(oldest_method(rows), ("", ""))
+    parts = [f"## {label}" + title,
              f"{len(rows)} rows in [{label}/{RUNS_FILE}]({label}/{RUNS_FILE})." + before,
              "### Environment", environment_markdown(rows),
              "### Conclusions", _bullets(conclusions(rows)),
@@ -353,9 +352,22 @@ def historical_markdown(path=HISTORICAL_CSV):
     return "\n\n".join(parts)
 
 
-def measured_with_rounds(rows):
-    """A folder whose rows come from bench.py --rounds (rows before rounds have no `round`)."""
-    return any(r.get("round") is not None for r in rows)
+# What a folder measured by an earlier method (report/runs.py, METHOD) says of itself: a title
+# suffix and a sentence. Such folders stay, and stay out of the headline.
+EARLIER_METHODS = {
+    0: (" (before rounds)", " Measured before rounds: repeats, run in a fixed order (Keras first), "
+        "stand in for rounds; and with the Gluon arm throttled (below); not in the headline."),
+    1: (" (Gluon throttled)", " Measured before method 2: the Gluon arm (and keras-graph) ran "
+        "every operator with libgomp's throttled spin, from an OpenMP team its copy of the "
+        "training set left on the Python thread (README, \"Where the time goes\"), which slowed "
+        "it by up to 2x, so these Keras/Gluon ratios understate Keras's cost; not in the "
+        "headline."),
+}
+
+
+def oldest_method(rows):
+    """The oldest measurement method among a folder's rows (report/runs.py, METHOD)."""
+    return min((method_of(r) for r in rows), default=METHOD)
 
 
 def headline_markdown(machines):
@@ -372,8 +384,8 @@ def headline_markdown(machines):
             tables.setdefault((r["scenario"], where), []).append((label, r))
             by_scenario.setdefault(r["scenario"], []).append((label, where, r))
     if not tables:
-        return ("No folder measured with rounds yet: no headline. Folders measured before "
-                "rounds are below, marked as such.")
+        return ("No folder measured by the current method yet: no headline. Folders measured "
+                "by an earlier one are below, marked as such.")
     parts = []
     for (scenario, where), cells in sorted(tables.items()):
         table = [[r["batch_size"], format_ratio(r), r["n"],
@@ -425,7 +437,7 @@ def readme_markdown(results_dir, plot_notes=None):
                      "order; the ratio is the geometric mean of the per-round ratios, with a 95% "
                      "t-interval on their logs.")
         parts.append(headline_markdown([(d.name, rows) for d, rows in machines
-                                        if measured_with_rounds(rows)]))
+                                        if oldest_method(rows) >= METHOD]))
     for run_dir, rows in machines:
         parts.append(machine_section(run_dir, rows, plot_notes.get(run_dir.name, ())))
     parts.append(historical_markdown())

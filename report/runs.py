@@ -25,6 +25,8 @@ COLUMNS = [
     "cpu_mhz", "noise_flags",
     # bench.py --profile
     "profiled", "profile_coverage",
+    # the measurement method the row was taken with (METHOD below)
+    "method",
 ]
 
 # Without these a row cannot be placed in any table or plot.
@@ -33,7 +35,7 @@ ESSENTIAL = ["scenario", "impl", "ctx", "batch_size", "status",
 
 INT_COLUMNS = {"devices", "batch_size", "epochs", "repeat", "per_device_batch",
                "workers", "servers", "train_samples", "val_samples", "cores",
-               "omp_threads", "max_samples", "round", "order", "ctx_switches"}
+               "omp_threads", "max_samples", "round", "order", "ctx_switches", "method"}
 FLOAT_COLUMNS = {"warmup_s", "epoch_s_median", "epoch_s_min", "epoch_s_max",
                  "samples_per_s", "train_loss", "train_accuracy", "val_loss",
                  "val_accuracy", "val_s", "peak_rss_mb", "flops_per_sample",
@@ -45,6 +47,21 @@ FLOAT_COLUMNS = {"warmup_s", "epoch_s_median", "epoch_s_min", "epoch_s_max",
 # and the round for repeat (rows from before rounds have only the repeat).
 KEY_COLUMNS = ("scenario", "impl", "ctx", "batch_size", "repeat", "data",
                "workers", "dtype", "max_samples")
+
+# The measurement method: raised when a change to how cells are measured makes earlier rows
+# incomparable with new ones; bench.py records it in every row (blank in rows from before 2).
+#   1: rounds (rows with a `round`; before them, repeats run in a fixed order).
+#   2: the Python thread opens no OpenMP team of its own (shim/arrays.py): before it, the Gluon
+#      and keras-graph arms ran every operator with libgomp's throttled spin.
+METHOD = 2
+
+
+def method_of(row):
+    """A row's measurement method: recorded, else 1 for a row with a round, else 0."""
+    if row.get("method") is not None:
+        return row["method"]
+    return 1 if row.get("round") is not None else 0
+
 
 RUNS_FILE = "runs.csv"
 PEAK_FILE = "peak.json"   # written by `bench.py --peak` beside runs.csv

@@ -200,6 +200,27 @@ def test_a_second_sweep_never_writes_its_rounds_beside_an_earlier_ones(monkeypat
     # another configuration may join a folder without --resume
     assert bench.main(SYNTHETIC + ["--rounds", "1", "--label", "box", "--batch-sizes", "16"]) == 0
 
+def test_resume_refuses_a_sweep_measured_by_an_older_method(monkeypatch, tmp_path, capsys):
+    from report.runs import METHOD, append_row
+
+    monkeypatch.setattr(bench, "HARNESS", fake_harness(tmp_path, keras_ratio="1.25"))
+    monkeypatch.setattr(bench, "RESULTS", tmp_path / "results")
+    monkeypatch.setattr(bench, "default_label", lambda: "box")
+    assert bench.main(SYNTHETIC + ["--rounds", "1"]) == 0
+    rows = read_csv(tmp_path / "results" / "box" / "runs.csv")
+    assert {r["method"] for r in rows} == {str(METHOD)}   # every row says how it was measured
+    assert bench.main(SYNTHETIC + ["--rounds", "2", "--resume"]) == 0   # same method: continues
+    for row in rows_with_ratios([1.2, 1.3]):   # rounds from before method 2 (no method)
+        append_row(tmp_path / "results" / "old" / "runs.csv", row)
+    for flags in (["--label", "old"], ["--out", str(tmp_path / "results" / "old")]):
+        assert bench.main(SYNTHETIC + ["--rounds", "3", "--resume"] + flags) == 2
+        error = capsys.readouterr().err.strip()
+        assert "old was measured by method 1, this bench.py measures by method 2" in error
+        assert "\n" not in error
+    monkeypatch.setattr(bench, "default_label", lambda: "old")
+    assert bench.main(SYNTHETIC + ["--rounds", "3", "--resume"]) == 2
+
+
 # ---- ratios.csv and the control -----------------------------------------------------------
 
 def test_the_control_arm_and_ratios_csv(monkeypatch, tmp_path):
@@ -365,20 +386,23 @@ def test_the_overhead_plot_draws_the_ci(tmp_path):
 
 def test_the_headline_takes_folders_with_rounds_and_marks_the_others(tmp_path):
     from report.readme import readme_markdown
-    from report.runs import append_row
+    from report.runs import METHOD, append_row
 
     environment = dict(cpu="Made-up CPU", cores=2, label="x")
     for row in rows_with_ratios([1.3, 1.4, 1.35]):
-        append_row(tmp_path / "new-box" / "runs.csv", dict(row, **environment))
+        append_row(tmp_path / "new-box" / "runs.csv", dict(row, method=METHOD, **environment))
     for row in rows_with_ratios([2.0, 2.2]):
         old = {k: v for k, v in row.items() if k not in ("round", "arm")}
         append_row(tmp_path / "old-box" / "runs.csv", dict(old, **environment))
+    for row in rows_with_ratios([1.1, 1.2, 1.15]):   # rounds, but before method 2
+        append_row(tmp_path / "throttled-box" / "runs.csv", dict(row, **environment))
     readme = readme_markdown(tmp_path)
     headline = readme.split("## Headline")[1].split("\n## ")[0]
     (r,) = ratios.paired_ratios(rows_with_ratios([1.3, 1.4, 1.35]))
     assert "**lenet on cpu**" in headline and ratios.format_ratio(r) in headline
-    assert "| new-box" in headline and "old-box" not in headline
+    assert "| new-box" in headline and "old-box" not in headline and "throttled" not in headline
     assert f"lenet: Keras epoch time is {ratios.format_ratio(r)} Gluon's (cpu, batch 128, new-box)" \
         in headline
     assert "In 1 of 1 cells the 95% CI lies above 1 (Keras slower)" in headline
     assert "## old-box (before rounds)" in readme and "## new-box\n" in readme
+    assert "## throttled-box (Gluon throttled)" in readme
