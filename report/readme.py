@@ -356,12 +356,14 @@ def historical_markdown(path=HISTORICAL_CSV):
 # suffix and a sentence. Such folders stay, and stay out of the headline.
 EARLIER_METHODS = {
     0: (" (before rounds)", " Measured before rounds: repeats, run in a fixed order (Keras first), "
-        "stand in for rounds; and with the Gluon arm throttled (below); not in the headline."),
-    1: (" (Gluon throttled)", " Measured before method 2: the Gluon arm (and keras-graph) ran "
-        "every operator with libgomp's throttled spin, from an OpenMP team its copy of the "
-        "training set left on the Python thread (README, \"Where the time goes\"), which slowed "
-        "it by up to 2x, so these Keras/Gluon ratios understate Keras's cost; not in the "
-        "headline."),
+        "stand in for rounds; and before method 2 (a throttled Gluon on one CPU context, see "
+        "the README's Fairness); not in the headline."),
+    1: (" (Gluon throttled)", " Measured before method 2: on a CPU context with more than one "
+        "OpenMP thread, the Gluon arm (and keras-graph) ran every operator with libgomp's "
+        "throttled spin, from an OpenMP team its copy of the training set left on the Python "
+        "thread (the README's Fairness), which slowed it by up to 2x, so those Keras/Gluon "
+        "ratios understate Keras's cost (on cpu:0-1 and with parameter-server workers, one "
+        "thread each, the methods agree); not in the headline."),
 }
 
 

@@ -6,6 +6,8 @@
   Gluon all read.
 - `shim.gpu`: the GPU preflight and the loading of pip's CUDA 11 libraries.
 - `shim.precision`: `--dtype bfloat16`, MXNet's AMP set up the same way for both sides.
+- `shim.arrays`: host arrays into MXNet without leaving an OpenMP team on the Python thread,
+  which would slow every operator after it.
 
 Importing `shim` itself is cheap (no keras, no mxnet), so the Gluon side never pays for Keras.
 """

@@ -6,8 +6,8 @@ the engine's, and it stays for the thread's life: libgomp then manages more thre
 are cores, and from then on its threads stop spinning between parallel regions (libgomp's
 "throttled" spin; the same happens with OMP_WAIT_POLICY=PASSIVE), so every operator the engine
 runs waits for its team to be woken. Holding MNIST or the IMDB prefix as one MXNet array did that
-to Gluon's whole run (measured: README, "Where the time goes"), while Keras's fit copies batch by
-batch, below the threshold at batch 128.
+to Gluon's whole run (measured: README, Fairness), while Keras's fit copies batch by batch, below
+the threshold at batch 128.
 
 `ndarray` makes the copy on a short-lived thread instead, whose team ends with it. The training
 code of Gluon and keras-graph, and peak.py, convert through it; keras-mxnet's own fit is measured
