@@ -606,8 +606,9 @@ def output_folder(args):
         if n > 1:
             print(f"{RESULTS / base} holds an earlier sweep of these cells: this one writes "
                   f"{out} (--resume continues the earlier one)")
-    if args.resume and older_method(out) is not None:
-        raise UsageError(f"{out} was measured by method {older_method(out)}, this bench.py "
+    older = older_method(out) if args.resume else None
+    if older is not None:
+        raise UsageError(f"{out} was measured by method {older}, this bench.py "
                          f"measures by method {runs.METHOD} (see report/runs.py): its rounds "
                          "would not compare with new ones; start a new sweep (--label)")
     return out

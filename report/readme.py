@@ -376,8 +376,8 @@ def headline_markdown(machines):
     """One table per scenario x context: the Keras/Gluon ratio with its 95% CI, the rounds and
     the folder (a machine and a sweep); then a sentence per scenario drawn from the table.
 
-    machines: [(label, rows)] of the folders measured with rounds only; folders measured before
-    rounds stay out of it (their ratios rest on repeats run in a fixed order).
+    machines: [(label, rows)] of the folders measured by the current method only (report/runs.py,
+    METHOD); earlier folders stay out of it (EARLIER_METHODS says why).
     """
     tables, by_scenario = {}, {}
     for label, rows in machines:
