@@ -10,7 +10,17 @@ it waited for). Linux only; elsewhere the columns stay blank.
   processes and of bench.py itself;
 - steal_s: time the hypervisor gave this VM's CPUs to someone else (/proc/stat steal);
 - ctx_switches: the cell's voluntary + involuntary context switches;
-- cpu_mhz: the mean CPU clock at the start (/proc/cpuinfo, else cpufreq).
+- cpu_mhz: the mean CPU clock at the start (/proc/cpuinfo, else cpufreq);
+- canary_ms: how fast the machine ran short parallel work just before the cell (`canary_ms`).
+
+The canary is there for a state of the machine that none of the others sees. On the 2-core VMs
+this project measures on, the machine spends minutes at a time in a state where work that hands
+off between the two CPUs at a fine grain runs slower: numpy's 2-thread small GEMMs 1.6x, the
+Keras CNN-LSTM's thousands of small operators a step 1.33x, Gluon's fused RNN 1.13x, while one
+thread alone, or both CPUs working independently, are as fast as ever. Load, steal, switches and
+clock read the same in both states. Since the two arms slow by different factors, pairing cannot
+cancel it: a round in that state has a higher Keras/Gluon ratio. The canary reads it (16 ms
+against 26 ms there); `canary_flags` marks the cells whose canary is off their sweep's median.
 
 `flags` raises the per-cell flags: epoch times that vary (CV >= 10% over the timed epochs, as
 pyperf warns) and other processes busy for >= 10% of a core. Flagged rows are kept and shown.
@@ -18,11 +28,14 @@ pyperf warns) and other processes busy for >= 10% of a core. Flagged rows are ke
 import os
 import resource
 import statistics
+import subprocess
+import sys
 import time
 from pathlib import Path
 
 EPOCH_CV_LIMIT = 0.10       # coefficient of variation of the timed epochs within a cell
 OTHER_CORES_LIMIT = 0.10    # other processes' CPU time / the cell's wall time
+CANARY_LIMIT = 0.10         # a cell's canary this far from its sweep's median: another machine state
 BUSY_FIELDS = (0, 1, 2, 5, 6)   # user, nice, system, irq, softirq in /proc/stat's 'cpu' line
 STEAL_FIELD = 7
 
@@ -63,10 +76,44 @@ def cpu_mhz():
     return round(sum(values) / len(values), 1) if values else None
 
 
+def _canary_child():
+    """The canary's work; run by `canary_ms` in a fresh process, it prints milliseconds."""
+    import numpy as np
+
+    rng = np.random.default_rng(0)
+    # One LSTM step's GEMM at batch 128: numpy's OpenBLAS splits it over all CPUs, so each call
+    # is a short parallel region, as the models' small operators are.
+    a = rng.random((128, 100), dtype=np.float32)
+    w = rng.random((100, 400), dtype=np.float32)
+    best = float("inf")
+    for _ in range(5):
+        started = time.perf_counter()
+        for _ in range(300):
+            a @ w
+        best = min(best, time.perf_counter() - started)
+    print(f"{best * 1e3:.2f}")
+
+
+def canary_ms():
+    """Milliseconds for 300 small GEMMs on numpy's threads (best of 5), or None if it failed.
+
+    It runs in a process of its own (about 0.3 s), so that no BLAS thread of it is left
+    spinning in bench.py when the cell starts.
+    """
+    try:
+        done = subprocess.run([sys.executable, __file__, "--canary"], capture_output=True,
+                              text=True, timeout=120)
+        return round(float(done.stdout), 2)
+    except (OSError, ValueError, subprocess.SubprocessError):
+        return None
+
+
 class Probe:
     """Start before a cell's process, `stop()` once it has been reaped: the noise columns."""
 
     def __init__(self):
+        # First, so that neither the canary's CPU time nor its wall time is the cell's.
+        self.canary = canary_ms()
         try:
             self.load = round(os.getloadavg()[0], 2)
         except OSError:
@@ -79,7 +126,7 @@ class Probe:
     def stop(self):
         wall = time.monotonic() - self.started
         own, switches = _own_cpu()
-        record = {"load_avg_1m": self.load, "cpu_mhz": self.mhz,
+        record = {"load_avg_1m": self.load, "cpu_mhz": self.mhz, "canary_ms": self.canary,
                   "ctx_switches": switches - self.switches, "wall_s": wall}
         stat = _proc_stat()
         if self.stat and stat:
@@ -107,3 +154,22 @@ def flags(record, timed_epochs):
     if other is not None and wall and other / wall >= OTHER_CORES_LIMIT:
         found.append(f"other processes used {other / wall:.2f} cores >= {OTHER_CORES_LIMIT:.2f}")
     return "; ".join(found)
+
+
+def canary_flags(rows):
+    """{id(row): flag} for the rows whose canary_ms is CANARY_LIMIT or more off the median of
+    the rows given (one sweep): cells measured in another state of the machine. Kept, shown."""
+    readings = [r["canary_ms"] for r in rows if r.get("canary_ms")]
+    if len(readings) < 3:
+        return {}
+    typical = statistics.median(readings)
+    found = {}
+    for r in rows:
+        if r.get("canary_ms") and abs(r["canary_ms"] / typical - 1) >= CANARY_LIMIT:
+            found[id(r)] = (f"canary {r['canary_ms']:.1f} ms, {r['canary_ms'] / typical - 1:+.0%} "
+                            f"from the sweep's median {typical:.1f} ms")
+    return found
+
+
+if __name__ == "__main__" and sys.argv[1:] == ["--canary"]:
+    _canary_child()

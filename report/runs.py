@@ -22,7 +22,7 @@ COLUMNS = [
     "omp_threads", "max_samples", "process_env", "peak_device",
     # rounds (bench.py --rounds) and the machine's noise during each cell
     "round", "arm", "order", "load_avg_1m", "other_cpu_s", "steal_s", "ctx_switches",
-    "cpu_mhz", "noise_flags",
+    "cpu_mhz", "noise_flags", "canary_ms",
     # bench.py --profile
     "profiled", "profile_coverage",
     # the measurement method the row was taken with (METHOD below)
@@ -40,7 +40,7 @@ FLOAT_COLUMNS = {"warmup_s", "epoch_s_median", "epoch_s_min", "epoch_s_max",
                  "samples_per_s", "train_loss", "train_accuracy", "val_loss",
                  "val_accuracy", "val_s", "peak_rss_mb", "flops_per_sample",
                  "gflops_per_s", "peak_fraction", "loop_cpu_fraction", "load_avg_1m",
-                 "other_cpu_s", "steal_s", "cpu_mhz", "profile_coverage"}
+                 "other_cpu_s", "steal_s", "cpu_mhz", "canary_ms", "profile_coverage"}
 
 # Identity of a cell for --resume: two rows with the same key measured the same thing.
 # The arm (e.g. gluon-control, which runs impl gluon) stands in for impl where there is one,

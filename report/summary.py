@@ -7,6 +7,8 @@ from statistics import median
 
 from tabulate import tabulate
 
+import noise
+
 from report.ratios import (PAIRS, all_pairs, arm_of, format_floor, format_ratio, is_control,
                            paired_ratios, round_of)
 from report.runs import cell_key, data_of, dtype_of, is_profiled, samples_of, workers_of
@@ -169,9 +171,16 @@ def _ratio_key(r):
 
 
 def noise_table(rows, ratios):
-    """Cells with a noise flag, and per-round ratios that are outliers: kept, and shown here."""
-    table = [[r["scenario"], impl_name(arm_of(r)), r["ctx"], r["batch_size"], round_of(r),
-              r.get("noise_flags")] for r in ok_rows(rows) if r.get("noise_flags")]
+    """Cells with a noise flag or a canary off the sweep's (noise.canary_flags), and per-round
+    ratios that are outliers: kept, and shown here."""
+    cells = ok_rows(rows)
+    canary = noise.canary_flags(cells)
+    table = []
+    for r in cells:
+        found = "; ".join(f for f in (r.get("noise_flags"), canary.get(id(r))) if f)
+        if found:
+            table.append([r["scenario"], impl_name(arm_of(r)), r["ctx"], r["batch_size"],
+                          round_of(r), found])
     for r in ratios:
         for round_number, score in r["outliers"]:
             table.append([r["scenario"], f"{impl_name(r['numerator'])}/{impl_name(r['denominator'])}",
@@ -214,7 +223,9 @@ def summary_sections(rows, level=2):
     noisy = noise_table(rows, found)
     if noisy:
         parts.append(f"{hashes} Noise flags\n\nKept in every table above; shown here so that "
-                     "they can be weighed.\n\n" + noisy)
+                     "they can be weighed. A canary flag marks a cell that started while the "
+                     "machine ran short parallel work at another speed than it did over most of "
+                     "the sweep (noise.py).\n\n" + noisy)
     failed = failed_rows(rows)
     if failed:
         table = [[r["scenario"], impl_name(arm_of(r)), r["ctx"], workers_of(r), r["batch_size"],

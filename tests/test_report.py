@@ -282,7 +282,7 @@ PUBLIC_COLUMNS = [
     "python", "mxnet", "keras_mxnet", "numpy", "torch", "cpu", "cores", "gpus", "git_commit",
     "omp_threads", "max_samples", "process_env", "peak_device",
     "round", "arm", "order", "load_avg_1m", "other_cpu_s", "steal_s", "ctx_switches",
-    "cpu_mhz", "noise_flags", "profiled", "profile_coverage", "method",
+    "cpu_mhz", "noise_flags", "canary_ms", "profiled", "profile_coverage", "method",
 ]
 
 

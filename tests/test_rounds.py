@@ -287,7 +287,7 @@ def test_a_noisy_cell_is_flagged_and_kept(monkeypatch, tmp_path):
                        "--impl", "gluon", "--epochs", "4")
     (row,) = rows
     assert row["status"] == "ok" and "epoch-time CV 20% >= 10%" in row["noise_flags"]
-    for column in ("load_avg_1m", "other_cpu_s", "steal_s", "ctx_switches"):
+    for column in ("load_avg_1m", "other_cpu_s", "steal_s", "ctx_switches", "canary_ms"):
         assert row[column] != "", column
     steady = {"other_cpu_s": 0.0, "wall_s": 10.0}
     assert noise.flags(steady, [1.0, 1.02, 0.99]) == ""
@@ -312,6 +312,32 @@ def test_the_probe_counts_other_processes_cpu_but_not_the_cells_own():
     record = probe.stop()
     assert record["ctx_switches"] >= 0
     assert record["other_cpu_s"] < 1.0 + record["wall_s"]   # the cell's second is not counted
+
+
+def test_the_canary_times_real_work_in_a_process_of_its_own():
+    threads = len(list(Path("/proc/self/task").iterdir()))
+    reading = noise.canary_ms()
+    assert isinstance(reading, float) and reading > 0
+    assert len(list(Path("/proc/self/task").iterdir())) == threads   # no BLAS thread left here
+
+
+def test_cells_whose_canary_is_off_the_sweeps_median_are_flagged_and_kept(monkeypatch, tmp_path):
+    # The machine's slow state (noise.py): the third cell's canary reads 1.6x the others'.
+    readings = iter([16.0, 16.4, 26.0, 15.8, 16.2, 16.1])
+    monkeypatch.setattr(noise, "canary_ms", lambda: next(readings))
+    out, rows, _ = sweep(monkeypatch, tmp_path, fake_harness(tmp_path), "--impl", "keras,gluon",
+                         "--rounds", "3")
+    assert [float(r["canary_ms"]) for r in rows] == [16.0, 16.4, 26.0, 15.8, 16.2, 16.1]
+    summary = (out / "summary.md").read_text()
+    noise_section = summary.split("## Noise flags")[1]
+    flagged = [line for line in noise_section.splitlines() if "canary" in line and "|" in line]
+    assert len(flagged) == 1 and "canary 26.0 ms, +61% from the sweep's median 16.1 ms" in flagged[0]
+    assert flagged[0].split("|")[5].strip() == rows[2]["round"]           # the slow cell's round
+    assert len(rows) == 6                                                  # kept, not dropped
+
+    assert noise.canary_flags([{"canary_ms": 16.0}, {"canary_ms": 26.0}]) == {}   # < 3 readings
+    steady = [{"canary_ms": v} for v in (16.0, 16.4, 17.5, None)]
+    assert noise.canary_flags(steady) == {}                                # within 10%
 
 
 # ---- the console and bad input ------------------------------------------------------------
