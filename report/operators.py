@@ -170,7 +170,7 @@ def extra_over(keras_ops, gluon_ops, top=TOP_OPERATORS):
     """The operators with the most extra per-step time in Keras's step over Gluon's (by name;
     an operator Gluon does not run counts whole), and the total extra operator time."""
     extra = {name: ms - gluon_ops.get(name, 0.0) for name, ms in keras_ops.items()}
-    total = sum(keras_ops.values()) - sum(gluon_ops.values())
+    total = math.fsum(keras_ops.values()) - math.fsum(gluon_ops.values())   # any order: same sum
     ranked = sorted(((ms, name) for name, ms in extra.items() if ms > 0), reverse=True)
     return [(name, ms) for ms, name in ranked[:top]], total
 

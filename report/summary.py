@@ -9,8 +9,8 @@ from tabulate import tabulate
 
 import noise
 
-from report.ratios import (PAIRS, all_pairs, arm_of, format_floor, format_ratio, is_control,
-                           paired_ratios, round_of)
+from report.ratios import (CI_LEVEL, PAIRS, all_pairs, arm_of, format_floor, format_ratio,
+                           interval, is_control, line_key, paired_ratios, round_of)
 from report.runs import cell_key, data_of, dtype_of, is_profiled, samples_of, workers_of
 
 IMPL_ORDER = ["keras", "keras-graph", "gluon", "torch"]
@@ -191,6 +191,49 @@ def noise_table(rows, ratios):
     return tabulate(table, headers, tablefmt="pipe", disable_numparse=True) if table else ""
 
 
+def state_table(rows, ratios):
+    """Where some cells started in another state of the machine (noise.canary_flags): each
+    ratio they touch, again over the rounds all of whose cells started in the sweep's usual
+    state, and over the others. Beside the ratio over all rounds, never instead of it."""
+    cells = ok_rows(rows)
+    flagged = noise.canary_flags(cells)
+    other_rounds = {}
+    for r in cells:
+        if id(r) in flagged:
+            other_rounds.setdefault(line_key(r), set()).add(round_of(r))
+    # (line, round, flagged) -> canary readings: shown for each group, the flagged ones for the
+    # rounds in another state (their other cells may have started before the state changed)
+    canaries = {}
+    for r in cells:
+        if r.get("canary_ms"):
+            canaries.setdefault((line_key(r), round_of(r), id(r) in flagged), []).append(
+                r["canary_ms"])
+    table = []
+    for r in ratios:
+        key = ((r["scenario"], r["ctx"], r["workers"], r["data"], r["dtype"], r["samples"]),
+               r["batch_size"])
+        other = sorted(other_rounds.get(key, set()) & set(r["per_round"]))
+        if not other:
+            continue
+        usual = [k for k in r["per_round"] if k not in other]
+        shown = []
+        for group, in_other in ((usual, False), (other, True)):
+            if not group:
+                shown.append("—")
+                continue
+            ratio, low, high, _ = interval([r["per_round"][k] for k in group])
+            readings = [c for k in group for c in canaries.get((key, k, in_other), [])]
+            shown.append(format_ratio(dict(ratio=ratio, ci_low=low, ci_high=high,
+                                           ci_level=CI_LEVEL, n=len(group), paired=True))
+                         + (f", canary {median(readings):.1f} ms" if readings else ""))
+        table.append([r["scenario"], f"{impl_name(r['numerator'])}/{impl_name(r['denominator'])}",
+                      r["ctx"], r["batch_size"], format_ratio(r), *shown,
+                      ", ".join(str(k) for k in other)])
+    headers = ["scenario", "ratio", "ctx", "batch", "all rounds", "rounds in the usual state",
+               "rounds in another state", "which"]
+    return tabulate(table, headers, tablefmt="pipe", disable_numparse=True) if table else ""
+
+
 def summary_sections(rows, level=2):
     """The tables, as markdown starting at heading `level` (no document title)."""
     hashes = "#" * level
@@ -222,10 +265,18 @@ def summary_sections(rows, level=2):
                      f"{_group_table(group, lines, ratios, impls, pairs)}")
     noisy = noise_table(rows, found)
     if noisy:
-        parts.append(f"{hashes} Noise flags\n\nKept in every table above; shown here so that "
-                     "they can be weighed. A canary flag marks a cell that started while the "
-                     "machine ran short parallel work at another speed than it did over most of "
-                     "the sweep (noise.py).\n\n" + noisy)
+        text = "Kept in every table above; shown here so that they can be weighed."
+        if noise.canary_flags(ok_rows(rows)):
+            text += (" A canary flag marks a cell that started while the machine ran short "
+                     "parallel work at another speed than it did over most of the sweep "
+                     "(noise.py).")
+        parts.append(f"{hashes} Noise flags\n\n{text}\n\n" + noisy)
+    by_state = state_table(rows, found)
+    if by_state:
+        parts.append(f"{hashes} Ratios by machine state\n\nThe machine's state moves some "
+                     "ratios (noise.py): here each ratio a canary flag touches, over all its "
+                     "rounds as above, then over the rounds whose cells all started in the "
+                     "sweep's usual state, and over the rest.\n\n" + by_state)
     failed = failed_rows(rows)
     if failed:
         table = [[r["scenario"], impl_name(arm_of(r)), r["ctx"], workers_of(r), r["batch_size"],

@@ -325,15 +325,25 @@ def test_cells_whose_canary_is_off_the_sweeps_median_are_flagged_and_kept(monkey
     # The machine's slow state (noise.py): the third cell's canary reads 1.6x the others'.
     readings = iter([16.0, 16.4, 26.0, 15.8, 16.2, 16.1])
     monkeypatch.setattr(noise, "canary_ms", lambda: next(readings))
-    out, rows, _ = sweep(monkeypatch, tmp_path, fake_harness(tmp_path), "--impl", "keras,gluon",
-                         "--rounds", "3")
+    out, rows, _ = sweep(monkeypatch, tmp_path, fake_harness(tmp_path, jitter="0.1"),
+                         "--impl", "keras,gluon", "--rounds", "3")
     assert [float(r["canary_ms"]) for r in rows] == [16.0, 16.4, 26.0, 15.8, 16.2, 16.1]
     summary = (out / "summary.md").read_text()
-    noise_section = summary.split("## Noise flags")[1]
+    noise_section = summary.split("## Noise flags")[1].split("## Ratios by machine state")[0]
     flagged = [line for line in noise_section.splitlines() if "canary" in line and "|" in line]
     assert len(flagged) == 1 and "canary 26.0 ms, +61% from the sweep's median 16.1 ms" in flagged[0]
     assert flagged[0].split("|")[5].strip() == rows[2]["round"]           # the slow cell's round
     assert len(rows) == 6                                                  # kept, not dropped
+    # The ratio again by state: the slow cell's round alone (Keras 1.25 x 1.1 or x 0.9 there),
+    # and the two others; the ratio over all three rounds stays in the tables above.
+    slow_round = int(rows[2]["round"])
+    alone = 1.25 * (1.1 if slow_round % 2 else 0.9)
+    rest = math.prod(1.25 * (1.1 if k % 2 else 0.9) for k in {1, 2, 3} - {slow_round}) ** 0.5
+    (by_state,) = [line for line in summary.split("## Ratios by machine state")[1].splitlines()
+                   if line.startswith("| lenet")]
+    cells = [c.strip() for c in by_state.split("|")[1:-1]]
+    assert cells[5].startswith(f"{rest:.2f}x (95% CI ") and cells[5].endswith("n=2), canary 16.1 ms")
+    assert cells[6] == f"{alone:.2f}x (n=1, no CI), canary 26.0 ms" and cells[7] == str(slow_round)
 
     assert noise.canary_flags([{"canary_ms": 16.0}, {"canary_ms": 26.0}]) == {}   # < 3 readings
     steady = [{"canary_ms": v} for v in (16.0, 16.4, 17.5, None)]
