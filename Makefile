@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 
 # The default sweep: both scenarios, both implementations, CPU, three batch sizes, a 1536-sample
 # prefix of the real data, adaptive rounds (at least 3, more where a Keras/Gluon CI is wider
-# than +-5%) within a 14-minute budget: 6 minutes on a quiet 2-core machine with the report
+# than +-5%) within a 14-minute budget: 6-7 minutes on a quiet 2-core machine with the report
 # (2026-11-30), 15 at most.
 # See README (Two commands) for how the prefix was chosen, and for the full grid.
 BENCH_ARGS ?= --scenario lenet,rnn --impl keras,gluon --ctx cpu --batch-sizes 64,128,512 \
