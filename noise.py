@@ -81,8 +81,8 @@ def _canary_child():
     import numpy as np
 
     rng = np.random.default_rng(0)
-    # One LSTM step's GEMM at batch 128: numpy's OpenBLAS splits it over all CPUs, so each call
-    # is a short parallel region, as the models' small operators are.
+    # One LSTM step's GEMM at batch 128: numpy's BLAS splits it over its two threads, so each
+    # call is a short parallel region, as the models' small operators are.
     a = rng.random((128, 100), dtype=np.float32)
     w = rng.random((100, 400), dtype=np.float32)
     best = float("inf")
@@ -95,14 +95,18 @@ def _canary_child():
 
 
 def canary_ms():
-    """Milliseconds for 300 small GEMMs on numpy's threads (best of 5), or None if it failed.
+    """Milliseconds for 300 small GEMMs on two BLAS threads (best of 5), or None if it failed.
 
-    It runs in a process of its own (about 0.3 s), so that no BLAS thread of it is left
-    spinning in bench.py when the cell starts.
+    It runs in a process of its own (about 0.2 s), so that no BLAS thread of it is left
+    spinning in bench.py when the cell starts; two threads whatever the sweep's settings, so
+    that every reading of a sweep times the same work.
     """
+    threads = str(min(2, os.cpu_count() or 1))
+    env = dict(os.environ, OPENBLAS_NUM_THREADS=threads, OMP_NUM_THREADS=threads,
+               MKL_NUM_THREADS=threads)
     try:
         done = subprocess.run([sys.executable, __file__, "--canary"], capture_output=True,
-                              text=True, timeout=120)
+                              text=True, timeout=120, env=env)
         return round(float(done.stdout), 2)
     except (OSError, ValueError, subprocess.SubprocessError):
         return None
