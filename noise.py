@@ -97,7 +97,8 @@ def _canary_child():
 def canary_ms():
     """Milliseconds for 300 small GEMMs on two BLAS threads (best of 5), or None if it failed.
 
-    It runs in a process of its own (about 0.2 s), so that no BLAS thread of it is left
+    It runs in a process of its own (about 0.2 s on an idle 2-core machine, seconds on a busy
+    one, whose contention it is timing too), so that no BLAS thread of it is left
     spinning in bench.py when the cell starts; two threads whatever the sweep's settings, so
     that every reading of a sweep times the same work.
     """

@@ -232,8 +232,12 @@ def test_cell_timeout_stops_an_ordinary_cell_and_marks_it_failed(tmp_path, monke
 
 def test_ctrl_c_exits_130_and_stops_the_cell_in_flight(tmp_path):
     harness_file, pid_file = pid_writing_harness(tmp_path, "time.sleep(600)\n")
-    driver = (f"import sys, bench; bench.HARNESS = [sys.executable, {str(harness_file)!r}]; "
-              f"sys.exit(bench.main(sys.argv[1:]))")
+    # Ctrl-C as at a terminal: a process started in the background by a non-interactive shell
+    # (as some CI runners start the suite) inherits SIGINT ignored, and Python keeps it so.
+    driver = ("import signal, sys, bench; "
+              "signal.signal(signal.SIGINT, signal.default_int_handler); "
+              f"bench.HARNESS = [sys.executable, {str(harness_file)!r}]; "
+              "sys.exit(bench.main(sys.argv[1:]))")
     sweep = subprocess.Popen([sys.executable, "-c", driver, *QUICK, "--impl", "gluon",
                               "--batch-sizes", "64", "--out", str(tmp_path / "out")],
                              cwd=ROOT, stderr=subprocess.PIPE, text=True)
