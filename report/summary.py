@@ -170,11 +170,9 @@ def _ratio_key(r):
             (r["numerator"], r["denominator"]))
 
 
-def noise_table(rows, ratios):
-    """Cells with a noise flag or a canary off the sweep's (noise.canary_flags), and per-round
-    ratios that are outliers: kept, and shown here."""
-    cells = ok_rows(rows)
-    canary = noise.canary_flags(cells)
+def noise_table(cells, canary, ratios):
+    """Finished cells with a noise flag or a canary flag (`canary`: noise.canary_flags(cells)),
+    and per-round ratios that are outliers: kept, and shown here."""
     table = []
     for r in cells:
         found = "; ".join(f for f in (r.get("noise_flags"), canary.get(id(r))) if f)
@@ -191,12 +189,11 @@ def noise_table(rows, ratios):
     return tabulate(table, headers, tablefmt="pipe", disable_numparse=True) if table else ""
 
 
-def state_table(rows, ratios):
-    """Where some cells started in another state of the machine (noise.canary_flags): each
-    ratio they touch, again over the rounds all of whose cells started in the sweep's usual
-    state, and over the others. Beside the ratio over all rounds, never instead of it."""
-    cells = ok_rows(rows)
-    flagged = noise.canary_flags(cells)
+def state_table(cells, flagged, ratios):
+    """Where some finished cells started in another state of the machine (`flagged`:
+    noise.canary_flags(cells)): each ratio they touch, again over the rounds all of whose cells
+    started in the sweep's usual state, and over the others. Beside the ratio over all rounds,
+    never instead of it."""
     other_rounds = {}
     for r in cells:
         if id(r) in flagged:
@@ -210,8 +207,7 @@ def state_table(rows, ratios):
                 r["canary_ms"])
     table = []
     for r in ratios:
-        key = ((r["scenario"], r["ctx"], r["workers"], r["data"], r["dtype"], r["samples"]),
-               r["batch_size"])
+        key = _ratio_key(r)[:2]   # the ratio's line_key
         other = sorted(other_rounds.get(key, set()) & set(r["per_round"]))
         if not other:
             continue
@@ -263,15 +259,17 @@ def summary_sections(rows, level=2):
     for group in sorted({g for g, _ in lines}):
         parts.append(f"{hashes} {group_title(group)}\n\n"
                      f"{_group_table(group, lines, ratios, impls, pairs)}")
-    noisy = noise_table(rows, found)
+    cells = ok_rows(rows)
+    canary = noise.canary_flags(cells)
+    noisy = noise_table(cells, canary, found)
     if noisy:
         text = "Kept in every table above; shown here so that they can be weighed."
-        if noise.canary_flags(ok_rows(rows)):
+        if canary:
             text += (" A canary flag marks a cell that started while the machine ran short "
                      "parallel work at another speed than it did over most of the sweep "
                      "(noise.py).")
         parts.append(f"{hashes} Noise flags\n\n{text}\n\n" + noisy)
-    by_state = state_table(rows, found)
+    by_state = state_table(cells, canary, found)
     if by_state:
         parts.append(f"{hashes} Ratios by machine state\n\nThe machine's state moves some "
                      "ratios (noise.py): here each ratio a canary flag touches, over all its "
