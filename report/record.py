@@ -12,6 +12,7 @@ import csv
 import fcntl
 import os
 import sys
+import time
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -40,13 +41,31 @@ def _key(folder):
 
 
 def _holder(fd):
-    """'pid N: command' as the holder wrote it into the lock file."""
+    """'pid N: command' as the holder wrote it into the lock file.
+
+    The holder writes it just after taking the lock, so a reader that comes in between sees
+    nothing yet, or the words of a sweep that died without clearing them: it looks again for
+    up to a second until they name a live process."""
+    for _ in range(100):
+        try:
+            text = os.pread(fd, 4096, 0).decode(errors="replace").strip()
+        except OSError:
+            text = ""
+        pid, _, command = text.partition(" ")
+        if pid.isdigit() and _alive(int(pid)):
+            return f"pid {pid}: {command}"
+        time.sleep(0.01)
+    return "pid unknown"
+
+
+def _alive(pid):
     try:
-        text = os.pread(fd, 4096, 0).decode(errors="replace").strip()
-    except OSError:
-        text = ""
-    pid, _, command = text.partition(" ")
-    return f"pid {pid}: {command}" if pid else "pid unknown"
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        pass   # another user's process: alive
+    return True
 
 
 def claim(folder, command):
@@ -95,12 +114,20 @@ def _unwritable(folder, error):
 def release(folder):
     fd = _held.pop(_key(folder), None)
     if fd is not None:
-        os.close(fd)   # closing drops the flock
+        _let_go(fd)
 
 
 def release_all():
     for key in list(_held):
-        os.close(_held.pop(key))
+        _let_go(_held.pop(key))
+
+
+def _let_go(fd):
+    try:
+        os.ftruncate(fd, 0)   # no words of a sweep that is over
+    except OSError:
+        pass
+    os.close(fd)   # closing drops the flock
 
 
 def running(folder):
