@@ -85,6 +85,22 @@ def test_a_row_cut_at_every_byte_offset_is_set_aside_and_nothing_earlier_is_lost
         assert f"{csv_path}: line 5 was a damaged row" in notice and damaged.name in notice
 
 
+def test_a_file_cut_in_its_first_write_starts_afresh(tmp_path, capsys):
+    row = {"scenario": "lenet", "impl": "gluon", "ctx": "cpu", "batch_size": 64,
+           "status": "failed", "reason": "killed by SIGKILL"}
+    csv_path = tmp_path / runs.RUNS_FILE
+    runs.append_row(csv_path, row)
+    whole = csv_path.read_bytes()
+    header_end = whole.index(b"\n") + 1
+    for cut in (5, header_end - 1, header_end + 3):   # in the header, at its end, in the row
+        csv_path.write_bytes(whole[:cut])
+        assert runs.read_rows(csv_path) == []
+        assert csv_path.read_bytes() == whole[:header_end if cut > header_end else 0]
+        runs.append_row(csv_path, row)   # the header again where it was lost, then the row
+        assert csv_path.read_bytes() == whole
+        assert "line " in one_line(capsys.readouterr().err)
+
+
 @pytest.mark.parametrize("cut_from_end", [2, 40, 300])   # a byte, the 40 of the issue, most of it
 def test_resume_measures_the_cut_cell_again_and_the_report_says_one_line(swept, monkeypatch,
                                                                         capsys, cut_from_end):
