@@ -20,6 +20,7 @@ import json
 import os
 import platform
 import random
+import shlex
 import shutil
 import signal
 import socket
@@ -37,7 +38,7 @@ import benchdata
 import noise
 import peak
 import scenarios
-from report import ratios, runs, summary
+from report import ratios, record, runs, summary
 from shim import precision
 from shim.contexts import ContextError, parse_list
 
@@ -50,6 +51,11 @@ DEFAULT_BATCH_SIZES = "64,128,256,512"
 
 class UsageError(Exception):
     """A user mistake: reported as one line, exit status 2."""
+
+
+class SweepStopped(Exception):
+    """The folder stopped taking what the sweep writes (a full disk, an I/O error): one line,
+    exit status 1; the rows already written are whole and --resume continues."""
 
 
 class OneLineParser(argparse.ArgumentParser):
@@ -591,6 +597,7 @@ def output_folder(args):
     if args.out or args.label:
         args.label = args.label or default_label()
         out = Path(args.out or RESULTS / args.label)
+        hold(out, args)
         cell = earlier_rounds(out, args)
         if cell:
             raise UsageError(f"{out} already holds an earlier sweep's rounds of "
@@ -601,11 +608,16 @@ def output_folder(args):
         for n in itertools.count(1):
             args.label = base if n == 1 else f"{base}-{n}"
             out = RESULTS / args.label
+            # Decided under the folder's lock, so two sweeps started together never pick one
+            # folder; a folder in use is another sweep's (with --resume: refused, it is ours).
+            if not hold(out, args, refuse=args.resume):
+                continue
             if not earlier_rounds(out, args):
                 break
+            record.release(out)
         if n > 1:
-            print(f"{RESULTS / base} holds an earlier sweep of these cells: this one writes "
-                  f"{out} (--resume continues the earlier one)")
+            print(f"{RESULTS / base} holds an earlier or a running sweep of these cells: this one "
+                  f"writes {out} (--resume continues the earlier one)")
     older = older_method(out) if args.resume else None
     if older is not None:
         raise UsageError(f"{out} was measured by method {older}, this bench.py "
@@ -614,11 +626,23 @@ def output_folder(args):
     return out
 
 
+def hold(out, args, refuse=True):
+    """Take `out`'s lock for this sweep (report/record.py), creating the folder and proving it
+    writable; False when another sweep holds it, or with `refuse` one line naming that sweep."""
+    try:
+        holder = record.claim(out, command=args.command)
+    except record.FolderError as error:
+        raise UsageError(str(error))
+    if holder and refuse:
+        raise UsageError(f"{out} is in use by a running sweep ({holder}); wait for it to end, "
+                         "or name another --label")
+    return not holder
+
+
 def run_sweep(args):
-    out = output_folder(args)
-    csv_path = out / runs.RUNS_FILE
     gpu_indices = preflight(args)
-    out.mkdir(parents=True, exist_ok=True)  # only for a command that passed its preflight
+    out = output_folder(args)  # created and locked only for a command that passed its preflight
+    csv_path = out / runs.RUNS_FILE
     machine = machine_columns(args.label, gpus=gpu_names(gpu_indices))
     configs = configurations(args)
     measured_peak = runs.load_peak(out)
@@ -655,12 +679,24 @@ def run_sweep(args):
             for cell in cells:
                 bar.set_postfix_str(f"{cell['scenario']} {cell['arm']} {cell['ctx']} "
                                     f"b{cell['batch_size']} r{cell['round']}")
-                row, _ = measure(cell, args, out, machine, measured_peak)
-                counts[row["status"]] += 1
-                runs.append_row(csv_path, row)
-                rows = runs.read_machine(out)
-                (out / "summary.md").write_text(summary.summary_markdown(rows, title=args.label))
-                ratios.write_ratios_csv(out, rows, target=args.target_ci)
+                try:
+                    row, _ = measure(cell, args, out, machine, measured_peak)
+                    counts[row["status"]] += 1
+                    runs.append_row(csv_path, row)
+                except OSError as error:
+                    raise SweepStopped(f"{out}: the row of {cell['scenario']} {cell['arm']} "
+                                       f"{cell['ctx']} b{cell['batch_size']} round "
+                                       f"{cell['round']} was lost ({error.strerror or error}); "
+                                       "the rows before it are whole: make room, then --resume")
+                try:
+                    rows = runs.read_machine(out)
+                    record.replace_bytes(out / "summary.md", summary.summary_markdown(
+                        rows, title=args.label).encode())
+                    ratios.write_ratios_csv(out, rows, target=args.target_ci)
+                except OSError as error:
+                    raise SweepStopped(f"{out}: summary.md or ratios.csv could not be written "
+                                       f"({error.strerror or error}); every row is in "
+                                       f"{runs.RUNS_FILE}: make room, then --resume")
                 bar.update()
                 tqdm.write(cell_line(row))
             round_seconds[index] = time.monotonic() - began
@@ -701,6 +737,7 @@ def main(argv=None):
 
             return report_main(argv[1:])
         args = parser().parse_args(argv)
+        args.command = shlex.join(["bench.py", *argv])   # named to a second sweep of its folder
         if args.check:
             from shim import gpu
 
@@ -709,14 +746,18 @@ def main(argv=None):
             return measure_peak(args)
         validate(args)
         return run_sweep(args)
-    except UsageError as error:
+    except (UsageError, runs.ReportError) as error:
         print(f"bench.py: error: {error}", file=sys.stderr)
         return 2
+    except SweepStopped as error:
+        print(f"bench.py: error: {error}", file=sys.stderr)
+        return 1
     except (KeyboardInterrupt, Terminated) as stop:
         how, status = ("terminated", 143) if isinstance(stop, Terminated) else ("interrupted", 130)
         print(f"bench.py: {how}; finished cells are in runs.csv (use --resume)", file=sys.stderr)
         return status
     finally:
+        record.release_all()   # in-process callers (tests) may start another sweep after
         signal.signal(signal.SIGTERM, on_sigterm)
 
 

@@ -10,7 +10,7 @@ from pathlib import Path
 
 from tabulate import tabulate
 
-from report import operators
+from report import operators, record
 from report.plots import PLOT_NAMES, render_plots
 from report.runs import (METHOD, RUNS_FILE, ReportError, data_of, device_kind, dtype_of,
                          method_of, read_machine, workers_of)
@@ -459,6 +459,10 @@ def regenerate(results_dir):
     for run_dir in run_dirs(results_dir):
         rows = read_machine(run_dir)
         label = run_dir.name
+        busy = record.running(run_dir)
+        if busy:
+            notes.append(f"{label}: a sweep is running ({busy}); its tables hold the rows "
+                         "written so far")
         (run_dir / "summary.md").write_text(summary_markdown(rows, f"Benchmark summary: {label}"))
         _, plot_notes[label] = render_plots(rows, run_dir, label)
         operators.render(run_dir)   # operators.png, shown in its own section

@@ -8,6 +8,8 @@ import io
 import os
 from pathlib import Path
 
+from report import record
+
 # The first block is the original, stable schema; the second adds provenance
 # and the quantities needed for scaling, FLOP and environment reporting.
 COLUMNS = [
@@ -138,14 +140,19 @@ def append_row(path, row):
     """Append one row to a runs.csv, writing the header first if the file is new.
 
     Unknown keys raise ReportError; missing keys are written blank.  The row is
-    written with one write() and fsync'ed, so a kill of the benchmark after
-    this returns cannot lose it.
+    appended and fsync'ed (record.append_synced), so a kill of the benchmark after
+    this returns cannot lose it; an append that fails (a full disk) leaves no part of it.
     """
     unknown = sorted(set(row) - set(COLUMNS))
     if unknown:
         raise ReportError(f"append_row: unknown column(s) {', '.join(unknown)}")
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
+    if path.exists():
+        try:
+            record.whole_text(path)   # a new row must not be glued to a cut one
+        except record.DamagedRow as error:
+            raise ReportError(str(error)) from None
     new_file = not path.exists() or path.stat().st_size == 0
     if not new_file:
         with open(path, newline="") as f:
@@ -160,10 +167,7 @@ def append_row(path, row):
     if new_file:
         writer.writerow(COLUMNS)
     writer.writerow([_format_value(row.get(name)) for name in COLUMNS])
-    with open(path, "a", newline="") as f:
-        f.write(buffer.getvalue())
-        f.flush()
-        os.fsync(f.fileno())
+    record.append_synced(path, buffer.getvalue().encode("utf-8"))
 
 
 def _upgrade_header(path):
@@ -231,13 +235,16 @@ def read_rows(path_or_dir):
     if path.stat().st_size == 0:
         return []  # created, but killed before the first row: nothing measured yet
     try:
-        return _read_csv(path)
+        text = record.whole_text(path)   # a cut last row is set aside (report/record.py)
+        return _read_csv(path, text) if text else []
+    except record.DamagedRow as error:   # damage before the last line: never guessed at
+        raise ReportError(str(error)) from None
     except (csv.Error, UnicodeDecodeError) as error:
         raise ReportError(f"{path}: not a readable CSV ({error})") from None
 
 
-def _read_csv(path):
-    with open(path, newline="") as f:
+def _read_csv(path, text):
+    with io.StringIO(text, newline="") as f:
         reader = csv.DictReader(f)
         header = reader.fieldnames or []
         missing = [name for name in ESSENTIAL if name not in header]
