@@ -19,7 +19,7 @@ from report.summary import (context_label, impl_name, median_of, ok_rows,  # noq
 
 PLOT_NAMES = ["throughput", "overhead", "accuracy", "scaling", "warmup"]
 IMPL_COLORS = {"keras": "tab:red", "keras-graph": "tab:orange", "gluon": "tab:blue",
-               "torch": "tab:green"}
+               "torch": "tab:green", "keras-fused": "tab:purple"}
 PANEL_SIZE = (5.2, 4.2)
 
 
