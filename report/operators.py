@@ -253,7 +253,8 @@ def operators_markdown(steps, level=4):
                      + tabulate(table, ["arm"] + CATEGORIES + ["all operators"],
                                 tablefmt="pipe", disable_numparse=True))
         if "keras" in by_impl and "gluon" in by_impl:
-            for keras_arm in ("keras", "keras-graph"):
+            # keras-fused's: what remains of Keras's cost with the fused path, by operator
+            for keras_arm in ("keras", "keras-graph", ratios.FUSED):
                 if keras_arm not in by_impl:
                     continue
                 extra, total = extra_over(by_impl[keras_arm], by_impl["gluon"])

@@ -159,3 +159,10 @@ def test_the_recovered_time_reaches_the_where_the_time_goes_section(tmp_path):
     assert "What the fused path's arms recover, by fix" in text
     assert ["lenet on cpu, batch 128", "Keras fused (rnn)", "+25.00", "42%",
             "dot 25.00, broadcast_add 5.00"] in table_rows(text)
+
+
+def test_where_the_time_goes_names_what_remains_by_operator():
+    text = operators.operators_markdown(operators.per_step(profiled_operators()))
+    remains = text.split("in Keras fused's step over Gluon's")[1]
+    assert remains.startswith(" (all operators: +5.00 ms per step)")
+    assert ["RNN", "RNN", "5.00", "100%"] in table_rows(remains.split("\n\n")[1])
