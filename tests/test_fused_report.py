@@ -166,3 +166,14 @@ def test_where_the_time_goes_names_what_remains_by_operator():
     remains = text.split("in Keras fused's step over Gluon's")[1]
     assert remains.startswith(" (all operators: +5.00 ms per step)")
     assert ["RNN", "RNN", "5.00", "100%"] in table_rows(remains.split("\n\n")[1])
+
+
+def test_the_plots_tell_the_fused_arms_apart(tmp_path):
+    from report import plots
+
+    arms = ["keras", "keras-fused", "gluon", "keras-fused:bias", "keras-fused:rnn",
+            "keras-fused:copies"]
+    assert len({plots._impl_color(a) for a in arms}) == len(arms)
+    rows = [dict(r, warmup_s=3.0, train_samples=64) for r in sweep_rows(COMPOUNDED)]
+    written, skipped = plots.render_plots(rows, tmp_path, "t")
+    assert {p.name for p in written} >= {"throughput.png", "overhead.png", "warmup.png"}
