@@ -92,11 +92,11 @@ def enable_fixes(fixes):
     from shim import fused
 
     fused.enable(list(fixes))
-    if tuple(fused.enabled()) != tuple(fixes):
+    if set(fused.enabled()) != set(fixes):
         raise RuntimeError(f"shim.fused.enable({list(fixes)}) left {fused.enabled()} on")
 
 
-def fused_columns(fixes):
+def fused_columns():
     """The runs.csv columns of a keras-fused arm, once its model is built: `fixes` ('bias+rnn'),
     `fused_layers` ('conv2d_1:bias lstm_1:rnn') and `kept_layers` ('dense_1:bias (why) | ...',
     layers the path looked at and left stock, with its reason)."""
@@ -145,7 +145,7 @@ def train(scenario, data, context, batch_size, epochs, order, progress=True, kvs
         val_probabilities=probabilities,
         val_seconds=val_seconds,
         trainable_parameters=keras.utils.layer_utils.count_params(model.trainable_weights),
-        extra={**(fused_columns(fixes) if fixes is not None else {}),
+        extra={**(fused_columns() if fixes is not None else {}),
                **(group.finish(trained_weights(model)) if group else {})},
         train_samples=len(index),
         operators=timer.profile.operators(),

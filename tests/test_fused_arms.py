@@ -92,7 +92,7 @@ def test_train_enables_the_fixes_and_reports_the_layers(fused):
 
     train.enable_fixes(("bias", "rnn"))
     assert fused.enabled() == ("bias", "rnn")
-    assert train.fused_columns(("bias", "rnn")) == {
+    assert train.fused_columns() == {
         "fixes": "bias+rnn", "fused_layers": "conv2d_1:bias",
         "kept_layers": "lstm_1:rnn (recurrent_activation='hard_sigmoid' has no fused kernel; "
                        "kept as stock)"}
