@@ -55,16 +55,27 @@ variable is set (bench.py sets process-wide settings for every implementation al
   Tests: test_keras_on_dist_sync_through_the_shim,
   test_keras_optimizers_go_to_the_servers_as_mxnet_optimizers
 
+- keras-mxnet's default recurrent loop (unroll=False, over `contrib.foreach`) never used the
+  layer's weights: a fresh LSTM predicted exactly 0.0 and get_weights reported values it never
+  used; its LSTM step also added bias_i to all four gates. A stacked recurrent layer could not be
+  built (its zero state was (1, N x units)). shim/recurrent.py says how each is mended.
+  Tests: test_stock_default_lstm_ignores_its_weights,
+  test_default_recurrent_layer_predicts_and_trains_as_unrolled,
+  test_implementation_1_gives_each_gate_its_own_bias,
+  test_stacked_recurrent_layers_build_and_match_unrolled, test_masked_default_lstm_matches_unrolled,
+  test_default_lstm_get_weights_give_the_trained_weights
+
+Opt-in only, never on import: shim/fused.py, the fused path (`fused.enable()`).
+
 Checked and left alone: Lambda layers serialize their function with `marshal`, which works on
-3.11 (but only for models saved by the same Python minor version); keras-mxnet's get_weights()
-gives an LSTM's initial weights after fit with its default foreach loop, not with unroll=True,
-which the benchmark uses. Tests: test_unrolled_lstm_get_weights_and_save_give_the_trained_weights,
-test_foreach_lstm_get_weights_is_still_stale_after_fit
+3.11 (but only for models saved by the same Python minor version).
+Tests: test_unrolled_lstm_get_weights_and_save_give_the_trained_weights
 """
 import os
 import warnings
 
 import shim
+from shim import recurrent
 
 # The backend is chosen before keras reads its config file. Nothing else of Keras's
 # configuration is touched: layouts are asked for per layer (keras_models/).
@@ -300,6 +311,7 @@ def _import_keras():
         if "discontinued" in str(w.message):
             warnings.showwarning(w.message, w.category, w.filename, w.lineno)
     _patch_keras(keras)
+    recurrent.patch(keras)
     return keras
 
 

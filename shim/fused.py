@@ -1,0 +1,335 @@
+"""Opt-in: a Keras user's unchanged model trained at Gluon's speed, computing the same function.
+
+    from shim.keras_mxnet import keras
+    from shim import fused
+    fused.enable()              # before the model is built; fused.enable(["rnn"]) for one fix
+    model = build_my_model()    # unchanged Keras code, compiled and fitted as ever
+
+Importing shim.keras_mxnet alone changes none of this. keras-mxnet builds its graph out of small
+operators where MXNet has one fused operator for the same function (README, Where the time goes);
+MXNet's own oneDNN graph fusion cannot help, as it is inference-only. So each fix below builds the
+faster graph where Keras builds it, from Keras's own variables: the weights keep their names,
+shapes and h5 layout (a model saved here loads in stock keras-mxnet, and the other way round),
+and gradients reach the same variables. A layer a fix cannot compute exactly stays stock, with
+one log line naming it and why. tests/test_fused.py holds each fix to keras's function:
+predictions, loss, every gradient, and the parameters after an SGD and an Adam step.
+"""
+import logging
+import types
+
+FIXES = {
+    # name: why
+    "bias": "a Conv1D/2D/3D with a bias is one Convolution with its bias, not a bias-free "
+            "Convolution then a broadcast_add, whose backward reduces the whole output",
+    "rnn": "an LSTM, a GRU(reset_after=True) or a SimpleRNN that MXNet's fused RNN operator "
+           "computes (sigmoid gates, no dropout, no mask, not stateful) is one RNN operator, "
+           "not a step-by-step graph of dots and adds",
+    "copies": "initial weights and fit's per-batch inputs reach MXNet off the Python thread, "
+              "whose OpenMP team would slow every later operator (shim/arrays.py)",
+}
+# Dense is left as dot + broadcast_add: its bias gradient sums an (N, units) output only, and
+# FullyConnected needs Keras's (in, units) kernel transposed every step (docs/fused.md).
+
+log = logging.getLogger(__name__)
+_undo = []        # how to take back what enable() patched, last first
+_enabled = ()
+_layers = {}      # (layer, fix) -> {"layer", "fix", "fused", "reason"}
+
+
+def parse(text):
+    """'all' (or '') -> every fix; 'bias+rnn' -> ('bias', 'rnn')."""
+    if text in (None, "", "all"):
+        return tuple(FIXES)
+    return _checked(text.split("+"))
+
+
+def _checked(names):
+    names = tuple(names)
+    bad = [n for n in names if n not in FIXES]
+    if bad or not names:
+        raise ValueError(f"unknown fix {(bad or [''])[0]!r} for the fused path; use 'all' or "
+                         f"one or more of {', '.join(FIXES)} joined by '+'")
+    return tuple(n for n in FIXES if n in names)
+
+
+def enable(fixes=None):
+    """Turn the fused path on for models built from now on: every fix, or the named ones."""
+    global _enabled
+    fixes = tuple(FIXES) if fixes is None else _checked(
+        fixes.split("+") if isinstance(fixes, str) else fixes)
+    disable()
+    _layers.clear()
+    from shim.keras_mxnet import keras
+
+    for name in fixes:
+        _undo.append(_PATCHES[name](keras))
+    _enabled = fixes
+
+
+def disable():
+    """Back to stock keras-mxnet for models built from now on."""
+    global _enabled
+    while _undo:
+        _undo.pop()()
+    _enabled = ()
+
+
+def enabled():
+    return _enabled
+
+
+def layers():
+    """One record per layer a fix looked at since enable(): fused, or kept as stock with the
+    reason."""
+    return list(_layers.values())
+
+
+def _record(layer, fix, fused, reason=""):
+    key = (layer, fix)
+    if key in _layers:
+        return
+    _layers[key] = {"layer": layer, "fix": fix, "fused": fused, "reason": reason}
+    if not fused:
+        log.warning("%s: %s; kept as stock", layer, reason)
+
+
+def _patch(owner, name, value):
+    """Set owner.name, returning how to undo it."""
+    old = owner.__dict__[name] if isinstance(owner, type) else getattr(owner, name)
+    setattr(owner, name, value)
+    return lambda: setattr(owner, name, old)
+
+
+def _undo_all(undos):
+    def undo():
+        for u in reversed(undos):
+            u()
+    return undo
+
+
+# --- bias ----------------------------------------------------------------------------------
+
+def _fuse_bias(keras):
+    from keras.backend import mxnet_backend as K
+
+    conv = keras.layers.convolutional._Conv
+    stock_call = conv.call
+    stock_convnd = K._convnd
+
+    @K.keras_mxnet_symbol
+    def convnd_with_bias(x, kernel, bias, strides, filter_dilation, name=None,
+                         padding_mode="valid", data_format="default"):
+        """keras-mxnet's _convnd, with the bias inside the Convolution."""
+        import mxnet as mx
+
+        x = K._preprocess_convnd_input(x, data_format)
+        kernel = K._preprocess_convnd_kernel(kernel, data_format)
+        layout_kernel = tuple(kernel.shape[2:])
+        padding, is_slice, out_size = K._preprocess_padding_mode(
+            padding_mode, x.shape, layout_kernel, strides, filter_dilation)
+        out = mx.sym.Convolution(data=x.symbol, name=K._prepare_name(name, "convnd"),
+                                 kernel=layout_kernel, stride=strides, pad=padding,
+                                 num_filter=kernel.shape[0], weight=kernel.symbol,
+                                 bias=bias.symbol, dilate=filter_dilation, no_bias=False)
+        if is_slice:  # an even kernel with 'same' padding, cropped as keras-mxnet crops it
+            for axis in (2, 3):
+                out = mx.sym.slice_axis(out, axis=axis, begin=0, end=out_size[axis - 2])
+        return K._postprocess_convnd_output(K.KerasSymbol(out), data_format)
+
+    def call(self, inputs):
+        if not self.use_bias or type(self).call is not conv.call:
+            return stock_call(self, inputs)
+        # K.conv1d/2d/3d do their layout work, then call _convnd: for this layer's call,
+        # _convnd is the one that takes the bias.
+        K._convnd = lambda x, kernel, **kw: convnd_with_bias(x, kernel, self.bias, **kw)
+        try:
+            outputs = stock_call(_WithoutBias(self), inputs)
+        finally:
+            K._convnd = stock_convnd
+        _record(self.name, "bias", True)
+        return outputs
+
+    return _patch(conv, "call", call)
+
+
+class _WithoutBias:
+    """A layer seen by _Conv.call with use_bias off (the bias is already in the Convolution)."""
+
+    def __init__(self, layer):
+        self._layer = layer
+
+    def __getattr__(self, name):
+        return False if name == "use_bias" else getattr(self._layer, name)
+
+
+# --- rnn -----------------------------------------------------------------------------------
+
+def _fuse_rnn(keras):
+    from keras.backend import mxnet_backend as K
+
+    rnn_layer = keras.layers.RNN
+    stock_call = rnn_layer.call
+    stock_rnn = keras.backend.rnn
+    calling = []  # the recurrent layer whose call is building the graph now
+
+    def call(self, inputs, mask=None, training=None, initial_state=None, constants=None):
+        calling.append(self)
+        try:
+            return stock_call(self, inputs, mask=mask, training=training,
+                              initial_state=initial_state, constants=constants)
+        finally:
+            calling.pop()
+
+    def rnn(step_function, inputs, initial_states, go_backwards=False, mask=None,
+            constants=None, unroll=False, input_length=None, cell=None, training=None):
+        layer = calling[-1] if calling else None
+        mode, reason = _rnn_mode(keras, layer, cell, mask, constants)
+        if layer is not None:
+            _record(layer.name, "rnn", mode is not None, reason)
+        if mode is None:
+            return stock_rnn(step_function, inputs, initial_states, go_backwards, mask,
+                             constants, unroll, input_length, cell, training)
+        return fused_rnn(inputs, cell.kernel, cell.recurrent_kernel, cell.bias,
+                         list(initial_states), mode, cell.units, go_backwards)
+
+    @K.keras_mxnet_symbol
+    def fused_rnn(inputs, kernel, recurrent_kernel, bias, initial_states, mode, units,
+                  go_backwards):
+        import mxnet as mx
+
+        x = mx.sym.transpose(inputs.symbol, axes=(1, 0, 2))  # time major
+        if go_backwards:
+            x = mx.sym.reverse(x, axis=0)
+        parameters = _parameters(mx, mode, units, kernel.symbol, recurrent_kernel.symbol,
+                                 None if bias is None else bias.symbol)
+        states = [mx.sym.expand_dims(s.symbol, axis=0) for s in initial_states]
+        named = dict(zip(("state", "state_cell"), states))
+        out = mx.sym.RNN(data=x, parameters=parameters, state_size=units, num_layers=1,
+                         mode=mode, state_outputs=True, **named)
+        final = [K.KerasSymbol(mx.sym.reshape(out[i], shape=(-3, -2)))
+                 for i in range(1, 1 + len(states))]
+        outputs = K.KerasSymbol(mx.sym.transpose(out[0], axes=(1, 0, 2)))
+        last = K.KerasSymbol(mx.sym.reshape(out[1], shape=(-3, -2)))  # hN: the last output
+        return last, outputs, final
+
+    undo = _undo_all([_patch(rnn_layer, "call", call), _patch(keras.backend, "rnn", rnn),
+                      _patch(K, "rnn", rnn)])
+    return undo
+
+
+def _rnn_mode(keras, layer, cell, mask, constants):
+    """(MXNet RNN mode, '') when the fused operator computes this layer's function, else
+    (None, why not)."""
+    layers, activations, K = keras.layers, keras.activations, keras.backend
+    sigmoid, tanh, relu = ({getattr(activations, f), getattr(K, f)}
+                           for f in ("sigmoid", "tanh", "relu"))
+    kind = type(cell)
+    if layer is None or kind not in (layers.LSTMCell, layers.GRUCell, layers.SimpleRNNCell):
+        return None, f"cell {kind.__name__} has no fused kernel"
+    if kind is layers.SimpleRNNCell:
+        mode = ("rnn_tanh" if cell.activation in tanh else
+                "rnn_relu" if cell.activation in relu else None)
+        if mode is None:
+            return None, f"activation={_name(cell.activation)!r} has no fused kernel"
+    else:
+        if cell.activation not in tanh:
+            return None, f"activation={_name(cell.activation)!r} has no fused kernel"
+        if cell.recurrent_activation not in sigmoid:
+            return None, (f"recurrent_activation={_name(cell.recurrent_activation)!r} has no "
+                          "fused kernel")
+        mode = "lstm"
+        if kind is layers.GRUCell:
+            if not cell.reset_after:
+                return None, ("reset_after=False (Keras's default GRU) is not the GRU MXNet's "
+                              "operator computes")
+            mode = "gru"
+    if cell.dropout or cell.recurrent_dropout:
+        return None, "dropout has no fused kernel"
+    if mask is not None:
+        return None, "its input is masked, which the fused operator does not read"
+    if constants:
+        return None, "constants have no fused kernel"
+    if layer.stateful:
+        return None, "stateful=True is not fused"
+    return mode, ""
+
+
+def _name(function):
+    return getattr(function, "__name__", repr(function))
+
+
+def _parameters(mx, mode, units, kernel, recurrent_kernel, bias):
+    """MXNet's flat RNN parameter vector (src/operator/rnn_impl.h: the input weights (gates x
+    inputs), the recurrent weights (gates x units), the input bias, the recurrent bias), made in
+    the graph from Keras's kernel (inputs, gates x units), recurrent kernel and bias.
+
+    Gate order: an LSTM's is i, f, c, o in both. A GRU's is Keras's z, r, h against MXNet's
+    r, z, n, so its blocks are swapped; Keras's reset_after GRU bias is (2, 3 x units): input
+    bias, then recurrent bias. A missing bias (use_bias=False) is zeros."""
+    gates = {"lstm": 4, "gru": 3}.get(mode, 1)
+
+    def reorder(matrix, axis):
+        if mode != "gru":
+            return matrix
+        z, r, h = (mx.sym.slice_axis(matrix, axis=axis, begin=k * units, end=(k + 1) * units)
+                   for k in range(3))
+        return mx.sym.concat(r, z, h, dim=axis)
+
+    def flat(matrix):  # Keras's (in, gates x units) -> MXNet's (gates x units, in), flattened
+        return mx.sym.reshape(mx.sym.transpose(reorder(matrix, 1)), shape=(-1,))
+
+    if bias is None:
+        biases = [mx.sym.zeros(shape=(2 * gates * units,))]
+    elif mode == "gru":
+        biases = [mx.sym.reshape(reorder(bias, 1), shape=(-1,))]
+    else:
+        biases = [bias, mx.sym.zeros(shape=(gates * units,))]
+    return mx.sym.concat(flat(kernel), flat(recurrent_kernel), *biases, dim=0)
+
+
+# --- copies --------------------------------------------------------------------------------
+
+def _copy_off_thread(keras):
+    import numpy as np
+
+    from keras.backend import mxnet_backend as K
+    from shim import arrays
+
+    stock_variable = K.variable
+    model = keras.models.Model
+    stock_compile = model.compile
+
+    def variable(value, dtype=None, name=None, constraint=None, sparse_weight=False):
+        if sparse_weight or hasattr(value, "tocoo"):
+            pass
+        elif isinstance(value, K.KerasSymbol) and arrays.copied_in_parallel(
+                int(np.prod(value.shape))):
+            # An initializer's draw: stock evaluates it to numpy (a copy to the host) and
+            # back. The same executor, bound here so that it draws the same numbers, hands
+            # its output to MXNet directly.
+            value = K._forward_pass(value)[0]
+        elif isinstance(value, np.ndarray) and arrays.copied_in_parallel(value.size):
+            value = arrays.ndarray(value, dtype=K._convert_string_dtype(dtype or K.floatx()))
+        return stock_variable(value, dtype, name, constraint, sparse_weight)
+
+    def adjust_module(self, inputs, phase):
+        # fit/predict's batches: keras-mxnet makes each an MXNet array on the Python thread.
+        specs = list(self.inputs) + list(self.targets) + list(self.sample_weights)
+        inputs = [arrays.ndarray(x, dtype=spec.dtype)
+                  if spec is not None and isinstance(x, np.ndarray)
+                  and arrays.copied_in_parallel(x.size) else x
+                  for x, spec in zip(inputs, specs + [None] * (len(inputs) - len(specs)))]
+        return type(self)._adjust_module(self, inputs, phase)
+
+    def compile(self, *args, **kwargs):
+        stock_compile(self, *args, **kwargs)
+        # A model compiled with the fix keeps it for its life, as the other fixes' graphs do.
+        self._adjust_module = types.MethodType(adjust_module, self)
+
+    return _undo_all([_patch(K, "variable", variable), _patch(keras.backend, "variable", variable),
+                      _patch(model, "compile", compile)])
+
+
+_PATCHES = {"bias": _fuse_bias, "rnn": _fuse_rnn, "copies": _copy_off_thread}
+assert list(_PATCHES) == list(FIXES)
+

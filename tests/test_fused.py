@@ -1,0 +1,314 @@
+"""The fused path (shim/fused.py) computes what stock keras-mxnet computes.
+
+For each fix alone and all together, a model built with the fused path and the same model built
+stock, given the same weights, must give the same predictions, loss, gradient of every trainable
+weight, and parameters after one SGD and one Adam step, within float32 tolerance. Each case also
+checks that the fix changed the graph, so that a fix which did nothing can't pass.
+"""
+import dataclasses
+import logging
+
+import numpy as np
+import pytest
+
+from shim import fused
+from shim.keras_mxnet import keras
+from keras import layers
+
+import scenarios
+from keras_models import lenet, rnn
+
+FIX_SETS = [(name,) for name in fused.FIXES] + [None]
+FIX_IDS = list(fused.FIXES) + ["all"]
+TOLERANCE = {"rtol": 2e-4, "atol": 2e-6}
+# The CNN-LSTM with 40 steps instead of 500: the same layers, a test-sized graph.
+SHORT_RNN = dataclasses.replace(scenarios.RNN, sequence_length=40)
+
+
+@pytest.fixture(autouse=True)
+def stock_afterwards(monkeypatch):
+    # The copies fix moves only copies MXNet would make in parallel (>= this many elements):
+    # lowered, so that the test-sized batches and weights take the fix's path too.
+    monkeypatch.setenv("MXNET_CPU_PARALLEL_SIZE", "1000")
+    yield
+    fused.disable()
+
+
+def operators(model):
+    """How often each operator occurs in the model's training graph."""
+    import json
+
+    counts = {}
+    for node in json.loads(model._train_mxnet_symbol.tojson())["nodes"]:
+        counts[node["op"]] = counts.get(node["op"], 0) + 1
+    return counts
+
+
+def convolutions_with_bias(model):
+    import json
+
+    nodes = json.loads(model._train_mxnet_symbol.tojson())["nodes"]
+    return sum(n["op"] == "Convolution" and n["attrs"].get("no_bias") == "False" for n in nodes)
+
+
+def build(builder, fixes, loss, optimizer, context):
+    import mxnet as mx
+
+    np.random.seed(0)  # the initial weights: Keras draws from both generators
+    mx.random.seed(0)
+    if fixes is not False:
+        fused.enable(fixes)
+    try:
+        model = builder()
+        model.compile(optimizer=optimizer(), loss=loss, context=context)
+    finally:
+        fused.disable()
+    return model
+
+
+def grads(model):
+    """The gradient of every trainable weight from the last training batch, summed over the
+    contexts (each holds its part's mean; the optimizer divides by their number)."""
+    group = model._module._curr_module._exec_group
+    by_name = {name: sum(g.asnumpy() for g in per_device)
+               for name, per_device in zip(group.param_names, group.grad_arrays)}
+    return [by_name[w.name] for w in model.trainable_weights]
+
+
+def params(model):
+    args, _ = model._module.get_params()
+    return [args[w.name].asnumpy() for w in model.trainable_weights]
+
+
+def assert_same(stock, fast, what):
+    assert len(stock) == len(fast), what
+    for i, (a, b) in enumerate(zip(stock, fast)):
+        np.testing.assert_allclose(b, a, err_msg=f"{what} {i}", **TOLERANCE)
+
+
+def compare(builder, x, y, loss, fixes, contexts=("cpu(0)",), changed=None):
+    """Stock against fused, from the same weights: predictions, loss, gradients, then the
+    parameters after one SGD step and after one Adam step."""
+    sgd = lambda: keras.optimizers.SGD(lr=0.1)
+    # Adam's first step is lr * g / (|g| + epsilon): with Keras's epsilon it is a sign function
+    # wherever a gradient is near zero, which float32 rounding flips; a larger epsilon keeps it
+    # a function of the gradient (compared exactly above) and still tests the optimizer's path.
+    adam = lambda: keras.optimizers.Adam(lr=0.01, epsilon=1e-3)
+    stock = build(builder, False, loss, sgd, list(contexts))
+    fast = build(builder, fixes, loss, sgd, list(contexts))
+    assert_same(stock.get_weights(), fast.get_weights(), "initial weight")
+    rng = np.random.default_rng(0)
+    weights = [rng.normal(0, 0.2, w.shape).astype(np.float32) for w in stock.get_weights()]
+    for model in (stock, fast):
+        model.set_weights(weights)
+    if changed:
+        changed(operators(stock), operators(fast), stock, fast)
+    predicted = stock.predict(x, batch_size=len(x))
+    assert np.abs(predicted).max() > 1e-3  # a model that predicts zeros proves nothing
+    np.testing.assert_allclose(fast.predict(x, batch_size=len(x)), predicted, **TOLERANCE)
+    losses = [m.train_on_batch(x, y) for m in (stock, fast)]
+    np.testing.assert_allclose(losses[1], losses[0], **TOLERANCE)
+    assert_same(grads(stock), grads(fast), "gradient of trainable weight")
+    assert_same(params(stock), params(fast), "SGD-updated trainable weight")
+    for model in (stock, fast):
+        model.compile(optimizer=adam(), loss=loss, context=list(contexts))
+        model.set_weights(weights)
+        model.train_on_batch(x, y)
+    assert_same(params(stock), params(fast), "Adam-updated trainable weight")
+
+
+def expect(fixes, **when):
+    """A check that the graph changed as each fix in `fixes` says, where a fix applies."""
+    on = set(fused.FIXES if fixes is None else fixes)
+
+    def check(stock_ops, fast_ops, stock, fast):
+        if "rnn" in on:
+            assert fast_ops.get("RNN", 0) == when.get("rnn", 0), fast_ops
+            if when.get("rnn"):
+                assert fast_ops.get("dot", 0) < stock_ops.get("dot", 0)
+        if "bias" in on:
+            assert convolutions_with_bias(fast) == when.get("bias", 0)
+            assert convolutions_with_bias(stock) == 0
+            if when.get("bias"):
+                assert fast_ops.get("broadcast_add", 0) < stock_ops.get("broadcast_add", 0)
+        if "rnn" not in on:
+            assert "RNN" not in fast_ops
+        if "bias" not in on:
+            assert convolutions_with_bias(fast) == 0
+    return check
+
+
+def mnist_batch(n=8):
+    rng = np.random.default_rng(1)
+    return (rng.random((n, 1, 28, 28), dtype=np.float32),
+            keras.utils.to_categorical(rng.integers(0, 10, n), 10))
+
+
+def imdb_batch(n=8, steps=SHORT_RNN.sequence_length):
+    rng = np.random.default_rng(2)
+    return (rng.integers(0, SHORT_RNN.vocabulary, (n, steps)),
+            rng.integers(0, 2, (n, 1)).astype(np.float32))
+
+
+@pytest.mark.parametrize("contexts", [("cpu(0)",), ("cpu(0)", "cpu(1)")], ids=["cpu", "cpu:0-1"])
+@pytest.mark.parametrize("fixes", FIX_SETS, ids=FIX_IDS)
+def test_lenet_fused_computes_as_stock(fixes, contexts):
+    x, y = mnist_batch()
+    compare(lenet.build, x, y, scenarios.LENET.loss, fixes, contexts,
+            changed=expect(fixes, bias=2))
+
+
+@pytest.mark.parametrize("contexts", [("cpu(0)",), ("cpu(0)", "cpu(1)")], ids=["cpu", "cpu:0-1"])
+@pytest.mark.parametrize("fixes", FIX_SETS, ids=FIX_IDS)
+def test_cnn_lstm_fused_computes_as_stock(fixes, contexts):
+    x, y = imdb_batch()
+    compare(lambda: rnn.build(SHORT_RNN), x, y, SHORT_RNN.loss, fixes, contexts,
+            changed=expect(fixes, bias=1, rnn=1))
+
+
+def sequential(*stack):
+    return lambda: keras.models.Sequential([layer() for layer in stack])
+
+
+SEQUENCE = np.random.default_rng(3).random((6, 12, 5), dtype=np.float32)
+IMAGE_FIRST = np.random.default_rng(4).random((6, 3, 9, 9), dtype=np.float32)
+IMAGE_LAST = IMAGE_FIRST.transpose(0, 2, 3, 1).copy()
+SIGMOID = {"recurrent_activation": "sigmoid"}
+
+# name: (layers, input batch, output units, fused LSTM/GRU/RNN count, fused convolutions)
+OTHER_MODELS = {
+    "conv2d-channels-last": ([lambda: layers.Conv2D(4, 3, padding="same", activation="relu",
+                                                    input_shape=(9, 9, 3)),
+                              lambda: layers.Conv2D(4, 2, padding="same"),  # an even kernel
+                              layers.Flatten, lambda: layers.Dense(3)], IMAGE_LAST, 3, 0, 2),
+    "conv2d-channels-first": ([lambda: layers.Conv2D(4, 3, strides=2, input_shape=(3, 9, 9),
+                                                     data_format="channels_first"),
+                               lambda: layers.Flatten(data_format="channels_first"),
+                               lambda: layers.Dense(3)], IMAGE_FIRST, 3, 0, 1),
+    "conv1d-valid-strided-dilated": ([lambda: layers.Conv1D(4, 3, input_shape=(12, 5)),
+                                      lambda: layers.Conv1D(4, 3, strides=2),
+                                      lambda: layers.Conv1D(3, 2, dilation_rate=2,
+                                                            padding="causal"),
+                                      layers.Flatten, lambda: layers.Dense(2)],
+                                     SEQUENCE, 2, 0, 3),
+    "dense-without-bias": ([lambda: layers.Flatten(input_shape=(12, 5)),
+                            lambda: layers.Dense(4, use_bias=False, activation="tanh"),
+                            lambda: layers.Dense(2)], SEQUENCE, 2, 0, 0),
+    "stacked-lstms": ([lambda: layers.LSTM(6, return_sequences=True, input_shape=(12, 5),
+                                           **SIGMOID),
+                       lambda: layers.LSTM(4, return_sequences=True, go_backwards=True,
+                                           **SIGMOID),
+                       lambda: layers.LSTM(3, **SIGMOID)], SEQUENCE, 3, 3, 0),
+    "lstm-without-bias": ([lambda: layers.LSTM(4, use_bias=False, input_shape=(12, 5),
+                                               **SIGMOID)], SEQUENCE, 4, 1, 0),
+    "gru-reset-after-and-simple-rnn": ([lambda: layers.GRU(5, reset_after=True,
+                                                           return_sequences=True,
+                                                           input_shape=(12, 5), **SIGMOID),
+                                        lambda: layers.SimpleRNN(3)], SEQUENCE, 3, 2, 0),
+    "masked-lstm-falls-back": ([lambda: layers.Masking(0.0, input_shape=(12, 5)),
+                                lambda: layers.LSTM(4, **SIGMOID)], SEQUENCE, 4, 0, 0),
+    "hard-sigmoid-lstm-falls-back": ([lambda: layers.LSTM(4, input_shape=(12, 5))],
+                                     SEQUENCE, 4, 0, 0),
+    "default-gru-falls-back": ([lambda: layers.GRU(4, input_shape=(12, 5))], SEQUENCE, 4, 0, 0),
+}
+
+
+@pytest.mark.parametrize("fixes", [None, ("bias",), ("rnn",)], ids=["all", "bias", "rnn"])
+@pytest.mark.parametrize("name", list(OTHER_MODELS))
+def test_other_models_fused_compute_as_stock(name, fixes):
+    stack, x, units, recurrent, convolutions = OTHER_MODELS[name]
+    y = np.random.default_rng(5).random((len(x), units), dtype=np.float32)
+    compare(sequential(*stack), x, y, "mse", fixes,
+            changed=expect(fixes, rnn=recurrent, bias=convolutions))
+
+
+def test_layers_kept_as_stock_are_named_once_with_the_reason(caplog):
+    caplog.set_level(logging.WARNING, logger="shim.fused")
+    fused.enable()
+    keras.models.Sequential([layers.LSTM(4, input_shape=(12, 5), name="gates"),
+                             layers.Dense(1)]).compile("sgd", "mse")
+    masked = keras.models.Sequential([layers.Masking(0.0, input_shape=(12, 5)),
+                                      layers.LSTM(4, name="masked", **SIGMOID)])
+    masked.compile("sgd", "mse")
+    lines = [r.getMessage() for r in caplog.records if r.name == "shim.fused"]
+    assert lines == [
+        "gates: recurrent_activation='hard_sigmoid' has no fused kernel; kept as stock",
+        "masked: its input is masked, which the fused operator does not read; kept as stock"]
+    kept = {r["layer"]: r for r in fused.layers() if not r["fused"]}
+    assert set(kept) == {"gates", "masked"} and kept["gates"]["fix"] == "rnn"
+
+
+def test_importing_the_shim_alone_builds_stock_graphs_and_disable_restores_them():
+    x, _ = mnist_batch()
+    stock = build(lenet.build, False, "categorical_crossentropy", lambda: "sgd", ["cpu(0)"])
+    assert convolutions_with_bias(stock) == 0 and fused.enabled() == ()
+    fused.enable(["bias"])
+    assert fused.enabled() == ("bias",)
+    fused.disable()
+    again = build(lenet.build, False, "categorical_crossentropy", lambda: "sgd", ["cpu(0)"])
+    assert convolutions_with_bias(again) == 0
+    assert operators(again) == operators(stock)
+
+
+@pytest.mark.parametrize("bad", [["dense"], ["bias", "rnn", "nope"], "bias+lstm", []])
+def test_unknown_fix_is_refused_naming_the_accepted_ones(bad):
+    with pytest.raises(ValueError, match="use 'all' or one or more of bias, rnn, copies"):
+        fused.enable(bad)
+    assert fused.enabled() == ()
+
+
+def test_parse_reads_arm_suffixes():
+    assert fused.parse("all") == tuple(fused.FIXES)
+    assert fused.parse("rnn+bias") == ("bias", "rnn")
+    with pytest.raises(ValueError, match="'lstm'"):
+        fused.parse("lstm")
+
+
+def test_copies_fix_leaves_no_openmp_team_on_the_python_thread(tmp_path):
+    # keras-mxnet copies LeNet's 1.2M-weight Dense kernel and big batches with an OpenMP loop on
+    # the Python thread; with the copies fix that thread starts no team (tests/test_arrays.py
+    # has the mechanism and its control).
+    from tests.test_shim import run_fresh
+
+    code = """
+        import os, time, numpy as np
+        from shim.keras_mxnet import keras
+        from shim import fused
+        import mxnet as mx
+        mx.nd.ones(8).wait_to_read()  # the engine's own threads start with its first operator
+        if {fixed}:
+            fused.enable(['copies'])
+        from keras_models import lenet
+        before = len(os.listdir('/proc/self/task'))
+        model = lenet.build()
+        model.compile('sgd', 'categorical_crossentropy')
+        x = np.random.rand(512, 1, 28, 28).astype(np.float32)
+        model.train_on_batch(x, keras.utils.to_categorical(np.zeros(512), 10))
+        mx.nd.waitall()
+        time.sleep(0.5)  # a finished copier thread's team exits a moment after it
+        print(len(os.listdir('/proc/self/task')) - before)
+    """
+    env = {"OMP_NUM_THREADS": "2"}  # a team of two: the calling thread and one more
+    stock = int(run_fresh(code.format(fixed=False), home=tmp_path, env=env).split()[-1])
+    fixed = int(run_fresh(code.format(fixed=True), home=tmp_path, env=env).split()[-1])
+    assert fixed < stock, (stock, fixed)
+
+
+@pytest.mark.parametrize("saved_fused", [True, False], ids=["fused-to-stock", "stock-to-fused"])
+def test_h5_from_one_path_loads_in_the_other_and_predicts_the_same(tmp_path, saved_fused):
+    x, y = imdb_batch()
+    builder = lambda: rnn.build(SHORT_RNN)
+    first = build(builder, None if saved_fused else False, SHORT_RNN.loss, lambda: "adam",
+                  ["cpu(0)"])
+    first.fit(x, y, batch_size=4, epochs=1, verbose=0)
+    path = str(tmp_path / "model.h5")
+    first.save(path)
+    expected = first.predict(x)
+    if not saved_fused:
+        fused.enable()
+    try:
+        loaded = keras.models.load_model(path)
+    finally:
+        fused.disable()
+    assert (operators(loaded).get("RNN", 0) == 1) == (not saved_fused)
+    np.testing.assert_allclose(loaded.predict(x), expected, **TOLERANCE)
