@@ -170,3 +170,15 @@ def test_bench_reads_the_fix_names_without_importing_keras_or_mxnet():
                           text=True, timeout=120)
     assert done.returncode == 0, done.stderr
     assert done.stdout.splitlines() == ["['keras-fused:bias', 'keras']", "[]"]
+
+
+def test_an_unknown_fix_is_refused_by_the_real_list_of_fixes(tmp_path):
+    from shim import fused
+
+    done = subprocess.run([sys.executable, "bench.py", *SYNTHETIC, "--impl",
+                           "keras,keras-fused:bias+bais", "--out", str(tmp_path / "out")],
+                          cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 2
+    (line,) = done.stderr.strip().splitlines()
+    assert "'keras-fused:bias+bais'" in line and "'bais'" in line
+    assert ", ".join(fused.FIXES) in line and not (tmp_path / "out").exists()
