@@ -46,6 +46,10 @@ ROOT = Path(__file__).resolve().parent
 HARNESS = [sys.executable, str(ROOT / "harness.py")]
 RESULTS = ROOT / "results"
 IMPLS = ("keras", "keras-graph", "gluon", "torch")
+# keras-mxnet with the opt-in fused path (shim/fused.py) on: `keras-fused` has every fix,
+# `keras-fused:bias+rnn` some of them. Each such arm is an implementation of its own in the rows
+# (impl = arm), so that tables, plots and profiles keep the single-fix arms apart.
+FUSED = "keras-fused"
 DEFAULT_BATCH_SIZES = "64,128,256,512"
 
 
@@ -72,6 +76,44 @@ def comma_list(allowed):
                 f"{(bad or [text])[0]!r} is not one of {', '.join(allowed)}")
         return items
     return parse
+
+
+def impl_list(text):
+    """--impl: IMPLS and keras-fused[:FIX+FIX] arms, each named canonically (fused_arm), once."""
+    found = []
+    for item in [t.strip() for t in text.split(",") if t.strip()] or [text]:
+        if item.partition(":")[0] == FUSED:
+            item = fused_arm(item)[0]
+        elif item not in IMPLS:
+            raise argparse.ArgumentTypeError(
+                f"{item!r} is not one of {', '.join(IMPLS)}, {FUSED}[:FIX+FIX]")
+        if item not in found:
+            found.append(item)
+    return found
+
+
+def is_fused(arm):
+    return arm.partition(":")[0] == FUSED
+
+
+def fused_arm(text):
+    """'keras-fused[:FIX+FIX]' -> (arm, fixes): fixes in shim.fused.FIXES order, and the arm with
+    every fix named plain keras-fused, so that one arm has one name in every sweep's rows.
+
+    shim.fused is imported here only, when an arm names it: it is the one list of the fixes and
+    of their names, and bench.py itself never imports keras or mxnet.
+    """
+    from shim import fused
+
+    _, _, spec = text.partition(":")
+    try:
+        chosen = set(fused.parse(spec))
+    except ValueError as error:   # names the bad fix and the accepted ones
+        raise argparse.ArgumentTypeError(f"{text!r}: {error}") from None
+    fixes = tuple(name for name in fused.FIXES if name in chosen)
+    if len(fixes) == len(fused.FIXES):
+        return FUSED, fixes
+    return f"{FUSED}:{'+'.join(fixes)}", fixes
 
 
 def positive_ints(text):
@@ -124,9 +166,11 @@ def parser():
                       formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--scenario", type=comma_list(tuple(scenarios.SCENARIOS)),
                    default=list(scenarios.SCENARIOS), help="lenet,rnn (default: both)")
-    p.add_argument("--impl", type=comma_list(IMPLS), default=["keras", "gluon"],
-                   help="keras,gluon[,keras-graph][,torch] (default: keras,gluon); keras-graph is "
-                        "Keras's training graph in Gluon's training loop")
+    p.add_argument("--impl", type=impl_list, default=["keras", "gluon"],
+                   help="keras,gluon[,keras-graph][,keras-fused][,torch] (default: keras,gluon); "
+                        "keras-graph is Keras's training graph in Gluon's training loop; "
+                        "keras-fused is Keras with the opt-in fused path (shim/fused.py), "
+                        "keras-fused:bias+rnn with some of its fixes")
     p.add_argument("--ctx", type=contexts, action="append",
                    help="context spec(s): cpu, cpu:0-3, gpu:0, gpu:0-7, gpu:0,2,5; repeat the "
                         "flag or separate specs by spaces (default: cpu)")
@@ -260,7 +304,7 @@ def round_cells(args, config, round_number):
            f"{config['workers']}"
     random.Random(f"{args.seed}-{round_number}-{name}").shuffle(order)
     return [dict(config, impl=impl, arm=arm, round=round_number, repeat=round_number,
-                 order=position)
+                 order=position, **({"fixes": list(fused_arm(arm)[1])} if is_fused(arm) else {}))
             for position, (arm, impl) in enumerate(order, start=1)]
 
 
@@ -308,6 +352,12 @@ def validate(args):
         raise UsageError("--impl torch runs on one CPU context only (--ctx cpu)")
     if args.control and "gluon" not in args.impl:
         raise UsageError("--control runs the gluon arm twice per round; add gluon to --impl")
+    # keras-fused runs wherever keras runs (no rule above names keras), but alone, or beside
+    # torch alone, none of its ratios (report/ratios.py) could be formed.
+    fused = [arm for arm in args.impl if is_fused(arm)]
+    if fused and not {"keras", "gluon"} & set(args.impl):
+        raise UsageError(f"--impl {fused[0]} is measured against keras (what it gives back) or "
+                         "gluon (what remains); add keras or gluon to --impl")
 
 
 def refuse_tiny_last_batch(scenario, args, ctx, batch):
@@ -514,6 +564,8 @@ def measure(cell, args, out, machine, measured_peak):
     row = {key: cell[key] for key in ("scenario", "impl", "ctx", "batch_size", "epochs", "repeat",
                                       "data", "workers", "dtype", "max_samples", "round", "arm",
                                       "order")}
+    if cell.get("fixes") is not None:   # what the arm asked for, even when it failed
+        row["fixes"] = "+".join(cell["fixes"])
     devices = parse_list(cell["ctx"])[0].devices
     # Both sides reduce gradients over several local devices with kvstore 'device'.
     environment = cell_environment(cell)
@@ -554,7 +606,8 @@ def wide_configurations(args, configs, rows):
     or it has a single arm) gets no more rounds: they would not narrow anything.
     """
     arm_names = {arm for arm, _ in arms(args)}
-    pairs = [p for p in ratios.PAIRS if set(p) <= arm_names and not p[0].endswith("-control")]
+    pairs = [p for p in ratios.pairs_for(arm_names)
+             if set(p) <= arm_names and not p[0].endswith("-control")]
     mine = [r for r in rows if r.get("max_samples") == args.max_samples]
     found = {}
     for r in ratios.all_pairs(mine, pairs):

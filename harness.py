@@ -15,7 +15,9 @@ torch_models.train) has
     train(scenario, data, context, batch_size, epochs, order, progress, dtype) -> Trained
 where dtype is 'float32' or 'bfloat16' (mixed precision; see shim.precision); a profiled cell
 (`bench.py --profile`) also passes profile=True, and the operator times come back in the result
-under 'operators' (see profiling.py, operator_rows).
+under 'operators' (see profiling.py, operator_rows). A keras-fused arm (`keras-fused`, or
+`keras-fused:bias+rnn` for some of the fixes) is keras_models.train given fixes=cell['fixes']:
+the same model files and stock `fit`, with shim.fused enabled before the model is built.
 """
 import importlib
 import json
@@ -35,7 +37,13 @@ IMPLEMENTATIONS = {
     "keras-graph": "keras_models.graph",
     "gluon": "gluon_models.train",
     "torch": "torch_models.train",
+    "keras-fused": "keras_models.train",   # and every keras-fused:FIX+FIX arm
 }
+
+
+def module_of(impl):
+    """The implementation module of an impl; keras-fused:FIX+FIX is keras-fused's."""
+    return IMPLEMENTATIONS[impl.partition(":")[0]]
 
 
 @dataclass
@@ -125,12 +133,14 @@ def run_cell(cell, progress=True):
     context = parse(cell["ctx"])
     data = benchdata.load(scenario.name, data=cell["data"], data_dir=cell.get("data_dir"),
                           max_samples=cell.get("max_samples"), seed=cell["seed"])
-    implementation = importlib.import_module(IMPLEMENTATIONS[cell["impl"]])
+    implementation = importlib.import_module(module_of(cell["impl"]))
     n_train = len(data.x_train)
     # kvstore only for a distributed cell (distributed.py): each worker trains its shard
     options = {"kvstore": cell["kvstore"]} if cell.get("kvstore") else {}
     if cell.get("profile"):
         options["profile"] = True
+    if cell.get("fixes") is not None:   # a keras-fused arm
+        options["fixes"] = tuple(cell["fixes"])
 
     trained = implementation.train(
         scenario, data, context, cell["batch_size"], cell["epochs"],

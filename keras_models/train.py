@@ -7,6 +7,10 @@ one Gluon uses) with shuffle=False; the epoch is timed by a callback from `on_ep
 With kvstore 'dist_sync' the process is one worker of a parameter-server group (distributed.py):
 `compile(kvstore=...)` (honoured through the shim) and `fit` on this worker's shard, in batches of
 batch_size / workers.
+
+With `fixes` (the keras-fused arms) the process first enables those fixes of the opt-in fused
+path (shim/fused.py), before the model is built: the same model files, the same `fit`. The row
+records the fixes applied and, per layer the path looked at, whether it fused it (fused_columns).
 """
 import time
 
@@ -82,9 +86,37 @@ def targets(scenario, labels):
     return labels
 
 
+def enable_fixes(fixes):
+    """Turn on the fused path's `fixes` for this process; they must be what it then reports on,
+    or the row would name fixes the arm did not run."""
+    from shim import fused
+
+    fused.enable(list(fixes))
+    if set(fused.enabled()) != set(fixes):
+        raise RuntimeError(f"shim.fused.enable({list(fixes)}) left {fused.enabled()} on")
+
+
+def fused_columns():
+    """The runs.csv columns of a keras-fused arm, once its model is built: `fixes` ('bias+rnn'),
+    `fused_layers` ('conv2d_1:bias lstm_1:rnn') and `kept_layers` ('dense_1:bias (why) | ...',
+    layers the path looked at and left stock, with its reason)."""
+    from shim import fused
+
+    looked = fused.layers()
+    return {
+        "fixes": "+".join(fused.enabled()),
+        "fused_layers": " ".join(f"{one['layer']}:{one['fix']}" for one in looked
+                                 if one["fused"]),
+        "kept_layers": " | ".join(f"{one['layer']}:{one['fix']} ({one['reason']})"
+                                  for one in looked if not one["fused"]),
+    }
+
+
 def train(scenario, data, context, batch_size, epochs, order, progress=True, kvstore=None,
-          dtype="float32", profile=False):
+          dtype="float32", profile=False, fixes=None):
     precision.use(dtype)  # before the model is built
+    if fixes is not None:
+        enable_fixes(fixes)   # after AMP's wrapping of the operators, before the model
     workers, group, options = 1, None, {}
     if kvstore:  # one worker of a parameter-server group (distributed.py)
         group = distributed.Worker(kvstore, batch_size)
@@ -113,7 +145,8 @@ def train(scenario, data, context, batch_size, epochs, order, progress=True, kvs
         val_probabilities=probabilities,
         val_seconds=val_seconds,
         trainable_parameters=keras.utils.layer_utils.count_params(model.trainable_weights),
-        extra=group.finish(trained_weights(model)) if group else {},
+        extra={**(fused_columns() if fixes is not None else {}),
+               **(group.finish(trained_weights(model)) if group else {})},
         train_samples=len(index),
         operators=timer.profile.operators(),
     )

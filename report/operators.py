@@ -213,6 +213,35 @@ def _cell_text(cell):
     return text + (f", {samples:,} samples" if samples else "")
 
 
+def recovered_by_fix(steps, top=3):
+    """Where the fused path's arms were profiled beside keras: per cell and fused arm, the
+    operator time per step it saves (Keras's step minus the arm's) and the operators that save
+    most. For a single-fix arm that is the fix's own part; the operators are compared by name
+    (one the fused arm does not run counts whole, one only it runs, such as RNN, negatively)."""
+    found = []
+    for cell, by_impl in sorted(steps.items(), key=str):
+        keras_ops = by_impl.get("keras")
+        fused = sorted((a for a in by_impl if a.partition(":")[0] == ratios.FUSED),
+                       key=lambda a: (a == ratios.FUSED, len(ratios.fixes_of_arm(a)), a))
+        if not keras_ops:
+            continue
+        for arm in fused:
+            saved, total = extra_over(keras_ops, by_impl[arm], top)
+            found.append({"cell": cell, "arm": arm, "saved_ms": total,
+                          "keras_ms": math.fsum(keras_ops.values()), "operators": saved})
+    return found
+
+
+def recovered_markdown(found):
+    table = [[_cell_text(r["cell"]), impl_name(r["arm"]), f"{r['saved_ms']:+.2f}",
+              f"{r['saved_ms'] / r['keras_ms']:.0%}" if r["keras_ms"] > 0 else "—",
+              ", ".join(f"{name} {ms:.2f}" for name, ms in r["operators"]) or "—"]
+             for r in found]
+    return tabulate(table, ["cell", "arm", "operator ms per step saved over Keras",
+                            "of Keras's operator time", "operators saving most (ms per step)"],
+                    tablefmt="pipe", disable_numparse=True)
+
+
 def operators_markdown(steps, level=4):
     hashes = "#" * level
     parts = []
@@ -224,7 +253,8 @@ def operators_markdown(steps, level=4):
                      + tabulate(table, ["arm"] + CATEGORIES + ["all operators"],
                                 tablefmt="pipe", disable_numparse=True))
         if "keras" in by_impl and "gluon" in by_impl:
-            for keras_arm in ("keras", "keras-graph"):
+            # keras-fused's: what remains of Keras's cost with the fused path, by operator
+            for keras_arm in ("keras", "keras-graph", ratios.FUSED):
                 if keras_arm not in by_impl:
                     continue
                 extra, total = extra_over(by_impl[keras_arm], by_impl["gluon"])
@@ -267,6 +297,12 @@ def section(run_dir, rows, level=3):
                  "contexts the operators of different devices overlap in time.")
     if (Path(run_dir) / f"{PLOT_NAME}.png").is_file():
         parts.append(f"![{Path(run_dir).name} {PLOT_NAME}]({Path(run_dir).name}/{PLOT_NAME}.png)")
+    recovered = recovered_by_fix(steps)
+    if recovered:
+        parts.append("What the fused path's arms recover, by fix where a single-fix arm "
+                     "(keras-fused:X) was profiled: Keras's operator time per step minus the "
+                     "arm's, and the operators that make up most of it.\n\n"
+                     + recovered_markdown(recovered))
     checks = hand_profile_checks(steps)
     if checks:
         parts.append("Checked against the earlier hand profile:\n\n"

@@ -5,6 +5,7 @@ separate series (synthetic: dashed lines, hollow markers, hatched bars and
 '(synthetic)' in the legend).  A plot with
 nothing to show is skipped with a one-line note instead of drawing an empty image.
 """
+import zlib
 from pathlib import Path
 
 import matplotlib
@@ -19,7 +20,7 @@ from report.summary import (context_label, impl_name, median_of, ok_rows,  # noq
 
 PLOT_NAMES = ["throughput", "overhead", "accuracy", "scaling", "warmup"]
 IMPL_COLORS = {"keras": "tab:red", "keras-graph": "tab:orange", "gluon": "tab:blue",
-               "torch": "tab:green"}
+               "torch": "tab:green", "keras-fused": "tab:purple"}
 PANEL_SIZE = (5.2, 4.2)
 
 
@@ -54,7 +55,14 @@ def _marker_cycle():
     return _Styles(["o", "s", "^", "D", "v", "P", "X", "*"])
 
 
+# The fix arms (keras-fused:bias, ...) of an ablation, told apart from each other and from the
+# arms above; the same arm gets the same colour in every plot of every folder.
+FIX_ARM_COLORS = ["tab:pink", "tab:olive", "tab:cyan", "tab:brown", "darkviolet", "gold"]
+
+
 def _impl_color(impl):
+    if impl not in IMPL_COLORS and impl.startswith("keras-fused:"):
+        return FIX_ARM_COLORS[zlib.crc32(impl.encode()) % len(FIX_ARM_COLORS)]
     return IMPL_COLORS.get(impl, "tab:gray")
 
 

@@ -41,8 +41,35 @@ PAIRS = [
     ("gluon-control", "gluon"),   # A/A: the same Gluon cell twice, the noise floor
     ("keras", "keras-graph"),     # the cost of Keras's loop and API (report.operators)
     ("keras-graph", "gluon"),     # the cost of Keras's graph
+    ("keras", "keras-fused"),     # what the fused path (shim/fused.py) gives a Keras user back
+    ("keras-fused", "gluon"),     # what remains of Keras's cost with it
 ]
 CONTROL_SUFFIX = "-control"
+FUSED = "keras-fused"
+
+
+def is_fix_arm(arm):
+    """A keras-fused arm with some of the fixes: keras-fused:bias, keras-fused:bias+rnn."""
+    return arm.startswith(FUSED + ":")
+
+
+def fixes_of_arm(arm):
+    """('bias', 'rnn') for keras-fused:bias+rnn; () for any other arm. The arm's name carries
+    its fixes (bench.py names fused arms so), and the report reads no library to know them."""
+    return tuple(arm.partition(":")[2].split("+")) if is_fix_arm(arm) else ()
+
+
+def fix_pairs(arms):
+    """keras/keras-fused:X for each fix arm among `arms`: fix X's share of what the fused path
+    gives back. Single fixes first, then combinations, each by name."""
+    found = sorted((a for a in arms if is_fix_arm(a)), key=lambda a: (len(fixes_of_arm(a)), a))
+    return [("keras", arm) for arm in found]
+
+
+def pairs_for(arms):
+    """PAIRS, then the fix shares of the fix arms among `arms` (which cannot be listed ahead:
+    any combination of fixes is an arm)."""
+    return PAIRS + fix_pairs(arms)
 
 
 def arm_of(row):
@@ -154,8 +181,10 @@ def unstable_reason(r, target=None):
     return "; ".join(reasons)
 
 
-def all_pairs(rows, pairs=PAIRS):
-    """paired_ratios for every pair of PAIRS whose two arms ran, in PAIRS order per line."""
+def all_pairs(rows, pairs=None):
+    """paired_ratios for every pair of `pairs` (default: pairs_for the rows' arms) whose two
+    arms ran, in that order per line."""
+    pairs = pairs_for({arm_of(r) for r in rows}) if pairs is None else pairs
     found = [r for numerator, denominator in pairs
              for r in paired_ratios(rows, numerator, denominator)]
     order = {pair: i for i, pair in enumerate(pairs)}
@@ -168,7 +197,7 @@ def _text(value, digits=4):
     return "" if value is None else f"{value:.{digits}f}"
 
 
-def ratios_table(rows, target=None, pairs=PAIRS):
+def ratios_table(rows, target=None, pairs=None):
     """The rows of ratios.csv (dicts with RATIOS_COLUMNS)."""
     table = []
     for r in all_pairs(rows, pairs):

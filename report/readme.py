@@ -198,6 +198,30 @@ def accuracy_conclusions(rows):
                      "implementation."]
 
 
+def fused_conclusions(rows):
+    """Per configuration with the keras-fused arm: what it gives a Keras user back
+    (keras/keras-fused) and what remains of Keras's cost (keras-fused/gluon); [] without it."""
+    back = {_where(r): r for r in epoch_time_ratios(rows, "keras", "keras-fused")}
+    remains = {_where(r): r for r in epoch_time_ratios(rows, "keras-fused", "gluon")}
+    lines = []
+    for where in sorted(set(back) | set(remains), key=str):
+        scenario, data = where[0], where[-1]
+        r = back.get(where) or remains.get(where)
+        parts = []
+        if where in back:
+            parts.append(f"it gives back Keras/Keras fused {format_ratio(back[where])}")
+        if where in remains:
+            parts.append(f"Keras fused/Gluon {format_ratio(remains[where])} remains")
+        lines.append(f"Fused path (shim/fused.py), {scenario} on {_cell(r)}{_data_note(data)}: "
+                     + "; ".join(parts) + ".")
+    return lines
+
+
+def _where(r):
+    return (r["scenario"], r["ctx"], r["workers"], r["dtype"], r["samples"], r["batch_size"],
+            r["data"])
+
+
 def torch_conclusions(rows):
     lines = []
     for impl in ("gluon", "keras"):
@@ -243,8 +267,9 @@ def conclusions(rows):
     if not ok_rows(rows):
         return ["No finished cells: nothing to conclude."]
     arms = [r for r in rows if not is_control(r)]
-    return (overhead_conclusions(rows) + saturation_conclusions(arms) + scaling_conclusions(arms)
-            + accuracy_conclusions(arms) + torch_conclusions(rows) + peak_conclusions(arms))
+    return (overhead_conclusions(rows) + fused_conclusions(rows) + saturation_conclusions(arms)
+            + scaling_conclusions(arms) + accuracy_conclusions(arms) + torch_conclusions(rows)
+            + peak_conclusions(arms))
 
 
 def _bullets(items, indent=""):

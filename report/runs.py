@@ -29,6 +29,8 @@ COLUMNS = [
     "profiled", "profile_coverage",
     # the measurement method the row was taken with (METHOD below)
     "method",
+    # keras-fused arms (shim/fused.py): the fixes applied, the layers fused and those kept stock
+    "fixes", "fused_layers", "kept_layers",
 ]
 
 # Without these a row cannot be placed in any table or plot.

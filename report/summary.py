@@ -9,16 +9,19 @@ from tabulate import tabulate
 
 import noise
 
+from report.ablation import ablation_markdown
 from report.ratios import (CI_LEVEL, PAIRS, all_pairs, arm_of, format_floor, format_ratio,
-                           interval, is_control, line_key, paired_ratios, round_of)
+                           interval, is_control, is_fix_arm, line_key, paired_ratios, round_of)
 from report.runs import cell_key, data_of, dtype_of, is_profiled, samples_of, workers_of
 
-IMPL_ORDER = ["keras", "keras-graph", "gluon", "torch"]
+IMPL_ORDER = ["keras", "keras-fused", "keras-graph", "gluon", "torch"]
 IMPL_NAMES = {"keras": "Keras", "keras-graph": "Keras graph", "gluon": "Gluon", "torch": "Torch",
-              "gluon-control": "Gluon (A/A control)"}
+              "gluon-control": "Gluon (A/A control)", "keras-fused": "Keras fused"}
 
 
 def impl_name(impl):
+    if is_fix_arm(impl):   # keras-fused:bias+rnn -> Keras fused (bias+rnn)
+        return f"{IMPL_NAMES['keras-fused']} ({impl.partition(':')[2]})"
     return IMPL_NAMES.get(impl, impl)
 
 
@@ -230,6 +233,16 @@ def state_table(cells, flagged, ratios):
     return tabulate(table, headers, tablefmt="pipe", disable_numparse=True) if table else ""
 
 
+ABLATION_TEXT = (
+    "Keras/Keras fused (X): epoch time of stock Keras over Keras with fix X alone of the fused "
+    "path (shim/fused.py), paired by round like every ratio here: X's share of what the path "
+    "gives back. Two predictions of Keras/Keras fused from the single-fix shares: their "
+    "product (exact if each fix removes a fraction of whatever time is left) and 1 / (1 - the "
+    "sum of the time each saves, 1 - 1/share) (exact if each removes a part of the step of its "
+    "own); a prediction within Keras/Keras fused's CI accounts for the whole recovery. Each "
+    "names the single fixes it covers, the whole names its fixes (report/ablation.py).")
+
+
 def summary_sections(rows, level=2):
     """The tables, as markdown starting at heading `level` (no document title)."""
     hashes = "#" * level
@@ -259,6 +272,10 @@ def summary_sections(rows, level=2):
     for group in sorted({g for g, _ in lines}):
         parts.append(f"{hashes} {group_title(group)}\n\n"
                      f"{_group_table(group, lines, ratios, impls, pairs)}")
+    fixes = ablation_markdown(rows)
+    if fixes:
+        parts.append(f"{hashes} Fix ablation: each fix's share of what the fused path gives "
+                     f"back\n\n{ABLATION_TEXT}\n\n" + fixes)
     cells = ok_rows(rows)
     canary = noise.canary_flags(cells)
     noisy = noise_table(cells, canary, found)

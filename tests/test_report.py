@@ -283,6 +283,7 @@ PUBLIC_COLUMNS = [
     "omp_threads", "max_samples", "process_env", "peak_device",
     "round", "arm", "order", "load_avg_1m", "other_cpu_s", "steal_s", "ctx_switches",
     "cpu_mhz", "noise_flags", "canary_ms", "profiled", "profile_coverage", "method",
+    "fixes", "fused_layers", "kept_layers",
 ]
 
 

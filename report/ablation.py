@@ -1,0 +1,107 @@
+"""The fix ablation: each fix's share of what the fused path (shim/fused.py) gives back, and
+whether the shares account for all of it.
+
+Per configuration with a keras arm and at least one fix arm (keras-fused:X, keras-fused:X+Y):
+- a fix arm's share is keras/keras-fused:X, paired by round as every ratio (report.ratios);
+- the whole is keras/keras-fused (every fix), with its 95% CI;
+- two predictions of the whole from the single-fix arms, per round over the rounds keras and
+  every single-fix arm ran, summarized like any ratio (geometric mean, t-interval):
+  - compounding: the product of the shares, exact when each fix removes a fraction of whatever
+    time is left (as the OpenMP team of `copies` slows every operator);
+  - adding: 1 / (1 - sum of the fixes' saved fractions 1 - 1/share), exact when each fix removes
+    a part of the step of its own (as `bias` the convolutions' bias adds, `rnn` the unrolled
+    LSTM). The product undershoots it: two fixes that each save 30% of the step compound to
+    2.04x, where together they give 2.5x.
+  A prediction "accounts for the whole" when it lies within the whole's CI. The single fixes
+  that ran are named (`covers`) beside the whole's fixes (its rows' `fixes` column), so a
+  prediction that lacks a fix is not read as the whole.
+"""
+import math
+
+from tabulate import tabulate
+
+from report.ratios import (CI_LEVEL, FUSED, _lines, _one, fix_pairs, fixes_of_arm,
+                           format_ratio, interval, pair_stats)
+
+
+def _summary(per_round):
+    """A ratio dict (as report.ratios makes) from per-round values; None without any."""
+    if not per_round:
+        return None
+    ratio, low, high, half = interval(list(per_round.values()))
+    return dict(ratio=ratio, ci_low=low, ci_high=high, half_width=half, ci_level=CI_LEVEL,
+                n=len(per_round), paired=True, per_round=per_round)
+
+
+def within(prediction, whole):
+    """Whether a prediction's estimate lies within the whole's CI; None when either is missing."""
+    if not prediction or not whole or whole.get("ci_low") is None:
+        return None
+    return whole["ci_low"] <= prediction["ratio"] <= whole["ci_high"]
+
+
+def ablation(rows):
+    """One dict per configuration with keras and a fix arm: 'group', 'batch_size', 'shares'
+    ({arm: ratio dict}), 'whole' (keras/keras-fused or None), 'whole_fixes', 'covers' (the
+    single fixes), 'compounding' and 'adding' (ratio dicts or None), and whether each is within
+    the whole's CI."""
+    found = []
+    for (group, batch), by_arm in sorted(_lines(rows).items()):
+        arms = [arm for _, arm in fix_pairs(by_arm)]
+        if "keras" not in by_arm or not arms:
+            continue
+        shares = {arm: pair_stats(by_arm["keras"], by_arm[arm]) for arm in arms}
+        whole = pair_stats(by_arm["keras"], by_arm[FUSED]) if FUSED in by_arm else None
+        singles = [arm for arm in arms if len(fixes_of_arm(arm)) == 1]
+        rounds = sorted(set.intersection(*(set(shares[a]["per_round"]) for a in singles)),
+                        key=str) if singles else []
+        per_round = {k: [shares[a]["per_round"][k] for a in singles] for k in rounds}
+        compounding = {k: math.prod(v) for k, v in per_round.items()}
+        saved = {k: sum(1 - 1 / s for s in v) for k, v in per_round.items()}
+        # More than all of the step saved has no ratio: no prediction then.
+        adding = ({k: 1 / (1 - s) for k, s in saved.items()}
+                  if all(s < 1 for s in saved.values()) else {})
+        entry = dict(group=group, batch_size=batch, shares=shares, whole=whole,
+                     whole_fixes=_one(by_arm[FUSED], "fixes") if FUSED in by_arm else None,
+                     covers=[fixes_of_arm(a)[0] for a in singles],
+                     compounding=_summary(compounding), adding=_summary(adding))
+        entry["compounding_within"] = within(entry["compounding"], whole)
+        entry["adding_within"] = within(entry["adding"], whole)
+        found.append(entry)
+    return found
+
+
+def _yes_no(value):
+    return "—" if value is None else ("yes" if value else "no")
+
+
+def ablation_markdown(rows):
+    """The ablation table of summary.md: '' without a fix arm next to keras."""
+    from report.summary import context_label, impl_name   # summary imports this module
+
+    found = ablation(rows)
+    if not found:
+        return ""
+    arms = sorted({arm for entry in found for arm in entry["shares"]},
+                  key=lambda a: (len(fixes_of_arm(a)), a))
+    headers = (["scenario", "context", "batch"]
+               + [f"Keras/{impl_name(arm)}" for arm in arms]
+               + ["Keras/Keras fused (its fixes)", "product of the single-fix shares",
+                  "within the whole's CI", "adding the saved fractions",
+                  "within the whole's CI"])
+    table = []
+    for entry in found:
+        scenario, *context = entry["group"]
+        covers = ", ".join(entry["covers"]) or "no single fix"
+        whole = "—"
+        if entry["whole"]:
+            whole = f"{format_ratio(entry['whole'])} ({entry['whole_fixes'] or '?'})"
+        table.append(
+            [scenario, context_label(*context), entry["batch_size"]]
+            + [format_ratio(entry["shares"][a]) if a in entry["shares"] else "—" for a in arms]
+            + [whole,
+               f"{format_ratio(entry['compounding'])} ({covers})" if entry["compounding"]
+               else "—", _yes_no(entry["compounding_within"]),
+               f"{format_ratio(entry['adding'])} ({covers})" if entry["adding"] else "—",
+               _yes_no(entry["adding_within"])])
+    return tabulate(table, headers, tablefmt="pipe", disable_numparse=True)
