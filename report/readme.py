@@ -392,6 +392,9 @@ EARLIER_METHODS = {
 }
 
 
+FUSED_PAIRS = (("keras", "keras-fused"), ("keras-fused", "gluon"))
+
+
 def oldest_method(rows):
     """The oldest measurement method among a folder's rows (report/runs.py, METHOD)."""
     return min((method_of(r) for r in rows), default=METHOD)
@@ -413,14 +416,21 @@ def headline_markdown(machines):
     if not tables:
         return ("No folder measured by the current method yet: no headline. Folders measured "
                 "by an earlier one are below, marked as such.")
+    # The fused path's two ratios, beside Keras/Gluon where the same sweep measured them.
+    fused = {(label, pair): {_where(r): r for r in epoch_time_ratios(rows, *pair)}
+             for label, rows in machines for pair in FUSED_PAIRS}
     parts = []
     for (scenario, where), cells in sorted(tables.items()):
         table = [[r["batch_size"], format_ratio(r), r["n"],
                   "yes" if r["ci_low"] is not None and not r["ci_low"] <= 1 <= r["ci_high"]
-                  else "no", r["max_samples"] or "all", label]
+                  else "no"]
+                 + [format_ratio(fused[label, pair][_where(r)])
+                    if _where(r) in fused[label, pair] else "—" for pair in FUSED_PAIRS]
+                 + [r["max_samples"] or "all", label]
                  for label, r in sorted(cells, key=lambda c: (c[0], c[1]["batch_size"]))]
         parts.append(f"**{scenario} on {where}**\n\n" + tabulate(
             table, ["batch", "Keras/Gluon epoch time (95% CI)", "rounds", "CI excludes 1.0",
+                    "Keras/Keras fused: given back", "Keras fused/Gluon: remains",
                     "samples (--max-samples)", "folder (sweep)"], tablefmt="pipe",
             disable_numparse=True))
     sentences = []
