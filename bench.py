@@ -46,7 +46,7 @@ ROOT = Path(__file__).resolve().parent
 HARNESS = [sys.executable, str(ROOT / "harness.py")]
 RESULTS = ROOT / "results"
 IMPLS = ("keras", "keras-graph", "gluon", "torch")
-# keras-mxnet with the opt-in fused path (shim/fused.py) on: `keras-fused` has every fix,
+# keras-mxnet with the opt-in fused path (shim/fused/) on: `keras-fused` has every fix,
 # `keras-fused:bias+rnn` some of them. Each such arm is an implementation of its own in the rows
 # (impl = arm), so that tables, plots and profiles keep the single-fix arms apart.
 FUSED = "keras-fused"
@@ -169,7 +169,7 @@ def parser():
     p.add_argument("--impl", type=impl_list, default=["keras", "gluon"],
                    help="keras,gluon[,keras-graph][,keras-fused][,torch] (default: keras,gluon); "
                         "keras-graph is Keras's training graph in Gluon's training loop; "
-                        "keras-fused is Keras with the opt-in fused path (shim/fused.py), "
+                        "keras-fused is Keras with the opt-in fused path (shim/fused/), "
                         "keras-fused:bias+rnn with some of its fixes")
     p.add_argument("--ctx", type=contexts, action="append",
                    help="context spec(s): cpu, cpu:0-3, gpu:0, gpu:0-7, gpu:0,2,5; repeat the "

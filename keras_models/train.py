@@ -9,7 +9,7 @@ With kvstore 'dist_sync' the process is one worker of a parameter-server group (
 batch_size / workers.
 
 With `fixes` (the keras-fused arms) the process first enables those fixes of the opt-in fused
-path (shim/fused.py), before the model is built: the same model files, the same `fit`. The row
+path (shim/fused/), before the model is built: the same model files, the same `fit`. The row
 records the fixes applied and, per layer the path looked at, whether it fused it (fused_columns).
 """
 import time

@@ -41,7 +41,7 @@ PAIRS = [
     ("gluon-control", "gluon"),   # A/A: the same Gluon cell twice, the noise floor
     ("keras", "keras-graph"),     # the cost of Keras's loop and API (report.operators)
     ("keras-graph", "gluon"),     # the cost of Keras's graph
-    ("keras", "keras-fused"),     # what the fused path (shim/fused.py) gives a Keras user back
+    ("keras", "keras-fused"),     # what the fused path (shim/fused/) gives a Keras user back
     ("keras-fused", "gluon"),     # what remains of Keras's cost with it
 ]
 CONTROL_SUFFIX = "-control"

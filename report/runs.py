@@ -29,7 +29,7 @@ COLUMNS = [
     "profiled", "profile_coverage",
     # the measurement method the row was taken with (METHOD below)
     "method",
-    # keras-fused arms (shim/fused.py): the fixes applied, the layers fused and those kept stock
+    # keras-fused arms (shim/fused/): the fixes applied, the layers fused and those kept stock
     "fixes", "fused_layers", "kept_layers",
 ]
 

@@ -8,6 +8,10 @@
 - `shim.precision`: `--dtype bfloat16`, MXNet's AMP set up the same way for both sides.
 - `shim.arrays`: host arrays into MXNet without leaving an OpenMP team on the Python thread,
   which would slow every operator after it.
+- `shim.recurrent`: keras-mxnet's default recurrent layers made to use their weights (applied by
+  `shim.keras_mxnet`).
+- `shim.fused`: opt-in only (`fused.enable()`), the fused path: a Keras model's graph built from
+  MXNet's fused operators, computing the same function (one module per fix).
 
 Importing `shim` itself is cheap (no keras, no mxnet), so the Gluon side never pays for Keras.
 """

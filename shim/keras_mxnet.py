@@ -65,7 +65,7 @@ variable is set (bench.py sets process-wide settings for every implementation al
   test_stacked_recurrent_layers_build_and_match_unrolled, test_masked_default_lstm_matches_unrolled,
   test_default_lstm_get_weights_give_the_trained_weights
 
-Opt-in only, never on import: shim/fused.py, the fused path (`fused.enable()`).
+Opt-in only, never on import: shim/fused/, the fused path (`fused.enable()`).
 
 Checked and left alone: Lambda layers serialize their function with `marshal`, which works on
 3.11 (but only for models saved by the same Python minor version).

@@ -1,4 +1,4 @@
-"""A stand-in for shim/fused.py's interface, for tests of the arms and the rows that must not
+"""A stand-in for shim/fused/'s interface, for tests of the arms and the rows that must not
 depend on which fixes the real module has (or on keras): three fixes, and a layer report."""
 import sys
 import types

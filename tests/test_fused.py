@@ -1,4 +1,4 @@
-"""The fused path (shim/fused.py) computes what stock keras-mxnet computes.
+"""The fused path (shim/fused/) computes what stock keras-mxnet computes.
 
 For each fix alone and all together, a model built with the fused path and the same model built
 stock, given the same weights, must give the same predictions, loss, gradient of every trainable
@@ -345,3 +345,27 @@ def test_h5_from_one_path_loads_in_the_other_and_predicts_the_same(tmp_path, sav
         fused.disable()
     assert (operators(loaded).get("RNN", 0) == 1) == (not saved_fused)
     np.testing.assert_allclose(loaded.predict(x), expected, **TOLERANCE)
+
+
+def test_fused_models_compile_and_train_under_bfloat16_amp(tmp_path):
+    # Under AMP, FullyConnected and Convolution return bfloat16, which keras-mxnet's dtype code
+    # cannot name: compile failed ("Unsupported dtype") until the fused outputs were cast back.
+    from tests.test_shim import run_fresh
+
+    out = run_fresh("""
+        import dataclasses, numpy as np
+        from shim import precision
+        precision.use("bfloat16")
+        from shim.keras_mxnet import keras
+        from shim import fused
+        import scenarios
+        from keras_models import rnn
+        fused.enable()
+        model = rnn.build(dataclasses.replace(scenarios.RNN, sequence_length=40))
+        model.compile("adam", "binary_crossentropy")
+        x = np.random.default_rng(0).integers(0, 5000, (8, 40))
+        loss = model.train_on_batch(x, np.ones((8, 1), np.float32))
+        print(sorted({r["fix"] for r in fused.layers() if r["fused"]}), float(loss))
+    """, home=tmp_path)
+    fixes, loss = out.strip().splitlines()[-1].rsplit(" ", 1)
+    assert fixes == "['bias', 'conv1d', 'dense', 'rnn']" and np.isfinite(float(loss))
