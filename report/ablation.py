@@ -1,4 +1,4 @@
-"""The fix ablation: each fix's share of what the fused path (shim/fused.py) gives back, and
+"""The fix ablation: each fix's share of what the fused path (shim/fused/) gives back, and
 whether the shares account for all of it.
 
 Per configuration with a keras arm and at least one fix arm (keras-fused:X, keras-fused:X+Y):
@@ -15,6 +15,13 @@ Per configuration with a keras arm and at least one fix arm (keras-fused:X, kera
   A prediction "accounts for the whole" when it lies within the whole's CI. The single fixes
   that ran are named (`covers`) beside the whole's fixes (its rows' `fixes` column), so a
   prediction that lacks a fix is not read as the whole.
+
+Fixes interact (on the CNN-LSTM the 1-D layers' cost only shows once the LSTM is fused), so the
+single-fix shares need not account for the whole. The cumulative ablation does, by construction:
+with arms that add one fix at a time (keras-fused:bias, keras-fused:bias+rnn, ..., keras-fused),
+each step's share is the previous arm over the next, paired by round, and per round the steps'
+ratios multiply to keras/keras-fused exactly (so do their geometric means, over the same rounds).
+Its shares depend on the order in which the fixes are added.
 """
 import math
 
@@ -105,3 +112,52 @@ def ablation_markdown(rows):
                f"{format_ratio(entry['adding'])} ({covers})" if entry["adding"] else "—",
                _yes_no(entry["adding_within"])])
     return tabulate(table, headers, tablefmt="pipe", disable_numparse=True)
+
+
+def cumulative(rows):
+    """One dict per configuration whose fix arms add one fix at a time up to keras-fused:
+    'group', 'batch_size', 'steps' ([(fix added, ratio dict of previous arm / next arm)]),
+    'product' (ratio dict, per round over the rounds every step ran) and 'whole'."""
+    found = []
+    for (group, batch), by_arm in sorted(_lines(rows).items()):
+        if "keras" not in by_arm or FUSED not in by_arm:
+            continue
+        every = fixes_of_arm(FUSED + ":" + (_one(by_arm[FUSED], "fixes") or ""))
+        chain, arm = ["keras"], None
+        for size in range(1, len(every)):
+            bigger = [a for a in by_arm if len(fixes_of_arm(a)) == size
+                      and set(fixes_of_arm(chain[-1])) < set(fixes_of_arm(a))]
+            if len(bigger) != 1:
+                break
+            chain.append(bigger[0])
+        if len(chain) != len(every):  # not a whole chain of one-fix steps
+            continue
+        chain.append(FUSED)
+        steps = []
+        for before, after in zip(chain, chain[1:]):
+            added = set(every if after == FUSED else fixes_of_arm(after)) - set(
+                fixes_of_arm(before))
+            steps.append(("+".join(sorted(added)), pair_stats(by_arm[before], by_arm[after])))
+        rounds = set.intersection(*(set(step["per_round"]) for _, step in steps))
+        product = {k: math.prod(step["per_round"][k] for _, step in steps) for k in rounds}
+        found.append(dict(group=group, batch_size=batch, steps=steps,
+                          product=_summary(product),
+                          whole=pair_stats(by_arm["keras"], by_arm[FUSED])))
+    return found
+
+
+def cumulative_markdown(rows):
+    """The cumulative ablation table of summary.md: '' without a chain of fix arms."""
+    from report.summary import context_label   # summary imports this module
+
+    table = []
+    for entry in cumulative(rows):
+        scenario, *context = entry["group"]
+        table.append([scenario, context_label(*context), entry["batch_size"],
+                      ", then ".join(f"+{fix} {format_ratio(r)}" for fix, r in entry["steps"]),
+                      format_ratio(entry["product"]), format_ratio(entry["whole"])])
+    if not table:
+        return ""
+    return tabulate(table, ["scenario", "context", "batch", "each step's share (the fix it adds)",
+                            "product of the steps", "Keras/Keras fused"], tablefmt="pipe",
+                    disable_numparse=True)

@@ -9,7 +9,7 @@ from tabulate import tabulate
 
 import noise
 
-from report.ablation import ablation_markdown
+from report.ablation import ablation_markdown, cumulative_markdown
 from report.ratios import (CI_LEVEL, PAIRS, all_pairs, arm_of, format_floor, format_ratio,
                            interval, is_control, is_fix_arm, line_key, paired_ratios, round_of)
 from report.runs import cell_key, data_of, dtype_of, is_profiled, samples_of, workers_of
@@ -235,7 +235,7 @@ def state_table(cells, flagged, ratios):
 
 ABLATION_TEXT = (
     "Keras/Keras fused (X): epoch time of stock Keras over Keras with fix X alone of the fused "
-    "path (shim/fused.py), paired by round like every ratio here: X's share of what the path "
+    "path (shim/fused/), paired by round like every ratio here: X's share of what the path "
     "gives back. Two predictions of Keras/Keras fused from the single-fix shares: their "
     "product (exact if each fix removes a fraction of whatever time is left) and 1 / (1 - the "
     "sum of the time each saves, 1 - 1/share) (exact if each removes a part of the step of its "
@@ -276,6 +276,13 @@ def summary_sections(rows, level=2):
     if fixes:
         parts.append(f"{hashes} Fix ablation: each fix's share of what the fused path gives "
                      f"back\n\n{ABLATION_TEXT}\n\n" + fixes)
+    steps = cumulative_markdown(rows)
+    if steps:
+        parts.append(f"{hashes} Cumulative ablation: the fixes added one at a time\n\n"
+                     "Each step's share is the arm before it over the arm with the fix added, "
+                     "paired by round; the steps multiply to Keras/Keras fused by construction "
+                     "(report/ablation.py), so they account for the whole recovery. Fixes "
+                     "interact, so a step's share depends on the order.\n\n" + steps)
     cells = ok_rows(rows)
     canary = noise.canary_flags(cells)
     noisy = noise_table(cells, canary, found)

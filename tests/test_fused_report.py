@@ -103,7 +103,7 @@ def test_the_results_readme_says_what_comes_back_and_what_remains():
     back = ratios.paired_ratios(rows, "keras", "keras-fused")[0]
     remains = ratios.paired_ratios(rows, "keras-fused", "gluon")[0]
     found = [c for c in conclusions(rows) if isinstance(c, str) and c.startswith("Fused path")]
-    assert found == [f"Fused path (shim/fused.py), lenet on cpu, batch 128: it gives back "
+    assert found == [f"Fused path (shim/fused/), lenet on cpu, batch 128: it gives back "
                      f"Keras/Keras fused {ratios.format_ratio(back)}; Keras fused/Gluon "
                      f"{ratios.format_ratio(remains)} remains."]
     assert ratios.format_ratio(back).startswith("1.98x (95% CI")
@@ -177,3 +177,21 @@ def test_the_plots_tell_the_fused_arms_apart(tmp_path):
     rows = [dict(r, warmup_s=3.0, train_samples=64) for r in sweep_rows(COMPOUNDED)]
     written, skipped = plots.render_plots(rows, tmp_path, "t")
     assert {p.name for p in written} >= {"throughput.png", "overhead.png", "warmup.png"}
+
+
+def test_the_cumulative_ablation_adds_one_fix_at_a_time_and_multiplies_to_the_whole():
+    # keras -> +bias -> +bias+rnn -> keras-fused (adds copies), each step with a known share
+    chain = [("keras-fused:bias", 1.5), ("keras-fused:bias+rnn", 1.5 * 1.25)]
+    whole = 1.5 * 1.25 * 1.1
+    rows = sweep_rows(whole, shares={}, extra_arms=chain)
+    (entry,) = ablation.cumulative(rows)
+    assert [fix for fix, _ in entry["steps"]] == ["bias", "rnn", "copies"]
+    assert [s["ratio"] for _, s in entry["steps"]][:2] == pytest.approx([1.5, 1.25])
+    assert entry["product"]["ratio"] == pytest.approx(entry["whole"]["ratio"], rel=1e-9)
+    assert entry["whole"]["ratio"] == pytest.approx(whole, rel=1e-2)
+    text = summary_markdown(rows, "t")
+    assert "Cumulative ablation" in text and "+bias 1.50x" in text
+    # Single-fix arms alone, or a chain with a gap, make no cumulative table.
+    assert ablation.cumulative(sweep_rows(COMPOUNDED)) == []
+    gap = sweep_rows(whole, shares={}, extra_arms=[("keras-fused:bias", 1.5)])
+    assert ablation.cumulative(gap) == [] and ablation.cumulative_markdown(gap) == ""

@@ -238,8 +238,10 @@ def test_single_repeat_says_evidence_is_weak(tmp_path, capsys, monkeypatch):
     rows = [r for r in fixture_rows(repeats=1) if r["ctx"] in ("cpu", "gpu:0")]
     write_csv(results_dir / "one-shot" / "runs.csv", rows)
     assert main(["--results", str(results_dir)]) == 0
-    assert "skipped scaling.png" in capsys.readouterr().out  # one device count only
+    out = capsys.readouterr().out
+    assert "1 plot not drawn" in out and "skipped" not in out  # one line, not one per plot
     readme = (results_dir / "README.md").read_text()
+    assert "Not drawn: skipped scaling.png" in readme  # one device count only
     overhead = [l for l in readme.splitlines() if l.startswith("- Keras overhead")]
     assert overhead and all("Evidence is weak: one round" in l for l in overhead)
     assert "one repeat, so the noise is unknown and the evidence is weak" in readme
