@@ -1,0 +1,25 @@
+"""Forward + backward of one layer, as keras-mxnet builds it and as the fused path does
+(docs/fused.md): the probe behind the dense and conv1d fixes. OMP_NUM_THREADS=2 python tools/fused_operator_probe.py"""
+import time, numpy as np, mxnet as mx
+def bench(sym, shapes, n=30):
+    ex = sym.simple_bind(mx.cpu(), **shapes)
+    for a in ex.arg_arrays: a[:] = np.random.rand(*a.shape)
+    for i in range(5): ex.forward(is_train=True); ex.backward(mx.nd.ones(ex.outputs[0].shape)); mx.nd.waitall()
+    t = time.perf_counter()
+    for i in range(n): ex.forward(is_train=True); ex.backward(mx.nd.ones(ex.outputs[0].shape))
+    mx.nd.waitall(); return round((time.perf_counter()-t)/n*1000, 2)
+x, k, b = mx.sym.var('x'), mx.sym.var('k'), mx.sym.var('b')
+S = dict(x=(128,2450), k=(2450,500), b=(500,))
+print('dense dot+add', bench(mx.sym.broadcast_add(mx.sym.dot(x, k), b), S))
+print('dense FC(T)  ', bench(mx.sym.FullyConnected(x, weight=mx.sym.transpose(k), bias=b, num_hidden=500), S))
+print('dense FC w   ', bench(mx.sym.FullyConnected(x, weight=k, bias=b, num_hidden=500), dict(x=(128,2450), k=(500,2450), b=(500,))))
+S2 = dict(x=(128,500,32))
+p2 = mx.sym.transpose(mx.sym.Pooling(mx.sym.transpose(mx.sym.expand_dims(x, axis=2), axes=(0,3,1,2)), kernel=(2,1), stride=(2,1), pool_type='max'), axes=(0,2,3,1))
+print('pool keras 2d', bench(mx.sym.squeeze(p2, axis=2), S2))
+p1 = mx.sym.transpose(mx.sym.Pooling(mx.sym.transpose(x, axes=(0,2,1)), kernel=(2,), stride=(2,), pool_type='max'), axes=(0,2,1))
+print('pool 1d      ', bench(p1, S2))
+k1 = mx.sym.var('k')
+c2 = mx.sym.squeeze(mx.sym.transpose(mx.sym.Convolution(mx.sym.transpose(mx.sym.expand_dims(x, axis=2), axes=(0,3,1,2)), weight=k1, bias=b, kernel=(3,1), pad=(1,0), num_filter=32), axes=(0,2,3,1)), axis=2)
+print('conv keras 2d', bench(c2, dict(x=(128,500,32), k=(32,32,3,1), b=(32,))))
+c1 = mx.sym.transpose(mx.sym.Convolution(mx.sym.transpose(x, axes=(0,2,1)), weight=k1, bias=b, kernel=(3,), pad=(1,), num_filter=32), axes=(0,2,1))
+print('conv 1d      ', bench(c1, dict(x=(128,500,32), k=(32,32,3), b=(32,))))
