@@ -220,6 +220,15 @@ def _first_problem(data):
     return None
 
 
+def _damaged_last_line(path, data):
+    """(line number, offset, why) of a damaged last line; None when every line is whole;
+    DamagedRow when the damage is anywhere else (never guessed at)."""
+    found = _first_problem(data)
+    if found is not None and found[1] != _last_line_start(data):
+        raise DamagedRow(_middle(path, found[0], found[2]))
+    return found
+
+
 def whole_text(path):
     """The text of runs.csv `path` up to its last whole row, repairing a damaged last line.
 
@@ -230,12 +239,10 @@ def whole_text(path):
     """
     path = Path(path)
     data = path.read_bytes()
-    found = _first_problem(data)
+    found = _damaged_last_line(path, data)
     if found is None:
         return data.decode("utf-8")
     number, start, why = found
-    if start != _last_line_start(data):
-        raise DamagedRow(_middle(path, number, why))
     if _key(path.parent) in _held:   # this process's own sweep
         _set_aside(path, data, number, start, why)
         return data[:start].decode("utf-8")
@@ -253,12 +260,10 @@ def whole_text(path):
             # and only that sweep may change its file. Read the whole rows, touch nothing.
             return data[:start].decode("utf-8")
         data = path.read_bytes()   # as it is now, under the lock
-        found = _first_problem(data)
+        found = _damaged_last_line(path, data)
         if found is None:
             return data.decode("utf-8")
         number, start, why = found
-        if start != _last_line_start(data):
-            raise DamagedRow(_middle(path, number, why))
         _set_aside(path, data, number, start, why)
         return data[:start].decode("utf-8")
     finally:
