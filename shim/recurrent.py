@@ -11,7 +11,7 @@ Two defects of keras-mxnet 2.2.4.3 on MXNet 1.9.1, both in the stock path every 
   `implementation=1`, and drew a dropout mask per step (Keras: one per sequence).
   Now a default layer whose sequence length is known runs Keras's unrolled loop, which steps with
   the cell's own `call`: Keras's function (hard_sigmoid gates, both implementations, dropout),
-  the graph this benchmark always measured, and none of the memory foreach held (README).
+  the graph this benchmark always measured, and none of the memory foreach held (docs/fused.md).
   With an unknown length (`input_shape=(None, features)`) it stays a `foreach` loop, but over
   Keras's own cell step, as one KerasSymbol operation whose neighbours are the inputs, the
   initial states and the cell's weights (dropout there still draws a mask per step).
