@@ -1,10 +1,5 @@
-"""results/README.md: one section per machine, conclusions computed from its rows.
-
-Every number in a conclusion comes from the rows (through the same functions
-the summary tables use), and is quoted next to the claim it supports.  Where
-the data cannot support a claim (one repeat, spread wider than the effect),
-the text says so instead of concluding.
-"""
+"""results/README.md: the headline, then one section per machine with its conclusions
+(report/conclusions.py), tables, plots and operator profile."""
 import csv
 from pathlib import Path
 
@@ -12,15 +7,12 @@ from tabulate import tabulate
 
 from report import operators, record
 from report.plots import PLOT_NAMES, render_plots
-from report.runs import (METHOD, RUNS_FILE, ReportError, data_of, device_kind, dtype_of,
-                         method_of, read_machine, workers_of)
-from report.ratios import is_control
-from report.summary import (context_label, epoch_time_ratios, format_rate, format_ratio,
-                            group_title, impl_name, median_of, ok_rows, overhead_ratios,
-                            per_device_batch, rows_by_line, summary_markdown, summary_sections)
+from report.runs import METHOD, RUNS_FILE, ReportError, method_of, read_machine
+from report.conclusions import conclusions, ratio_configuration
+from report.summary import (context_label, epoch_time_ratios, format_ratio, overhead_ratios,
+                            summary_markdown, summary_sections)
 
 HISTORICAL_CSV = Path(__file__).with_name("historical.csv")
-SATURATION_FRACTION = 0.9
 CPU_CONTEXTS_NOTE = ("Several CPU contexts on one machine (e.g. ctx 'cpu:0-1') share the same "
                      "cores, so multi-context CPU rows measure the cost of data parallelism, "
                      "not a speed-up.")
@@ -32,244 +24,6 @@ ENVIRONMENT_FIELDS = [("host", "host"), ("cpu", "CPU"), ("cores", "cores"), ("gp
 def run_dirs(results_dir):
     """results/<label>/ folders that hold a runs.csv, sorted by label."""
     return sorted(p.parent for p in Path(results_dir).glob(f"*/{RUNS_FILE}"))
-
-
-def _cell(ratio):
-    """Where a ratio was measured: 'gpu:0-7, batch 256' (data kind is said by the caller)."""
-    where = context_label(ratio["ctx"], ratio["workers"], dtype=ratio["dtype"])
-    return f"{where}, batch {ratio['batch_size']}"
-
-
-def _data_note(data):
-    return " (synthetic data)" if data == "synthetic" else ""
-
-
-# ---- conclusions -------------------------------------------------------------
-
-def overhead_conclusions(rows):
-    ratios = overhead_ratios(rows)
-    if not ratios:
-        return ["Keras overhead: no cell has both a Keras and a Gluon run, so none is computed."]
-    groups = {}
-    for r in ratios:
-        groups.setdefault((r["scenario"], device_kind(r["ctx"]), r["data"]), []).append(r)
-    lines = []
-    for (scenario, kind, data), cells in sorted(groups.items()):
-        low = min(cells, key=lambda r: r["ratio"])
-        high = max(cells, key=lambda r: r["ratio"])
-        head = f"Keras overhead, {scenario} on {kind.upper()}{_data_note(data)}: "
-        if len(cells) == 1:
-            text = head + f"Keras epoch time is {format_ratio(high)} Gluon's ({_cell(high)})."
-        else:
-            text = head + (f"Keras epoch time is {low['ratio']:.2f}x–{high['ratio']:.2f}x "
-                           f"Gluon's over {len(cells)} cells; largest at {_cell(high)}: "
-                           f"{format_ratio(high)}; smallest at {_cell(low)}: {format_ratio(low)}.")
-        if low["ratio"] < 1:
-            text += " Below 1 means Keras was faster."
-        single = sum(r["ci_low"] is None for r in cells)
-        if single == len(cells):
-            text += " Evidence is weak: one round (or repeat) per cell, so the noise is unknown."
-        else:
-            if single:
-                text += f" {single} of {len(cells)} cells have one round only: weak evidence there."
-            straddling = [r for r in cells if r["ci_low"] is not None
-                          and r["ci_low"] <= 1 <= r["ci_high"]]
-            if straddling:
-                text += (f" In {len(straddling)} of {len(cells)} cells the 95% CI includes 1.0: "
-                         "no overhead is established there.")
-        if any(r["before_rounds"] for r in cells):
-            text += " Measured before rounds (repeats in a fixed order stand in for rounds)."
-        lines.append(text)
-    return lines
-
-
-def _median_rate_by_batch(rows):
-    """{(scenario, impl, ctx, workers, data, dtype): {batch: (median samples/s, repeats)}}."""
-    series = {}
-    for row in rows:
-        key = (row["scenario"], row["impl"], row["ctx"], workers_of(row), data_of(row), dtype_of(row))
-        series.setdefault(key, {}).setdefault(row["batch_size"], []).append(row)
-    return {key: {b: (median_of(rs, "samples_per_s"), len(rs)) for b, rs in by_batch.items()}
-            for key, by_batch in series.items()}
-
-
-def saturation_conclusions(rows):
-    """One sub-bullet per context: for each impl, the smallest batch reaching 90% of its max."""
-    series = {k: v for k, v in _median_rate_by_batch(ok_rows(rows)).items() if len(v) >= 2}
-    if not series:
-        return ["Throughput saturation: no implementation was run at two or more batch sizes."]
-    by_context = {}
-    for (scenario, impl, ctx, workers, data, dtype), by_batch in sorted(series.items()):
-        best_batch = max(by_batch, key=lambda b: by_batch[b][0])
-        best = by_batch[best_batch][0]
-        first = min(b for b in by_batch if by_batch[b][0] >= SATURATION_FRACTION * best)
-        if first == max(by_batch):
-            text = (f"{impl_name(impl)} still rising at the largest batch tried "
-                    f"({first}: {format_rate(by_batch[first][0])} samples/s)")
-        else:
-            text = (f"{impl_name(impl)} from batch {first} ({format_rate(by_batch[first][0])} "
-                    f"samples/s; max {format_rate(best)} at batch {best_batch})")
-        if all(n < 2 for _, n in by_batch.values()):
-            text += ", one repeat: weak evidence"
-        by_context.setdefault((scenario, context_label(ctx, workers, data, dtype)), []).append(text)
-    return ["Throughput saturation: smallest global batch reaching "
-            f"{SATURATION_FRACTION:.0%} of the implementation's maximum samples/s:",
-            [f"{scenario} on {where}: " + "; ".join(texts) + "."
-             for (scenario, where), texts in by_context.items()]]
-
-
-def scaling_series(rows):
-    """{(scenario, kind, impl, per-device batch, data, dtype): {devices*workers: median samples/s}}."""
-    series = {}
-    for row in ok_rows(rows):
-        key = (row["scenario"], device_kind(row["ctx"]), row["impl"], per_device_batch(row),
-               data_of(row), dtype_of(row))
-        devices = (row.get("devices") or 1) * workers_of(row)
-        series.setdefault(key, {}).setdefault(devices, []).append(row)
-    return {k: {n: median_of(rs, "samples_per_s") for n, rs in v.items()} for k, v in series.items()}
-
-
-def scaling_conclusions(rows):
-    lines = []
-    for (scenario, kind, impl, batch, data, dtype), by_count in sorted(scaling_series(rows).items()):
-        if 1 not in by_count or len(by_count) < 2:
-            continue
-        one = by_count[1]
-        for count in sorted(n for n in by_count if n > 1):
-            speedup = by_count[count] / one
-            text = (f"Scaling, {scenario} {impl_name(impl)} on {kind.upper()}, {batch} samples per "
-                    f"device{_data_note(data)}: {count} devices give {speedup:.2f}x the 1-device "
-                    f"throughput ({format_rate(by_count[count])} vs {format_rate(one)} samples/s), "
-                    f"{speedup / count:.0%} scaling efficiency.")
-            if kind == "cpu":
-                text += " CPU contexts share cores: this is the cost of data parallelism, not a speed-up."
-            lines.append(text)
-    if not lines:
-        return ["Scaling: no implementation was run on 1 and on more devices at the same "
-                "per-device batch, so no scaling efficiency is computed."]
-    return lines
-
-
-def _spread(rows, column):
-    values = [r[column] for r in rows if r.get(column) is not None]
-    return max(values) - min(values)
-
-
-def accuracy_conclusions(rows):
-    lines = []
-    for other in ("gluon", "torch"):
-        beyond, within, weak = [], [], []
-        for (group, batch), by_impl in sorted(rows_by_line(rows).items()):
-            keras = [r for r in by_impl.get("keras", []) if r.get("val_accuracy") is not None]
-            them = [r for r in by_impl.get(other, []) if r.get("val_accuracy") is not None]
-            if not keras or not them:
-                continue
-            diff = median_of(keras, "val_accuracy") - median_of(them, "val_accuracy")
-            # Noise: the wider of the two repeat ranges; a difference inside it is not evidence.
-            noise = max(_spread(keras, "val_accuracy"), _spread(them, "val_accuracy"))
-            repeats = min(len(keras), len(them))
-            spread = f", spread over repeats {noise:.4f}" if repeats > 1 else ""
-            cell = (f"{group_title(group)}, batch {batch}: Keras {median_of(keras, 'val_accuracy'):.4f} "
-                    f"vs {impl_name(other)} {median_of(them, 'val_accuracy'):.4f} "
-                    f"(difference {diff:+.4f}{spread}, n={repeats})")
-            if repeats < 2:
-                weak.append((abs(diff), cell))
-            elif abs(diff) > noise:
-                beyond.append((abs(diff), cell))
-            else:
-                within.append((abs(diff), cell))
-        total = len(beyond) + len(within) + len(weak)
-        if not total:
-            continue
-        head = f"Validation accuracy, Keras vs {impl_name(other)}: "
-        if beyond:
-            lines.append(head + f"{len(beyond)} of {total} cells differ by more than the spread "
-                         f"over repeats; largest: {max(beyond)[1]}. Repeats share the seed (the "
-                         "same data order; each side its same initial weights), so that spread "
-                         "is run-to-run nondeterminism only: the two sides draw different initial "
-                         "weights from the same distributions, and seeds alone move accuracy.")
-        if within:
-            lines.append(head + f"{len(within)} of {total} cells agree within the spread over "
-                         f"repeats; largest difference: {max(within)[1]}.")
-        if weak:
-            lines.append(head + f"{len(weak)} of {total} cells have one repeat, so the noise is "
-                         f"unknown and the evidence is weak; largest difference: {max(weak)[1]}.")
-    return lines or ["Validation accuracy: no cell has validation accuracy for Keras and another "
-                     "implementation."]
-
-
-def fused_conclusions(rows):
-    """Per configuration with the keras-fused arm: what it gives a Keras user back
-    (keras/keras-fused) and what remains of Keras's cost (keras-fused/gluon); [] without it."""
-    back = {_where(r): r for r in epoch_time_ratios(rows, "keras", "keras-fused")}
-    remains = {_where(r): r for r in epoch_time_ratios(rows, "keras-fused", "gluon")}
-    lines = []
-    for where in sorted(set(back) | set(remains), key=str):
-        scenario, data = where[0], where[-1]
-        r = back.get(where) or remains.get(where)
-        parts = []
-        if where in back:
-            parts.append(f"it gives back Keras/Keras fused {format_ratio(back[where])}")
-        if where in remains:
-            parts.append(f"Keras fused/Gluon {format_ratio(remains[where])} remains")
-        lines.append(f"Fused path (shim/fused/), {scenario} on {_cell(r)}{_data_note(data)}: "
-                     + "; ".join(parts) + ".")
-    return lines
-
-
-def _where(r):
-    return (r["scenario"], r["ctx"], r["workers"], r["dtype"], r["samples"], r["batch_size"],
-            r["data"])
-
-
-def torch_conclusions(rows):
-    lines = []
-    for impl in ("gluon", "keras"):
-        groups = {}
-        for r in epoch_time_ratios(rows, impl, "torch"):
-            groups.setdefault((r["scenario"], device_kind(r["ctx"]), r["data"]), []).append(r)
-        for (scenario, kind, data), cells in sorted(groups.items()):
-            low = min(cells, key=lambda r: r["ratio"])
-            high = max(cells, key=lambda r: r["ratio"])
-            text = (f"Torch yardstick, {scenario} on {kind.upper()}{_data_note(data)}: "
-                    f"{impl_name(impl)} epoch time is {low['ratio']:.2f}x–"
-                    f"{high['ratio']:.2f}x Torch's over {len(cells)} cells "
-                    f"(largest: {format_ratio(high)} at {_cell(high)}).")
-            if all(r["ci_low"] is None for r in cells):
-                text += " One repeat per cell: weak evidence."
-            lines.append(text)
-    return lines
-
-
-def peak_conclusions(rows):
-    best = {}
-    for row in ok_rows(rows):
-        if row.get("peak_fraction") is None:
-            continue
-        key = (row["scenario"], device_kind(row["ctx"]), row["impl"], data_of(row))
-        if key not in best or row["peak_fraction"] > best[key]["peak_fraction"]:
-            best[key] = row
-    lines = []
-    for (scenario, kind, impl, data), row in sorted(best.items()):
-        gflops = "" if row.get("gflops_per_s") is None else f"{row['gflops_per_s']:,.1f} GFLOP/s, "
-        lines.append(f"Fraction of measured peak, {scenario} {impl_name(impl)} on {kind.upper()}"
-                     f"{_data_note(data)}: at most {row['peak_fraction']:.1%} ({gflops}"
-                     f"{context_label(row['ctx'], workers_of(row))}, batch {row['batch_size']}).")
-    return lines
-
-
-def conclusions(rows):
-    """Nested list of sentences: a str is a bullet, a list holds the previous bullet's sub-bullets.
-
-    The A/A control arm is a second Gluon run for the noise floor: it enters no conclusion
-    about an implementation's speed or accuracy.
-    """
-    if not ok_rows(rows):
-        return ["No finished cells: nothing to conclude."]
-    arms = [r for r in rows if not is_control(r)]
-    return (overhead_conclusions(rows) + fused_conclusions(rows) + saturation_conclusions(arms)
-            + scaling_conclusions(arms) + accuracy_conclusions(arms) + torch_conclusions(rows)
-            + peak_conclusions(arms))
 
 
 def _bullets(items, indent=""):
@@ -382,11 +136,11 @@ def historical_markdown(path=HISTORICAL_CSV):
 EARLIER_METHODS = {
     0: (" (before rounds)", " Measured before rounds: repeats, run in a fixed order (Keras first), "
         "stand in for rounds; and before method 2 (a throttled Gluon on one CPU context, see "
-        "the README's Fairness); not in the headline."),
+        "docs/fairness.md); not in the headline."),
     1: (" (Gluon throttled)", " Measured before method 2: on a CPU context with more than one "
         "OpenMP thread, the Gluon arm (and keras-graph) ran every operator with libgomp's "
         "throttled spin, from an OpenMP team its copy of the training set left on the Python "
-        "thread (the README's Fairness), which slowed it by up to 2x, so those Keras/Gluon "
+        "thread (docs/fairness.md), which slowed it by up to 2x, so those Keras/Gluon "
         "ratios understate Keras's cost (on cpu:0-1 and with parameter-server workers, one "
         "thread each, the methods agree); not in the headline."),
 }
@@ -444,15 +198,15 @@ def headline_markdown(machines):
         return ("No folder measured by the current method yet: no headline. Folders measured "
                 "by an earlier one are below, marked as such.")
     # The fused path's two ratios, beside Keras/Gluon where the same sweep measured them.
-    fused = {(label, pair): {_where(r): r for r in epoch_time_ratios(rows, *pair)}
+    fused = {(label, pair): {ratio_configuration(r): r for r in epoch_time_ratios(rows, *pair)}
              for label, rows in machines for pair in FUSED_PAIRS}
     parts = []
     for (scenario, where), cells in sorted(tables.items()):
         table = [[r["batch_size"], format_ratio(r), r["n"],
                   "yes" if r["ci_low"] is not None and not r["ci_low"] <= 1 <= r["ci_high"]
                   else "no"]
-                 + [format_ratio(fused[label, pair][_where(r)])
-                    if _where(r) in fused[label, pair] else "—" for pair in FUSED_PAIRS]
+                 + [format_ratio(fused[label, pair][ratio_configuration(r)])
+                    if ratio_configuration(r) in fused[label, pair] else "—" for pair in FUSED_PAIRS]
                  + [r["max_samples"] or "all", label]
                  for label, r in sorted(cells, key=lambda c: (c[0], c[1]["batch_size"]))]
         parts.append(f"**{scenario} on {where}**\n\n" + tabulate(

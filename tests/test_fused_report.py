@@ -5,7 +5,7 @@ Fake rows with known epoch times, as tests/test_rounds.py and tests/test_report.
 import pytest
 
 from report import ablation, operators, ratios, runs
-from report.readme import conclusions
+from report.conclusions import conclusions
 from report.summary import impl_name, summary_markdown
 
 SHARES = {"keras-fused:bias": 1.5, "keras-fused:rnn": 1.2, "keras-fused:copies": 1.1}
