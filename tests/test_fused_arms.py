@@ -11,6 +11,7 @@ import pytest
 
 import bench
 import harness
+import sweep_args
 import fake_fused
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -24,7 +25,7 @@ def fused(monkeypatch):
 
 
 def test_fused_arms_are_named_canonically_and_once(fused):
-    arms = bench.impl_list("keras,keras-fused,keras-fused:rnn+bias,keras-fused:bias+rnn,"
+    arms = sweep_args.impl_list("keras,keras-fused,keras-fused:rnn+bias,keras-fused:bias+rnn,"
                            "keras-fused:copies+rnn+bias,keras-fused:all,gluon")
     # every fix is plain keras-fused, however it is spelled; fixes in FIXES order
     assert arms == ["keras", "keras-fused", "keras-fused:bias+rnn", "gluon"]
@@ -164,7 +165,7 @@ def test_a_failed_fused_cell_still_says_which_fixes_it_ran(fused, monkeypatch, t
 
 def test_bench_reads_the_fix_names_without_importing_keras_or_mxnet():
     # The real shim.fused: bench.py validates an arm's fixes by it, and must stay cheap.
-    code = ("import sys, bench; print(bench.impl_list('keras-fused:bias,keras'));"
+    code = ("import sys, bench, sweep_args; print(sweep_args.impl_list('keras-fused:bias,keras'));"
             "print(sorted(m for m in ('keras', 'mxnet') if m in sys.modules))")
     done = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True,
                           text=True, timeout=120)

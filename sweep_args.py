@@ -1,0 +1,280 @@
+"""bench.py's command line: its arguments, their one-line errors, and the checks of a sweep's
+arguments against each other (validate), all before anything is measured. Bad input raises
+UsageError, which bench.py reports in one line with exit status 2."""
+import argparse
+import os
+import platform
+from pathlib import Path
+
+import benchdata
+import scenarios
+from shim import precision
+from shim.contexts import ContextError, parse_list
+
+IMPLS = ("keras", "keras-graph", "gluon", "torch")
+# keras-mxnet with the opt-in fused path (shim/fused/) on: `keras-fused` has every fix,
+# `keras-fused:bias+rnn` some of them. Each such arm is an implementation of its own in the rows
+# (impl = arm), so that tables, plots and profiles keep the single-fix arms apart.
+FUSED = "keras-fused"
+DEFAULT_BATCH_SIZES = "64,128,256,512"
+
+
+class UsageError(Exception):
+    """A user mistake: reported as one line, exit status 2."""
+
+
+class OneLineParser(argparse.ArgumentParser):
+    def error(self, message):
+        raise UsageError(f"{message} (see --help)")
+
+
+def comma_list(allowed):
+    def parse(text):
+        items = [t.strip() for t in text.split(",") if t.strip()]
+        bad = [t for t in items if t not in allowed]
+        if not items or bad:
+            raise argparse.ArgumentTypeError(
+                f"{(bad or [text])[0]!r} is not one of {', '.join(allowed)}")
+        return items
+    return parse
+
+
+def impl_list(text):
+    """--impl: IMPLS and keras-fused[:FIX+FIX] arms, each named canonically (fused_arm), once."""
+    found = []
+    for item in [t.strip() for t in text.split(",") if t.strip()] or [text]:
+        if item.partition(":")[0] == FUSED:
+            item = fused_arm(item)[0]
+        elif item not in IMPLS:
+            raise argparse.ArgumentTypeError(
+                f"{item!r} is not one of {', '.join(IMPLS)}, {FUSED}[:FIX+FIX]")
+        if item not in found:
+            found.append(item)
+    return found
+
+
+def is_fused(arm):
+    return arm.partition(":")[0] == FUSED
+
+
+def fused_arm(text):
+    """'keras-fused[:FIX+FIX]' -> (arm, fixes): fixes in shim.fused.FIXES order, and the arm with
+    every fix named plain keras-fused, so that one arm has one name in every sweep's rows.
+
+    shim.fused is imported here only, when an arm names it: it is the one list of the fixes and
+    of their names, and bench.py itself never imports keras or mxnet.
+    """
+    from shim import fused
+
+    _, _, spec = text.partition(":")
+    try:
+        chosen = set(fused.parse(spec))
+    except ValueError as error:   # names the bad fix and the accepted ones
+        raise argparse.ArgumentTypeError(f"{text!r}: {error}") from None
+    fixes = tuple(name for name in fused.FIXES if name in chosen)
+    if len(fixes) == len(fused.FIXES):
+        return FUSED, fixes
+    return f"{FUSED}:{'+'.join(fixes)}", fixes
+
+
+def positive_ints(text):
+    try:
+        values = [int(t) for t in text.split(",") if t.strip()]
+    except ValueError:
+        values = []
+    if not values or min(values) <= 0:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a comma-separated list of positive "
+                                         "integers, e.g. 64,128")
+    return values
+
+
+def positive_int(text):
+    if not text.strip().isdigit() or int(text) <= 0:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a positive integer")
+    return int(text)
+
+
+def positive_float(text):
+    try:
+        value = float(text)
+    except ValueError:
+        value = 0
+    if not value > 0 or value == float("inf"):
+        raise argparse.ArgumentTypeError(f"{text!r} is not a positive number of minutes")
+    return value
+
+
+def fraction(text):
+    try:
+        value = float(text)
+    except ValueError:
+        value = 0
+    if not 0 < value < 1:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a relative half-width between 0 and 1 "
+                                         "(exclusive), e.g. 0.03 for +-3%")
+    return value
+
+
+def contexts(text):
+    try:
+        return parse_list(text)
+    except ContextError as error:
+        raise argparse.ArgumentTypeError(str(error))
+
+
+def parser():
+    p = OneLineParser(description="Measure what the Keras API layer costs on top of MXNet Gluon "
+                                  "(bench.py).",
+                      formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--scenario", type=comma_list(tuple(scenarios.SCENARIOS)),
+                   default=list(scenarios.SCENARIOS), help="lenet,rnn (default: both)")
+    p.add_argument("--impl", type=impl_list, default=["keras", "gluon"],
+                   help="keras,gluon[,keras-graph][,keras-fused][,torch] (default: keras,gluon); "
+                        "keras-graph is Keras's training graph in Gluon's training loop; "
+                        "keras-fused is Keras with the opt-in fused path (shim/fused/), "
+                        "keras-fused:bias+rnn with some of its fixes")
+    p.add_argument("--ctx", type=contexts, action="append",
+                   help="context spec(s): cpu, cpu:0-3, gpu:0, gpu:0-7, gpu:0,2,5; repeat the "
+                        "flag or separate specs by spaces (default: cpu)")
+    p.add_argument("--batch-sizes", type=positive_ints, default=positive_ints(DEFAULT_BATCH_SIZES),
+                   help=f"global batch sizes (default: {DEFAULT_BATCH_SIZES})")
+    p.add_argument("--epochs", type=positive_int, default=3,
+                   help="epochs per cell, the first being the warm-up (default: 3, at least 2)")
+    p.add_argument("--rounds", "--repeat", dest="rounds", type=positive_int, default=1,
+                   help="rounds: each runs every arm of every configuration once, the arms of a "
+                        "configuration back to back in a shuffled order (default: 1; a CI needs "
+                        "2; --repeat is an alias)")
+    p.add_argument("--control", action="store_true",
+                   help="add the A/A arm gluon-control: the Gluon cell a second time in every "
+                        "round, whose ratio to gluon is the machine's noise floor")
+    p.add_argument("--target-ci", type=fraction,
+                   help="adaptive rounds: after at least 3 rounds (or --rounds), add rounds to "
+                        "the configurations whose 95%% CI half-width is still wider than this "
+                        "(relative, e.g. 0.03 = +-3%%)")
+    p.add_argument("--budget-min", type=positive_float,
+                   help="stop starting rounds once this many minutes would be exceeded")
+    p.add_argument("--max-rounds", type=positive_int, default=20,
+                   help="with --target-ci, at most this many rounds (default: 20)")
+    p.add_argument("--max-samples", type=positive_int,
+                   help="use only the first N training and validation samples (quick runs)")
+    p.add_argument("--dtype", choices=precision.DTYPES, default="float32",
+                   help="float32, or bfloat16 mixed precision on CPU: MXNet's AMP for keras and "
+                        "gluon, autocast for torch (default: float32)")
+    p.add_argument("--data", choices=("real", "synthetic"), default="real")
+    p.add_argument("--data-dir", help=f"where the data sets are (else ${benchdata.ENV_VAR}, "
+                                      "else the per-user cache)")
+    p.add_argument("--label", help=f"name of this sweep's results folder (default: "
+                                   f"{default_label()}, or {default_label()}-2, -3, ... where "
+                                   "an earlier sweep's rounds already are)")
+    p.add_argument("--out", help="results folder (default: results/<label>)")
+    p.add_argument("--resume", action="store_true", help="skip cells already in runs.csv")
+    p.add_argument("--seed", type=int, default=0, help="data order and synthetic data seed")
+    p.add_argument("--cell-timeout", type=positive_int, default=3600,
+                   help="seconds before a cell is stopped and marked failed (default: 3600)")
+    p.add_argument("--quiet", action="store_true", help="no progress bars")
+    p.add_argument("--verbose", action="store_true",
+                   help="show every cell's own output (progress, library notices) on the "
+                        "terminal too; by default it goes to the cell's log only")
+    p.add_argument("--kvstore", choices=("device", "dist_sync"), default="device",
+                   help="'device': one process per cell; 'dist_sync': MXNet's parameter server, "
+                        "a local group of --workers and --servers processes per cell")
+    p.add_argument("--workers", type=positive_int, default=2,
+                   help="parameter-server workers (with --kvstore dist_sync; default 2)")
+    p.add_argument("--servers", type=positive_int, default=1,
+                   help="parameter servers (with --kvstore dist_sync; default 1)")
+    p.add_argument("--hosts", help="with --kvstore dist_sync: run each cell across the hosts "
+                                   "listed in this file through MXNet's launcher over ssh "
+                                   "(docs/several-machines.md); needs --host-ip")
+    p.add_argument("--host-ip", help="this host's address on the hosts' network (the scheduler's)")
+    p.add_argument("--profile", action="store_true",
+                   help="record per-operator times over the timed epochs into operators.csv; "
+                        "profiled cells are marked and kept out of the throughput tables")
+    p.add_argument("--check", action="store_true",
+                   help="GPU preflight only: build features, GPUs, kernels, verdicts")
+    p.add_argument("--peak", action="store_true",
+                   help="measure this machine's sustained FP32 matrix-multiply rate on the CPU "
+                        "(the roof of CPU rows only)")
+    return p
+
+
+def default_label():
+    """A description of the machine: CPU model and cores, or the GPUs."""
+    cpu = cpu_model().replace("AMD ", "").replace("Intel(R) ", "").replace("(R)", "")
+    words = "-".join(w for w in cpu.lower().replace("@", " ").split() if w not in ("cpu", "processor"))
+    return f"{words or platform.machine()}-{os.cpu_count()}cores"
+
+
+def cpu_model():
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def validate(args):
+    args.ctx = [c for group in (args.ctx or [parse_list("cpu")]) for c in group]
+    if args.epochs < 2:
+        raise UsageError(f"--epochs {args.epochs}: need at least 2, the first epoch is a warm-up")
+    workers = args.workers if args.kvstore == "dist_sync" else 1
+    for ctx in args.ctx:
+        parts = ctx.devices * workers
+        for batch in args.batch_sizes:
+            if batch % parts:
+                over = f"{workers} workers x {ctx.devices} contexts" if workers > 1 else \
+                    f"the {ctx.devices} contexts of {ctx.spec}"
+                raise UsageError(f"--batch-sizes {batch}: a global batch must split evenly over "
+                                 f"{over}; use a multiple of {parts}")
+    for ctx in args.ctx:
+        for batch in args.batch_sizes:
+            for name in args.scenario:
+                refuse_tiny_last_batch(scenarios.get(name), args, ctx, batch)
+    if args.kvstore == "dist_sync" and not args.hosts and any(c.kind == "gpu"
+                                                               for c in args.ctx):
+        raise UsageError("--kvstore dist_sync runs every worker on this machine, where they would "
+                         "all train on the same GPUs; use --ctx cpu with it, or one worker per "
+                         "host (python -m shim.launch, see docs/several-machines.md)")
+    if args.hosts and not (args.kvstore == "dist_sync" and args.host_ip):
+        raise UsageError(f"--hosts {args.hosts}: needs --kvstore dist_sync and --host-ip")
+    if args.hosts and not os.path.isfile(args.hosts):
+        raise UsageError(f"--hosts {args.hosts}: no such file")
+    if args.profile and args.kvstore == "dist_sync":
+        raise UsageError("--profile runs in one process per cell; drop it or --kvstore dist_sync")
+    if args.kvstore == "dist_sync" and "torch" in args.impl:
+        raise UsageError("--impl torch has no parameter-server mode; drop it or --kvstore")
+    if args.dtype == "bfloat16" and any(c.kind != "cpu" for c in args.ctx):
+        raise UsageError("--dtype bfloat16 runs on CPU contexts only (MXNet's AMP has bfloat16 "
+                         "kernels for the CPU alone); use --dtype float32 on GPUs")
+    if "torch" in args.impl and any(c.kind != "cpu" or c.devices > 1 for c in args.ctx):
+        raise UsageError("--impl torch runs on one CPU context only (--ctx cpu)")
+    if args.control and "gluon" not in args.impl:
+        raise UsageError("--control runs the gluon arm twice per round; add gluon to --impl")
+    # keras-fused runs wherever keras runs (no rule above names keras), but alone, or beside
+    # torch alone, none of its ratios (report/ratios.py) could be formed.
+    fused = [arm for arm in args.impl if is_fused(arm)]
+    if fused and not {"keras", "gluon"} & set(args.impl):
+        raise UsageError(f"--impl {fused[0]} is measured against keras (what it gives back) or "
+                         "gluon (what remains); add keras or gluon to --impl")
+
+
+def refuse_tiny_last_batch(scenario, args, ctx, batch):
+    """An epoch's last batch with fewer samples than contexts cannot be split on either side
+    (keras-mxnet: "Too many slices. Some splits are empty"; Gluon's split_and_load: an
+    MXNetError), so such a sweep is refused rather than recorded as failed cells. Training under
+    dist_sync is cut to whole global batches (distributed.py); validation predicts every sample.
+    """
+    sets = [("validation", scenario.val_samples)]
+    if args.kvstore != "dist_sync":
+        sets.insert(0, ("training", scenario.train_samples))
+    for what, full in sets:
+        n = min(full, args.max_samples or full)
+        left = n % batch
+        if 0 < left < ctx.devices:
+            fix = (f"use --max-samples {args.max_samples - left}" if args.max_samples and
+                   args.max_samples < full else "use another batch size")
+            raise UsageError(
+                f"--batch-sizes {batch} on {ctx.spec}: {scenario.name}'s {n} {what} samples leave "
+                f"a last batch of {left} for {ctx.devices} contexts, which neither side can "
+                f"split; {fix}")
