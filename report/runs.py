@@ -31,6 +31,11 @@ COLUMNS = [
     "method",
     # keras-fused arms (shim/fused/): the fixes applied, the layers fused and those kept stock
     "fixes", "fused_layers", "kept_layers",
+    # bench.py --threads: the OpenMP threads per context asked for ("all": cores / contexts)
+    "threads",
+    # bench.py --model FILE.py[:FUNCTION]: the user's model, its size, and the check that each
+    # arm computes what stock Keras does before it is timed
+    "model_file", "model_sha256", "parameters", "verified",
 ]
 
 # Without these a row cannot be placed in any table or plot.
@@ -39,7 +44,8 @@ ESSENTIAL = ["scenario", "impl", "ctx", "batch_size", "status",
 
 INT_COLUMNS = {"devices", "batch_size", "epochs", "repeat", "per_device_batch",
                "workers", "servers", "train_samples", "val_samples", "cores",
-               "omp_threads", "max_samples", "round", "order", "ctx_switches", "method"}
+               "omp_threads", "max_samples", "round", "order", "ctx_switches", "method",
+               "parameters"}
 FLOAT_COLUMNS = {"warmup_s", "epoch_s_median", "epoch_s_min", "epoch_s_max",
                  "samples_per_s", "train_loss", "train_accuracy", "val_loss",
                  "val_accuracy", "val_s", "peak_rss_mb", "flops_per_sample",
@@ -50,7 +56,7 @@ FLOAT_COLUMNS = {"warmup_s", "epoch_s_median", "epoch_s_min", "epoch_s_max",
 # The arm (e.g. gluon-control, which runs impl gluon) stands in for impl where there is one,
 # and the round for repeat (rows from before rounds have only the repeat).
 KEY_COLUMNS = ("scenario", "impl", "ctx", "batch_size", "repeat", "data",
-               "workers", "dtype", "max_samples")
+               "workers", "dtype", "max_samples", "threads", "model_sha256")
 
 # The measurement method: raised when a change to how cells are measured makes earlier rows
 # incomparable with new ones; bench.py records it in every row (blank in rows from before 2).
@@ -101,6 +107,18 @@ def samples_of(row):
     return int(row.get("max_samples") or 0)
 
 
+def threads_of(row):
+    """The --threads setting a row ran under: a count per context, or 'all' (cores / contexts).
+    Rows written before the column existed ran with 'all'."""
+    return str(row.get("threads") or "all")
+
+
+def model_hash_of(row):
+    """The sha256 of a --model file ('' for the built-in scenarios): a changed file is a new
+    configuration."""
+    return row.get("model_sha256") or ""
+
+
 def device_kind(ctx):
     """'gpu:0-7' -> 'gpu', 'cpu' -> 'cpu'."""
     return str(ctx).split(":")[0].strip().lower()
@@ -116,7 +134,8 @@ def cell_key(row):
     return (row["scenario"], row.get("arm") or row["impl"], row["ctx"], int(row["batch_size"]),
             None if repeat is None else int(repeat),
             data_of(row), int(workers_of(row)), dtype_of(row),
-            None if row.get("max_samples") is None else int(row["max_samples"]))
+            None if row.get("max_samples") is None else int(row["max_samples"]),
+            threads_of(row), model_hash_of(row))
 
 
 def configuration_of(key):

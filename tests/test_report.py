@@ -285,7 +285,8 @@ PUBLIC_COLUMNS = [
     "omp_threads", "max_samples", "process_env", "peak_device",
     "round", "arm", "order", "load_avg_1m", "other_cpu_s", "steal_s", "ctx_switches",
     "cpu_mhz", "noise_flags", "canary_ms", "profiled", "profile_coverage", "method",
-    "fixes", "fused_layers", "kept_layers",
+    "fixes", "fused_layers", "kept_layers", "threads",
+    "model_file", "model_sha256", "parameters", "verified",
 ]
 
 
@@ -391,7 +392,7 @@ def test_read_rows_tolerates_extra_and_missing_optional_columns(tmp_path):
 
 def test_done_keys(tmp_path):
     path = write_csv(tmp_path / "runs.csv", fixture_rows())
-    failed = ("rnn", "keras", "gpu:0-1", 256, 1, "real", 1, "float32", None)
+    failed = ("rnn", "keras", "gpu:0-1", 256, 1, "real", 1, "float32", None, "all", "")
     done = done_keys(path)
     assert failed not in done and failed in done_keys(path, include_failed=True)
     planned = dict(scenario="lenet", impl="keras", ctx="cpu", batch_size=128, repeat=0,
