@@ -35,7 +35,7 @@ from tqdm import tqdm
 import benchdata
 import noise
 import peak
-from report import ratios, record, runs, summary
+from report import headline, ratios, readme, record, runs
 from shim.contexts import parse_list
 from sweep_args import (UsageError, cpu_model, default_label, fused_arm, is_fused, parser,
                         validate)
@@ -475,8 +475,8 @@ def run_sweep(args):
                                        "the rows before it are whole: make room, then --resume")
                 try:
                     rows = runs.read_machine(out)
-                    record.replace_bytes(out / "summary.md", summary.summary_markdown(
-                        rows, title=args.label).encode())
+                    record.replace_bytes(out / readme.SUMMARY_FILE,
+                                         readme.folder_page(out, rows).encode())
                     ratios.write_ratios_csv(out, rows, target=args.target_ci)
                 except OSError as error:
                     raise SweepStopped(f"{out}: summary.md or ratios.csv could not be written "
@@ -492,7 +492,10 @@ def run_sweep(args):
         print(f"budget of {args.budget_min:g} min spent in round {round_number}; configurations "
               f"that missed the target say so in {out / ratios.RATIOS_FILE} (unstable)")
     print(f"{counts['ok']} cells ok, {counts['failed']} failed; rows in {csv_path}, ratios in "
-          f"{out / ratios.RATIOS_FILE}, summary in {out / 'summary.md'}")
+          f"{out / ratios.RATIOS_FILE}, summary in {out / readme.SUMMARY_FILE}")
+    table = headline.sweep_table(runs.read_machine(out)) if counts["ok"] else ""
+    if table:   # the answer where it was measured, as pyperf and asv print theirs
+        print(f"\n{headline.INTRO}\n\n{table}")
     return 0
 
 

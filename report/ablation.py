@@ -27,8 +27,9 @@ import math
 
 from tabulate import tabulate
 
-from report.ratios import (CI_LEVEL, FUSED, _lines, _one, fix_pairs, fixes_of_arm,
-                           format_ratio, interval, pair_stats)
+from report import frame
+from report.names import context_label, format_ratio, impl_name
+from report.ratios import CI_LEVEL, FUSED, _one, fix_pairs, fixes_of_arm, interval, pair_stats
 
 
 def _summary(per_round):
@@ -53,7 +54,7 @@ def ablation(rows):
     single fixes), 'compounding' and 'adding' (ratio dicts or None), and whether each is within
     the whole's CI."""
     found = []
-    for (group, batch), by_arm in sorted(_lines(rows).items()):
+    for group, batch, by_arm in frame.lines(rows):
         arms = [arm for _, arm in fix_pairs(by_arm)]
         if "keras" not in by_arm or not arms:
             continue
@@ -84,8 +85,6 @@ def _yes_no(value):
 
 def ablation_markdown(rows):
     """The ablation table of summary.md: '' without a fix arm next to keras."""
-    from report.summary import context_label, impl_name   # summary imports this module
-
     found = ablation(rows)
     if not found:
         return ""
@@ -119,7 +118,7 @@ def cumulative(rows):
     'group', 'batch_size', 'steps' ([(fix added, ratio dict of previous arm / next arm)]),
     'product' (ratio dict, per round over the rounds every step ran) and 'whole'."""
     found = []
-    for (group, batch), by_arm in sorted(_lines(rows).items()):
+    for group, batch, by_arm in frame.lines(rows):
         if "keras" not in by_arm or FUSED not in by_arm:
             continue
         every = fixes_of_arm(FUSED + ":" + (_one(by_arm[FUSED], "fixes") or ""))
@@ -148,8 +147,6 @@ def cumulative(rows):
 
 def cumulative_markdown(rows):
     """The cumulative ablation table of summary.md: '' without a chain of fix arms."""
-    from report.summary import context_label   # summary imports this module
-
     table = []
     for entry in cumulative(rows):
         scenario, *context = entry["group"]

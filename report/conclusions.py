@@ -4,11 +4,11 @@ Every number in a conclusion comes from the rows (through the same functions the
 use), and is quoted next to the claim it supports. Where the data cannot support a claim (one
 repeat, spread wider than the effect), the text says so instead of concluding.
 """
-from report.ratios import is_control
-from report.runs import data_of, device_kind, dtype_of, workers_of
-from report.summary import (context_label, epoch_time_ratios, format_rate, format_ratio,
-                            group_title, impl_name, median_of, ok_rows, overhead_ratios,
-                            per_device_batch, rows_by_line)
+from report import frame
+from report.names import context_label, format_rate, format_ratio, group_title, impl_name
+from report.ratios import paired_ratios
+from report.runs import device_kind
+from report.summary import median_of, per_device_batch
 
 SATURATION_FRACTION = 0.9
 
@@ -23,15 +23,18 @@ def _data_note(data):
     return " (synthetic data)" if data == "synthetic" else ""
 
 
+def _by_scenario_and_kind(ratios):
+    """[((scenario, device kind, data), [ratios])], sorted."""
+    return frame.grouped([dict(r, kind=device_kind(r["ctx"])) for r in ratios],
+                         ["scenario", "kind", "data"])
+
+
 def overhead_conclusions(rows):
-    ratios = overhead_ratios(rows)
+    ratios = paired_ratios(rows, "keras", "gluon")
     if not ratios:
         return ["Keras overhead: no cell has both a Keras and a Gluon run, so none is computed."]
-    groups = {}
-    for r in ratios:
-        groups.setdefault((r["scenario"], device_kind(r["ctx"]), r["data"]), []).append(r)
     lines = []
-    for (scenario, kind, data), cells in sorted(groups.items()):
+    for (scenario, kind, data), cells in _by_scenario_and_kind(ratios):
         low = min(cells, key=lambda r: r["ratio"])
         high = max(cells, key=lambda r: r["ratio"])
         head = f"Keras overhead, {scenario} on {kind.upper()}{_data_note(data)}: "
@@ -62,20 +65,20 @@ def overhead_conclusions(rows):
 
 def _median_rate_by_batch(rows):
     """{(scenario, impl, ctx, workers, data, dtype): {batch: (median samples/s, repeats)}}."""
+    keys = ["scenario", "impl", "ctx", "workers", "data", "dtype"]
     series = {}
-    for row in rows:
-        key = (row["scenario"], row["impl"], row["ctx"], workers_of(row), data_of(row), dtype_of(row))
-        series.setdefault(key, {}).setdefault(row["batch_size"], []).append(row)
-    return {key: {b: (median_of(rs, "samples_per_s"), len(rs)) for b, rs in by_batch.items()}
-            for key, by_batch in series.items()}
+    for key, cells in frame.grouped(frame.records(rows), keys):
+        series[key] = {batch: (median_of(same, "samples_per_s"), len(same))
+                       for (batch,), same in frame.grouped(cells, ["batch_size"])}
+    return series
 
 
 def saturation_conclusions(rows):
     """One sub-bullet per context: for each impl, the smallest batch reaching 90% of its max."""
-    series = {k: v for k, v in _median_rate_by_batch(ok_rows(rows)).items() if len(v) >= 2}
+    series = {k: v for k, v in _median_rate_by_batch(frame.finished(rows)).items() if len(v) >= 2}
     if not series:
         return ["Throughput saturation: no implementation was run at two or more batch sizes."]
-    by_context = {}
+    found = []
     for (scenario, impl, ctx, workers, data, dtype), by_batch in sorted(series.items()):
         best_batch = max(by_batch, key=lambda b: by_batch[b][0])
         best = by_batch[best_batch][0]
@@ -88,22 +91,25 @@ def saturation_conclusions(rows):
                     f"samples/s; max {format_rate(best)} at batch {best_batch})")
         if all(n < 2 for _, n in by_batch.values()):
             text += ", one repeat: weak evidence"
-        by_context.setdefault((scenario, context_label(ctx, workers, data, dtype)), []).append(text)
+        found.append(dict(scenario=scenario, where=context_label(ctx, workers, data, dtype),
+                          first=(scenario, impl, ctx, workers, data, dtype), text=text))
+    # a line per context, in the order its first implementation came above
+    contexts = sorted(frame.grouped(found, ["scenario", "where"]), key=lambda g: g[1][0]["first"])
     return ["Throughput saturation: smallest global batch reaching "
             f"{SATURATION_FRACTION:.0%} of the implementation's maximum samples/s:",
-            [f"{scenario} on {where}: " + "; ".join(texts) + "."
-             for (scenario, where), texts in by_context.items()]]
+            [f"{scenario} on {where}: " + "; ".join(f["text"] for f in texts) + "."
+             for (scenario, where), texts in contexts]]
 
 
 def scaling_series(rows):
     """{(scenario, kind, impl, per-device batch, data, dtype): {devices*workers: median samples/s}}."""
-    series = {}
-    for row in ok_rows(rows):
-        key = (row["scenario"], device_kind(row["ctx"]), row["impl"], per_device_batch(row),
-               data_of(row), dtype_of(row))
-        devices = (row.get("devices") or 1) * workers_of(row)
-        series.setdefault(key, {}).setdefault(devices, []).append(row)
-    return {k: {n: median_of(rs, "samples_per_s") for n, rs in v.items()} for k, v in series.items()}
+    cells = [dict(r, kind=device_kind(r["ctx"]), per_device=per_device_batch(r),
+                  contexts=(r.get("devices") or 1) * r["workers"])
+             for r in frame.records(frame.finished(rows))]
+    keys = ["scenario", "kind", "impl", "per_device", "data", "dtype"]
+    return {key: {n: median_of(same, "samples_per_s")
+                  for (n,), same in frame.grouped(part, ["contexts"])}
+            for key, part in frame.grouped(cells, keys)}
 
 
 def scaling_conclusions(rows):
@@ -136,7 +142,7 @@ def accuracy_conclusions(rows):
     lines = []
     for other in ("gluon", "torch"):
         beyond, within, weak = [], [], []
-        for (group, batch), by_impl in sorted(rows_by_line(rows).items()):
+        for group, batch, by_impl in frame.lines(rows):
             keras = [r for r in by_impl.get("keras", []) if r.get("val_accuracy") is not None]
             them = [r for r in by_impl.get(other, []) if r.get("val_accuracy") is not None]
             if not keras or not them:
@@ -178,8 +184,8 @@ def accuracy_conclusions(rows):
 def fused_conclusions(rows):
     """Per configuration with the keras-fused arm: what it gives a Keras user back
     (keras/keras-fused) and what remains of Keras's cost (keras-fused/gluon); [] without it."""
-    back = {ratio_configuration(r): r for r in epoch_time_ratios(rows, "keras", "keras-fused")}
-    remains = {ratio_configuration(r): r for r in epoch_time_ratios(rows, "keras-fused", "gluon")}
+    back = {ratio_configuration(r): r for r in paired_ratios(rows, "keras", "keras-fused")}
+    remains = {ratio_configuration(r): r for r in paired_ratios(rows, "keras-fused", "gluon")}
     lines = []
     for where in sorted(set(back) | set(remains), key=str):
         scenario, data = where[0], where[-1]
@@ -195,17 +201,16 @@ def fused_conclusions(rows):
 
 
 def ratio_configuration(r):
+    """A ratio's configuration, sorted as the conclusions list them (data last)."""
     return (r["scenario"], r["ctx"], r["workers"], r["dtype"], r["samples"], r["batch_size"],
-            r["data"])
+            r["threads"], r["model_sha256"], r["data"])
 
 
 def torch_conclusions(rows):
     lines = []
     for impl in ("gluon", "keras"):
-        groups = {}
-        for r in epoch_time_ratios(rows, impl, "torch"):
-            groups.setdefault((r["scenario"], device_kind(r["ctx"]), r["data"]), []).append(r)
-        for (scenario, kind, data), cells in sorted(groups.items()):
+        for (scenario, kind, data), cells in _by_scenario_and_kind(
+                paired_ratios(rows, impl, "torch")):
             low = min(cells, key=lambda r: r["ratio"])
             high = max(cells, key=lambda r: r["ratio"])
             text = (f"Torch yardstick, {scenario} on {kind.upper()}{_data_note(data)}: "
@@ -219,19 +224,16 @@ def torch_conclusions(rows):
 
 
 def peak_conclusions(rows):
-    best = {}
-    for row in ok_rows(rows):
-        if row.get("peak_fraction") is None:
-            continue
-        key = (row["scenario"], device_kind(row["ctx"]), row["impl"], data_of(row))
-        if key not in best or row["peak_fraction"] > best[key]["peak_fraction"]:
-            best[key] = row
+    measured = [dict(r, kind=device_kind(r["ctx"])) for r in frame.records(frame.finished(rows))
+                if r.get("peak_fraction") is not None]
     lines = []
-    for (scenario, kind, impl, data), row in sorted(best.items()):
+    for (scenario, kind, impl, data), cells in frame.grouped(
+            measured, ["scenario", "kind", "impl", "data"]):
+        row = max(cells, key=lambda r: r["peak_fraction"])   # the first of the best
         gflops = "" if row.get("gflops_per_s") is None else f"{row['gflops_per_s']:,.1f} GFLOP/s, "
         lines.append(f"Fraction of measured peak, {scenario} {impl_name(impl)} on {kind.upper()}"
                      f"{_data_note(data)}: at most {row['peak_fraction']:.1%} ({gflops}"
-                     f"{context_label(row['ctx'], workers_of(row))}, batch {row['batch_size']}).")
+                     f"{context_label(row['ctx'], row['workers'])}, batch {row['batch_size']}).")
     return lines
 
 
@@ -241,9 +243,10 @@ def conclusions(rows):
     The A/A control arm is a second Gluon run for the noise floor: it enters no conclusion
     about an implementation's speed or accuracy.
     """
-    if not ok_rows(rows):
+    rows = frame.as_frame(rows)
+    if frame.finished(rows).empty:
         return ["No finished cells: nothing to conclude."]
-    arms = [r for r in rows if not is_control(r)]
+    arms = frame.without_controls(rows)
     return (overhead_conclusions(rows) + fused_conclusions(rows) + saturation_conclusions(arms)
             + scaling_conclusions(arms) + accuracy_conclusions(arms) + torch_conclusions(rows)
             + peak_conclusions(arms))

@@ -18,9 +18,11 @@ from statistics import median
 
 from tabulate import tabulate
 
-from report import ratios
+import pandas as pd
+
+from report import frame, ratios
+from report.names import context_label, impl_name
 from report.runs import read_operators
-from report.summary import context_label, impl_name, rows_by_line
 
 PLOT_NAME = "operators"
 ARMS = ("keras", "keras-graph", "gluon")
@@ -77,14 +79,10 @@ def geometric_mean_ci(values):
 INTERVAL = geometric_mean_ci
 
 
-def round_of(row):
-    return row.get("round") if row.get("round") is not None else row.get("repeat")
-
-
 def paired_ratios(numerator_rows, denominator_rows):
     """Per-round epoch-time ratios of rounds both arms ran (same round: similar machine state)."""
-    num = {round_of(r): r["epoch_s_median"] for r in numerator_rows}
-    den = {round_of(r): r["epoch_s_median"] for r in denominator_rows}
+    num = {r["round"]: r["epoch_s_median"] for r in numerator_rows}
+    den = {r["round"]: r["epoch_s_median"] for r in denominator_rows}
     return {k: num[k] / den[k] for k in sorted(set(num) & set(den), key=str)}
 
 
@@ -94,7 +92,7 @@ def loop_graph_split(rows, interval=None):
     (medians of the per-round log shares), 'rounds', and the cell's group and batch."""
     interval = interval or INTERVAL
     split = []
-    for (group, batch), by_impl in sorted(rows_by_line(rows).items()):
+    for group, batch, by_impl in frame.lines(rows):
         if not all(arm in by_impl for arm in ARMS):
             continue
         loop = paired_ratios(by_impl["keras"], by_impl["keras-graph"])
@@ -137,25 +135,27 @@ def split_table(split):
 
 # ---- the operators ---------------------------------------------------------------------------
 
-def cell_of(op_row):
-    """Operator rows that share a comparison: same scenario, context, batch, dtype and samples."""
-    return (op_row["scenario"], op_row["ctx"], op_row["batch_size"], op_row["dtype"] or "float32",
-            op_row["max_samples"])
+# Operator rows that share a comparison: same scenario, context, batch, dtype and samples.
+OPERATOR_CELL = ["scenario", "ctx", "batch_size", "dtype", "max_samples"]
 
 
 def per_step(op_rows):
-    """{cell: {impl: {operator: median ms per step over rounds}}} (absent in a round: 0)."""
-    runs = {}
-    for r in op_rows:
-        runs.setdefault(cell_of(r), {}).setdefault(r["impl"], {}).setdefault(r["round"], {})[
-            r["operator"]] = r["ms_per_step"] or 0.0
-    result = {}
-    for cell, by_impl in runs.items():
-        for impl, by_round in by_impl.items():
-            names = {name for ops in by_round.values() for name in ops}
-            result.setdefault(cell, {})[impl] = {
-                name: median(ops.get(name, 0.0) for ops in by_round.values()) for name in names}
-    return result
+    """{cell: {impl: {operator: median ms per step over rounds}}} (absent in a round: 0); a
+    cell is a tuple of OPERATOR_CELL's values, operators in name order."""
+    if not op_rows:
+        return {}
+    ops = pd.DataFrame(op_rows, dtype=object)
+    ops["dtype"] = ops["dtype"].where(ops["dtype"].map(bool), "float32")
+    ops["max_samples"] = ops["max_samples"].where(ops["max_samples"].notna(), 0)   # 0: all
+    ops["ms_per_step"] = ops["ms_per_step"].map(lambda ms: ms or 0.0).astype(float)
+
+    def median_over_rounds(arm):
+        by_round = arm.pivot_table(index="operator", columns="round", values="ms_per_step",
+                                   aggfunc="last").fillna(0.0)
+        return by_round.median(axis=1).to_dict()
+
+    return {cell: {impl: median_over_rounds(arm) for impl, arm in part.groupby("impl", sort=False)}
+            for cell, part in ops.groupby(OPERATOR_CELL, sort=False, dropna=False)}
 
 
 def by_category(operators):
@@ -268,10 +268,12 @@ def operators_markdown(steps, level=4):
     return "\n\n".join(parts)
 
 
-def section(run_dir, rows, level=3):
+def section(run_dir, rows, level=3, images=None):
     """The 'Where the time goes' section of one folder, from its runs.csv rows and its
     operators.csv; says what is missing instead of concluding without data. '' for a folder
-    that ran neither keras-graph nor --profile: it has nothing to split."""
+    that ran neither keras-graph nor --profile: it has nothing to split. `images`: the path of
+    the folder's images from the page (default: <folder>/)."""
+    images = f"{Path(run_dir).name}/" if images is None else images
     hashes = "#" * level
     steps = per_step(read_operators(run_dir))
     if not steps and not any(r["impl"] == "keras-graph" for r in rows):
@@ -296,7 +298,7 @@ def section(run_dir, rows, level=3):
                  "rounds of milliseconds per training step over the timed epochs. With several "
                  "contexts the operators of different devices overlap in time.")
     if (Path(run_dir) / f"{PLOT_NAME}.png").is_file():
-        parts.append(f"![{Path(run_dir).name} {PLOT_NAME}]({Path(run_dir).name}/{PLOT_NAME}.png)")
+        parts.append(f"![{Path(run_dir).name} {PLOT_NAME}]({images}{PLOT_NAME}.png)")
     recovered = recovered_by_fix(steps)
     if recovered:
         parts.append("What the fused path's arms recover, by fix where a single-fix arm "

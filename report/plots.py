@@ -13,10 +13,11 @@ import matplotlib
 matplotlib.use("Agg")  # no display on benchmark machines
 import matplotlib.pyplot as plt  # noqa: E402
 
-from report.ratios import is_control  # noqa: E402
-from report.runs import data_of, device_kind, dtype_of, read_rows, samples_of, workers_of  # noqa: E402
-from report.summary import (context_label, impl_name, median_of, ok_rows,  # noqa: E402
-                            overhead_ratios, per_device_batch)
+from report import frame  # noqa: E402
+from report.names import context_label, impl_name  # noqa: E402
+from report.ratios import paired_ratios  # noqa: E402
+from report.runs import device_kind, read_rows  # noqa: E402
+from report.summary import median_of, per_device_batch  # noqa: E402
 
 PLOT_NAMES = ["throughput", "overhead", "accuracy", "scaling", "warmup"]
 IMPL_COLORS = {"keras": "tab:red", "keras-graph": "tab:orange", "gluon": "tab:blue",
@@ -96,19 +97,18 @@ def _finish(fig, title):
     return fig
 
 
+SERIES = ["impl", "ctx", "workers", "data", "dtype", "samples", "threads"]
+
+
 def _series_by_batch(rows):
-    """{(impl, ctx, workers, data, dtype, samples): {batch_size: [rows over repeats]}}."""
-    series = {}
-    for row in rows:
-        key = (row["impl"], row["ctx"], workers_of(row), data_of(row), dtype_of(row),
-               samples_of(row))
-        series.setdefault(key, {}).setdefault(row["batch_size"], []).append(row)
-    return series
+    """{(impl, ctx, workers, data, dtype, samples, threads): {batch_size: [rows over repeats]}}."""
+    return {key: {batch: same for (batch,), same in frame.grouped(part, ["batch_size"])}
+            for key, part in frame.grouped(rows, SERIES)}
 
 
 def _plot_median_line(ax, key, points, column, marker):
     """Color says the implementation, marker the context and dtype, dashes synthetic data."""
-    impl, ctx, workers, data, dtype, samples = key
+    impl, ctx, workers, data, dtype, samples, threads = key
     xs = sorted(x for x in points if median_of(points[x], column) is not None)
     if not xs:
         return
@@ -117,11 +117,13 @@ def _plot_median_line(ax, key, points, column, marker):
     high = [max(r[column] for r in points[x] if r[column] is not None) - y for x, y in zip(xs, ys)]
     ax.errorbar(xs, ys, yerr=[low, high], color=_impl_color(impl), marker=marker,
                 linestyle=_linestyle(data), capsize=3, alpha=0.85, **_marker_fill(data),
-                label=f"{impl_name(impl)} · {context_label(ctx, workers, data, dtype, samples)}")
+                label=f"{impl_name(impl)} · "
+                      f"{context_label(ctx, workers, data, dtype, samples, threads)}")
 
 
 def _per_batch_plot(rows, label, column, ylabel, title, log_y):
     """A panel per scenario: `column` (median over repeats, min–max bars) vs global batch."""
+    rows = frame.records(frame.as_frame(rows))
     scenarios = sorted({r["scenario"] for r in rows if r.get(column) is not None})
     if not scenarios:
         raise Skipped(f"no finished cell has {column}")
@@ -151,20 +153,17 @@ def plot_accuracy(rows, label):
 
 
 def plot_overhead(rows, label):
-    ratios = overhead_ratios(rows)
+    ratios = paired_ratios(rows, "keras", "gluon")
     if not ratios:
         raise Skipped("no cell has both a Keras and a Gluon run")
     scenarios = sorted({r["scenario"] for r in ratios})
     fig, axes = _panels(scenarios, lambda s: s)
     color = _color_cycle()
     for ax, scenario in zip(axes, scenarios):
-        lines = {}
-        for r in ratios:
-            if r["scenario"] == scenario:
-                lines.setdefault((r["ctx"], r["workers"], r["data"], r["dtype"], r["samples"]),
-                                 []).append(r)
-        for key in sorted(lines):
-            points = sorted(lines[key], key=lambda r: r["batch_size"])
+        mine = [r for r in ratios if r["scenario"] == scenario]
+        for key, points in frame.grouped(mine, ["ctx", "workers", "data", "dtype", "samples",
+                                                "threads"]):
+            points = sorted(points, key=lambda r: r["batch_size"])
             xs = [r["batch_size"] for r in points]
             ys = [r["ratio"] for r in points]
             # The 95% CI; a point with no CI (one round) gets no bar.
@@ -183,12 +182,12 @@ def plot_overhead(rows, label):
 
 def plot_scaling(rows, label):
     """Samples/s vs total devices at a fixed per-device batch, with ideal linear scaling."""
-    series = {}
-    for row in rows:
-        key = (row["scenario"], device_kind(row["ctx"]), row["impl"], per_device_batch(row),
-               data_of(row), dtype_of(row), samples_of(row))
-        devices = (row.get("devices") or 1) * workers_of(row)
-        series.setdefault(key, {}).setdefault(devices, []).append(row)
+    rows = frame.records(frame.as_frame(rows))
+    cells = [dict(r, kind=device_kind(r["ctx"]), per_device=per_device_batch(r),
+                  contexts=(r.get("devices") or 1) * r["workers"]) for r in rows]
+    keys = ["scenario", "kind", "impl", "per_device", "data", "dtype", "samples"]
+    series = {key: {n: same for (n,), same in frame.grouped(part, ["contexts"])}
+              for key, part in frame.grouped(cells, keys)}
     series = {k: v for k, v in series.items() if len(v) >= 2}
     if not series:
         raise Skipped("no implementation was run at two or more device counts "
@@ -227,29 +226,24 @@ def plot_warmup(rows, label):
     One panel per scenario and device kind, since CPU and GPU seconds differ by
     orders of magnitude; horizontal so that many (context, batch) labels stay readable.
     """
-    rows = [r for r in rows if r.get("warmup_s") is not None]
+    rows = [r for r in frame.records(frame.as_frame(rows)) if r.get("warmup_s") is not None]
     if not rows:
         raise Skipped("no finished cell has warmup_s")
     panels = sorted({(r["scenario"], device_kind(r["ctx"])) for r in rows})
     impls = [i for i in IMPL_COLORS if any(r["impl"] == i for r in rows)]
     impls += sorted({r["impl"] for r in rows} - set(impls))
     height = 0.8 / len(impls)
-    most_groups = max(len({(r["ctx"], workers_of(r), data_of(r), dtype_of(r), r["batch_size"],
-                            samples_of(r))
-                           for r in rows if (r["scenario"], device_kind(r["ctx"])) == p})
-                      for p in panels)
+    bar = ["ctx", "workers", "data", "dtype", "batch_size", "samples"]
+    by_panel = {p: [r for r in rows if (r["scenario"], device_kind(r["ctx"])) == p] for p in panels}
+    most_groups = max(len(frame.grouped(mine, bar)) for mine in by_panel.values())
     fig, axes = _panels(panels, lambda p: f"{p[0]}, {p[1].upper()}",
                         panel_size=(PANEL_SIZE[0], 1.0 + 0.45 * most_groups * max(1, len(impls) / 2)))
     for ax, panel in zip(axes, panels):
-        mine = [r for r in rows if (r["scenario"], device_kind(r["ctx"])) == panel]
-        groups = sorted({(r["ctx"], workers_of(r), data_of(r), dtype_of(r), r["batch_size"],
-                          samples_of(r)) for r in mine})
+        cells = dict(frame.grouped(by_panel[panel], ["impl"] + bar))
+        groups = [key for key, _ in frame.grouped(by_panel[panel], bar)]
         for i, impl in enumerate(impls):
             for g, (ctx, workers, data, dtype, batch, samples) in enumerate(groups):
-                cell = [r for r in mine if r["impl"] == impl and r["ctx"] == ctx
-                        and workers_of(r) == workers and data_of(r) == data
-                        and dtype_of(r) == dtype and r["batch_size"] == batch
-                        and samples_of(r) == samples]
+                cell = cells.get((impl, ctx, workers, data, dtype, batch, samples))
                 if not cell:
                     continue
                 y = g + (i - (len(impls) - 1) / 2) * height
@@ -278,10 +272,9 @@ def render_plots(rows, out_dir, label):
     Returns (written paths, one-line notes for the skipped plots).  A skipped
     plot's old PNG is removed so the README never embeds stale data.
     """
-    rows = ok_rows(rows)
     out_dir = Path(out_dir)
     # The A/A control arm is Gluon run twice: it must not enter Gluon's throughput lines.
-    arms = [r for r in rows if not is_control(r)]
+    arms = frame.records(frame.without_controls(frame.finished(rows)))
     written, notes = [], []
     for name, plot in PLOTS.items():
         path = out_dir / f"{name}.png"
@@ -302,3 +295,44 @@ def plot_run_dir(run_dir):
     """render_plots for results/<label>/, labelled by the folder name."""
     run_dir = Path(run_dir)
     return render_plots(read_rows(run_dir), run_dir, run_dir.name)
+
+
+def plot_headline(found, title, path):
+    """The headline chart of one machine (report.headline.cells' `found`): a panel per scenario,
+    a group of bars per context and batch, a bar per arm pair, with its 95% CI."""
+    from report import headline   # headline reads no plotting library; this reads it
+
+    names = sorted({scenario for scenario, _ in found})
+    columns = sorted({column for _, column in found}, key=headline._column_order)
+    pairs = [p for p in headline.HEADLINE_PAIRS if any(p in v[1] for v in found.values())]
+    width = 0.8 / max(1, len(pairs))
+    fig, axes = _panels(names, headline.scenario_title,
+                        panel_size=(max(PANEL_SIZE[0], 1.3 * len(columns)), PANEL_SIZE[1]))
+    for ax, scenario in zip(axes, names):
+        for i, pair in enumerate(pairs):
+            xs, ys, low, high = [], [], [], []
+            for x, column in enumerate(columns):
+                r = found.get((scenario, column), (None, {}))[1].get(pair)
+                if r is None:
+                    continue
+                xs.append(x + (i - (len(pairs) - 1) / 2) * width)
+                ys.append(r["ratio"])
+                low.append(0 if r["ci_low"] is None else r["ratio"] - r["ci_low"])
+                high.append(0 if r["ci_high"] is None else r["ci_high"] - r["ratio"])
+            ax.bar(xs, ys, width, yerr=[low, high], capsize=3, color=_PAIR_COLORS[pair],
+                   label=f"{impl_name(pair[0])}/{impl_name(pair[1])}")
+        ax.axhline(1.0, color="black", linewidth=1, linestyle=":", label="1.0 = same epoch time")
+        ax.set_xticks(range(len(columns)))
+        ax.set_xticklabels([headline.column_title(c) for c in columns], fontsize="small",
+                           rotation=20, ha="right")
+        ax.set_ylabel("epoch-time ratio (×), 95% CI")
+        ax.set_ylim(bottom=0)
+    fig = _finish(fig, f"{title}: epoch-time ratios (geometric mean over rounds, 95% CI)")
+    fig.savefig(path, dpi=100, bbox_inches="tight")
+    plt.close(fig)
+    return path
+
+
+_PAIR_COLORS = {("keras", "gluon"): IMPL_COLORS["keras"],
+                ("keras-fused", "gluon"): IMPL_COLORS["keras-fused"],
+                ("keras", "keras-fused"): "tab:gray"}

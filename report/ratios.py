@@ -24,14 +24,15 @@ from statistics import median
 
 from scipy import stats
 
-from report.runs import data_of, dtype_of, replace_csv, samples_of, workers_of
+from report import frame
+from report.runs import replace_csv
 
 CI_LEVEL = 0.95
 OUTLIER_Z = 3.5
 RATIOS_FILE = "ratios.csv"
 RATIOS_COLUMNS = ["scenario", "ctx", "workers", "kvstore", "batch_size", "dtype", "max_samples",
                   "numerator", "denominator", "rounds", "ratio", "ci_low", "ci_high", "ci_level",
-                  "half_width", "unstable"]
+                  "half_width", "unstable", "threads"]
 
 # (numerator arm, denominator arm): every ratio the project reports. A pair is shown wherever
 # both arms ran. Add a line here for a new arm (e.g. ("keras", "keras-graph")).
@@ -72,24 +73,9 @@ def pairs_for(arms):
     return PAIRS + fix_pairs(arms)
 
 
-def arm_of(row):
-    """The arm a row measured: its `arm`, else (rows from before arms) its implementation."""
-    return row.get("arm") or row["impl"]
-
-
-def is_control(row):
-    return arm_of(row).endswith(CONTROL_SUFFIX)
-
-
-def round_of(row):
-    """The round of a row; rows from before rounds use their repeat number."""
-    return row.get("round") if row.get("round") is not None else row.get("repeat")
-
-
-def line_key(row):
-    """A configuration: the rows whose arms are compared with each other."""
-    return ((row["scenario"], row["ctx"], workers_of(row), data_of(row), dtype_of(row),
-             samples_of(row)), row["batch_size"])
+def is_control(arm):
+    """The A/A control arm (gluon-control): Gluon run twice, the noise floor."""
+    return arm.endswith(CONTROL_SUFFIX)
 
 
 def modified_z_scores(values):
@@ -115,10 +101,10 @@ def interval(per_round, level=CI_LEVEL):
 
 def pair_stats(numerator_rows, denominator_rows, level=CI_LEVEL):
     """The ratio of two arms' rows of one configuration (see the module doc), as a dict."""
-    num = {round_of(r): r["epoch_s_median"] for r in numerator_rows if round_of(r) is not None}
-    den = {round_of(r): r["epoch_s_median"] for r in denominator_rows if round_of(r) is not None}
+    num = {r["round"]: r["epoch_s_median"] for r in numerator_rows if r["round"] is not None}
+    den = {r["round"]: r["epoch_s_median"] for r in denominator_rows if r["round"] is not None}
     common = sorted(set(num) & set(den))
-    before = not any(r.get("round") is not None for r in numerator_rows + denominator_rows)
+    before = all(r["before_rounds"] for r in numerator_rows + denominator_rows)
     if not common:
         # Not pairable: ratio of medians, no interval.
         ratio = (median(r["epoch_s_median"] for r in numerator_rows)
@@ -135,30 +121,22 @@ def pair_stats(numerator_rows, denominator_rows, level=CI_LEVEL):
                 before_rounds=before)
 
 
-def _lines(rows):
-    """{line_key: {arm: [finished rows]}}; the last row of a repeated cell wins."""
-    from report.summary import ok_rows   # summary imports this module
-
-    lines = {}
-    for row in ok_rows(rows):
-        lines.setdefault(line_key(row), {}).setdefault(arm_of(row), []).append(row)
-    return lines
-
-
 def paired_ratios(rows, numerator="keras", denominator="gluon", level=CI_LEVEL):
-    """One dict per configuration that has both arms, sorted; ratio > 1: numerator slower."""
+    """One dict per configuration that has both arms, sorted; ratio > 1: numerator slower.
+
+    The dict holds pair_stats's figures, the configuration (report.frame.LINE's columns, and
+    `group`: its GROUP tuple), the pair, and the configuration's devices and kvstore."""
     result = []
-    for ((scenario, ctx, workers, data, dtype, samples), batch), by_arm in sorted(
-            _lines(rows).items()):
+    for group, batch, by_arm in frame.lines(rows):
         if numerator not in by_arm or denominator not in by_arm:
             continue
         both = by_arm[numerator] + by_arm[denominator]
         result.append(dict(
             pair_stats(by_arm[numerator], by_arm[denominator], level),
-            scenario=scenario, ctx=ctx, workers=workers, batch_size=batch, data=data,
-            dtype=dtype, numerator=numerator, denominator=denominator,
+            **dict(zip(frame.GROUP, group)), group=group, batch_size=batch,
+            numerator=numerator, denominator=denominator,
             devices=by_arm[numerator][0].get("devices"),
-            kvstore=_one(both, "kvstore"), max_samples=samples or None, samples=samples))
+            kvstore=_one(both, "kvstore"), max_samples=group[frame.GROUP.index("samples")] or None))
     return result
 
 
@@ -184,12 +162,12 @@ def unstable_reason(r, target=None):
 def all_pairs(rows, pairs=None):
     """paired_ratios for every pair of `pairs` (default: pairs_for the rows' arms) whose two
     arms ran, in that order per line."""
-    pairs = pairs_for({arm_of(r) for r in rows}) if pairs is None else pairs
+    rows = frame.as_frame(rows)
+    pairs = pairs_for(set(rows["arm"])) if pairs is None else pairs
     found = [r for numerator, denominator in pairs
              for r in paired_ratios(rows, numerator, denominator)]
     order = {pair: i for i, pair in enumerate(pairs)}
-    return sorted(found, key=lambda r: (r["scenario"], r["ctx"], r["workers"], r["data"],
-                                        r["dtype"], r["samples"], r["batch_size"],
+    return sorted(found, key=lambda r: (r["group"], r["batch_size"],
                                         order[(r["numerator"], r["denominator"])]))
 
 
@@ -207,7 +185,7 @@ def ratios_table(rows, target=None, pairs=None):
             numerator=r["numerator"], denominator=r["denominator"], rounds=r["n"],
             ratio=_text(r["ratio"]), ci_low=_text(r["ci_low"]), ci_high=_text(r["ci_high"]),
             ci_level=r["ci_level"], half_width=_text(r["half_width"]),
-            unstable=unstable_reason(r, target)))
+            unstable=unstable_reason(r, target), threads=r["threads"]))
     return table
 
 
@@ -216,21 +194,3 @@ def write_ratios_csv(out_dir, rows, target=None):
     path = Path(out_dir) / RATIOS_FILE
     replace_csv(path, RATIOS_COLUMNS, ratios_table(rows, target))
     return path
-
-
-def format_ratio(r):
-    """'1.23x (95% CI 1.20–1.31, n=5)'; says so when there is no CI."""
-    head = f"{r['ratio']:.2f}x"
-    if not r["paired"]:
-        return f"{head} (unpaired, n={r['n']}, no CI)"
-    if r["ci_low"] is None:
-        return f"{head} (n={r['n']}, no CI)"
-    return f"{head} ({r['ci_level']:.0%} CI {r['ci_low']:.2f}–{r['ci_high']:.2f}, n={r['n']})"
-
-
-def format_floor(r):
-    """The A/A noise floor: '±2.6% (A/A 1.01x, 95% CI 0.98–1.03, n=5)'."""
-    if r["half_width"] is None:
-        return f"unknown (A/A {format_ratio(r)})"
-    return (f"±{r['half_width']:.1%} (A/A {r['ratio']:.2f}x, CI {r['ci_low']:.2f}–"
-            f"{r['ci_high']:.2f}, n={r['n']})")

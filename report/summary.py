@@ -1,7 +1,7 @@
-"""Tables of one machine's runs, and the Keras-overhead numbers they quote.
+"""Tables of one folder's runs (summary.md's tables), and the Keras-overhead numbers they quote.
 
-Every ratio comes from report.ratios (paired by round, with a 95% CI): the summary
-tables, the plots, the README and ratios.csv all take theirs from it.
+Every ratio comes from report.ratios (paired by round, with a 95% CI), and every grouping from
+report.frame's keys: the summary tables, the plots, the README and ratios.csv agree.
 """
 from statistics import median
 
@@ -9,116 +9,30 @@ from tabulate import tabulate
 
 import noise
 
+from report import frame
 from report.ablation import ablation_markdown, cumulative_markdown
-from report.ratios import (CI_LEVEL, PAIRS, all_pairs, arm_of, format_floor, format_ratio,
-                           interval, is_control, is_fix_arm, line_key, paired_ratios, round_of)
-from report.runs import cell_key, data_of, dtype_of, is_profiled, samples_of, workers_of
-
-IMPL_ORDER = ["keras", "keras-fused", "keras-graph", "gluon", "torch"]
-IMPL_NAMES = {"keras": "Keras", "keras-graph": "Keras graph", "gluon": "Gluon", "torch": "Torch",
-              "gluon-control": "Gluon (A/A control)", "keras-fused": "Keras fused"}
-
-
-def impl_name(impl):
-    if is_fix_arm(impl):   # keras-fused:bias+rnn -> Keras fused (bias+rnn)
-        return f"{IMPL_NAMES['keras-fused']} ({impl.partition(':')[2]})"
-    return IMPL_NAMES.get(impl, impl)
-
-
-def ok_rows(rows):
-    """Finished, unprofiled cells; if a cell was measured twice (e.g. re-run), the last row wins.
-
-    Rows without a round (or repeat) number cannot be told apart from other rounds, so
-    they are all kept. Profiled cells (`bench.py --profile`) are timings of the profiler
-    too: they feed report.operators only, never a throughput table or ratio.
-    """
-    latest = {}
-    for index, row in enumerate(rows):
-        if row["status"] == "ok" and not is_profiled(row):
-            latest[cell_key(row) if round_of(row) is not None else index] = row
-    return list(latest.values())
-
-
-def failed_rows(rows):
-    """Failed cells that no later row completed."""
-    done = {cell_key(row) for row in rows if row["status"] == "ok"}
-    return [row for row in rows if row["status"] != "ok" and cell_key(row) not in done]
-
-
-def group_key(row):
-    """Rows that share a table: same scenario, context, workers, data kind, dtype and samples.
-
-    Real and synthetic data never share a key, so they never share a line; nor do a
-    --max-samples prefix and the full training set, or two prefixes.
-    """
-    return (row["scenario"], row["ctx"], workers_of(row), data_of(row), dtype_of(row),
-            samples_of(row))
+from report.names import (IMPL_ORDER, format_accuracy, format_floor, format_fraction,
+                          format_rate, format_ratio, group_title, impl_name, pair_name,
+                          pair_title)
+from report.ratios import CI_LEVEL, PAIRS, all_pairs, interval, is_control
 
 
 def impls_present(rows):
     """The arms that get columns of their own: every arm but the A/A controls."""
-    found = {arm_of(row) for row in rows if not is_control(row)}
+    found = {arm for arm in frame.as_frame(rows)["arm"] if not is_control(arm)}
     return [i for i in IMPL_ORDER if i in found] + sorted(found - set(IMPL_ORDER))
 
 
 def per_device_batch(row):
     if row.get("per_device_batch"):
         return row["per_device_batch"]
-    contexts = (row.get("devices") or 1) * workers_of(row)
+    contexts = (row.get("devices") or 1) * row["workers"]
     return row["batch_size"] // contexts
 
 
 def median_of(rows, column):
     values = [row[column] for row in rows if row.get(column) is not None]
     return median(values) if values else None
-
-
-def rows_by_line(rows):
-    """{(group_key, batch_size): {arm: [rows over rounds]}} for finished cells."""
-    lines = {}
-    for row in ok_rows(rows):
-        line = lines.setdefault((group_key(row), row["batch_size"]), {})
-        line.setdefault(arm_of(row), []).append(row)
-    return lines
-
-
-def epoch_time_ratios(rows, numerator="keras", denominator="gluon"):
-    """One dict per configuration that has both arms: see report.ratios.paired_ratios.
-
-    ratio > 1 means `numerator` needs more time per epoch than `denominator`.
-    """
-    return paired_ratios(rows, numerator, denominator)
-
-
-def overhead_ratios(rows):
-    """Keras epoch time / Gluon epoch time per cell (see epoch_time_ratios)."""
-    return epoch_time_ratios(rows, "keras", "gluon")
-
-
-def format_rate(value):
-    return "—" if value is None else f"{value:,.0f}"
-
-
-def format_accuracy(value):
-    return "—" if value is None else f"{value:.4f}"
-
-
-def context_label(ctx, workers=1, data="real", dtype="float32", samples=0):
-    """'gpu:0-7', plus workers, dtype, '(synthetic)' and the --max-samples prefix when they are
-    not the defaults."""
-    text = ctx + (f" ×{workers} workers" if workers > 1 else "")
-    text += f" {dtype}" if dtype != "float32" else ""
-    text += " (synthetic)" if data == "synthetic" else ""
-    return text + (f", first {samples:,} samples" if samples else "")
-
-
-def group_title(key):
-    scenario, *context = key
-    return f"{scenario} on {context_label(*context)}"
-
-
-def format_fraction(value):
-    return "—" if value is None else f"{value:.1%}"
 
 
 def _samples_text(rows):
@@ -128,13 +42,6 @@ def _samples_text(rows):
         return "—"
     low, high = min(counts), max(counts)
     return f"{low:,}" if low == high else f"{low:,}–{high:,}"
-
-
-def pair_title(numerator, denominator):
-    """The column that shows a pair's ratio; the A/A control's is the noise floor."""
-    if numerator == f"{denominator}-control":
-        return f"noise floor (A/A, {impl_name(denominator)} twice)"
-    return f"{impl_name(numerator)}/{impl_name(denominator)} epoch time"
 
 
 def _group_table(group, lines, ratios, impls, pairs):
@@ -150,7 +57,8 @@ def _group_table(group, lines, ratios, impls, pairs):
     for batch in batches:
         by_impl = lines[(group, batch)]
         any_row = next(iter(by_impl.values()))[0]
-        batch_text = f"{batch} (synthetic)" if group[3] == "synthetic" else str(batch)
+        batch_text = f"{batch} (synthetic)" if group[frame.GROUP.index("data")] == "synthetic" \
+            else str(batch)
         shown = []
         for pair in pairs:
             ratio = ratios.get((group, batch, pair))
@@ -168,9 +76,7 @@ def _group_table(group, lines, ratios, impls, pairs):
 
 
 def _ratio_key(r):
-    return ((r["scenario"], r["ctx"], r["workers"], r["data"], r["dtype"], r["samples"]),
-            r["batch_size"],
-            (r["numerator"], r["denominator"]))
+    return r["group"], r["batch_size"], (r["numerator"], r["denominator"])
 
 
 def noise_table(cells, canary, ratios):
@@ -180,11 +86,11 @@ def noise_table(cells, canary, ratios):
     for r in cells:
         found = "; ".join(f for f in (r.get("noise_flags"), canary.get(id(r))) if f)
         if found:
-            table.append([r["scenario"], impl_name(arm_of(r)), r["ctx"], r["batch_size"],
-                          round_of(r), found])
+            table.append([r["scenario"], impl_name(r["arm"]), r["ctx"], r["batch_size"],
+                          r["round"], found])
     for r in ratios:
         for round_number, score in r["outliers"]:
-            table.append([r["scenario"], f"{impl_name(r['numerator'])}/{impl_name(r['denominator'])}",
+            table.append([r["scenario"], pair_name(r["numerator"], r["denominator"]),
                           r["ctx"], r["batch_size"], round_number,
                           f"round ratio {r['per_round'][round_number]:.3f} is an outlier "
                           f"(modified z {score:+.1f} > 3.5)"])
@@ -197,20 +103,17 @@ def state_table(cells, flagged, ratios):
     noise.canary_flags(cells)): each ratio they touch, again over the rounds all of whose cells
     started in the sweep's usual state, and over the others. Beside the ratio over all rounds,
     never instead of it."""
-    other_rounds = {}
-    for r in cells:
-        if id(r) in flagged:
-            other_rounds.setdefault(line_key(r), set()).add(round_of(r))
+    if not flagged:
+        return ""
+    done = frame.as_frame(cells).assign(flagged=[id(r) in flagged for r in cells])
+    other_rounds = done[done["flagged"]].groupby(frame.LINE)["round"].agg(set).to_dict()
     # (line, round, flagged) -> canary readings: shown for each group, the flagged ones for the
     # rounds in another state (their other cells may have started before the state changed)
-    canaries = {}
-    for r in cells:
-        if r.get("canary_ms"):
-            canaries.setdefault((line_key(r), round_of(r), id(r) in flagged), []).append(
-                r["canary_ms"])
+    read = done[done["canary_ms"].map(bool).astype(bool)]
+    canaries = read.groupby(frame.LINE + ["round", "flagged"])["canary_ms"].agg(list).to_dict()
     table = []
     for r in ratios:
-        key = _ratio_key(r)[:2]   # the ratio's line_key
+        key = (*r["group"], r["batch_size"])   # the ratio's configuration (frame.LINE)
         other = sorted(other_rounds.get(key, set()) & set(r["per_round"]))
         if not other:
             continue
@@ -221,11 +124,11 @@ def state_table(cells, flagged, ratios):
                 shown.append("—")
                 continue
             ratio, low, high, _ = interval([r["per_round"][k] for k in group])
-            readings = [c for k in group for c in canaries.get((key, k, in_other), [])]
+            readings = [c for k in group for c in canaries.get((*key, k, in_other), [])]
             shown.append(format_ratio(dict(ratio=ratio, ci_low=low, ci_high=high,
                                            ci_level=CI_LEVEL, n=len(group), paired=True))
                          + (f", canary {median(readings):.1f} ms" if readings else ""))
-        table.append([r["scenario"], f"{impl_name(r['numerator'])}/{impl_name(r['denominator'])}",
+        table.append([r["scenario"], pair_name(r["numerator"], r["denominator"]),
                       r["ctx"], r["batch_size"], format_ratio(r), *shown,
                       ", ".join(str(k) for k in other)])
     headers = ["scenario", "ratio", "ctx", "batch", "all rounds", "rounds in the usual state",
@@ -246,13 +149,14 @@ ABLATION_TEXT = (
 def summary_sections(rows, level=2):
     """The tables, as markdown starting at heading `level` (no document title)."""
     hashes = "#" * level
-    lines = rows_by_line(rows)
+    rows = frame.as_frame(rows)
+    lines = {(group, batch): by_arm for group, batch, by_arm in frame.lines(rows)}
     found = all_pairs(rows)
     ratios = {_ratio_key(r): r for r in found}
     pairs = [pair for pair in PAIRS if any(k[2] == pair for k in ratios)]
     if not any(pair == ("keras", "gluon") for pair in pairs) and lines:
         pairs.insert(0, ("keras", "gluon"))   # the question's column, even when it is empty
-    impls = impls_present(ok_rows(rows))
+    impls = impls_present(frame.finished(rows))
     parts = []
     if lines:
         text = ("Samples/s and validation accuracy: median over rounds. Epoch-time ratios "
@@ -283,7 +187,7 @@ def summary_sections(rows, level=2):
                      "paired by round; the steps multiply to Keras/Keras fused by construction "
                      "(report/ablation.py), so they account for the whole recovery. Fixes "
                      "interact, so a step's share depends on the order.\n\n" + steps)
-    cells = ok_rows(rows)
+    cells = frame.records(frame.finished(rows))
     canary = noise.canary_flags(cells)
     noisy = noise_table(cells, canary, found)
     if noisy:
@@ -299,11 +203,11 @@ def summary_sections(rows, level=2):
                      "ratios (noise.py): here each ratio a canary flag touches, over all its "
                      "rounds as above, then over the rounds whose cells all started in the "
                      "sweep's usual state, and over the rest.\n\n" + by_state)
-    failed = failed_rows(rows)
+    failed = frame.records(frame.failed(rows))
     if failed:
-        table = [[r["scenario"], impl_name(arm_of(r)), r["ctx"], workers_of(r), r["batch_size"],
-                  "—" if round_of(r) is None else round_of(r),
-                  "(synthetic)" if data_of(r) == "synthetic" else "real", r.get("reason") or ""]
+        table = [[r["scenario"], impl_name(r["arm"]), r["ctx"], r["workers"], r["batch_size"],
+                  "—" if r["round"] is None else r["round"],
+                  "(synthetic)" if r["data"] == "synthetic" else "real", r.get("reason") or ""]
                  for r in failed]
         headers = ["scenario", "impl", "ctx", "workers", "batch", "round", "data", "reason"]
         parts.append(f"{hashes} Failed cells\n\n"

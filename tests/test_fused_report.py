@@ -4,9 +4,10 @@ Fake rows with known epoch times, as tests/test_rounds.py and tests/test_report.
 
 import pytest
 
-from report import ablation, operators, ratios, runs
+from report import ablation, names, operators, ratios, runs
 from report.conclusions import conclusions
-from report.summary import impl_name, summary_markdown
+from report.names import impl_name
+from report.summary import summary_markdown
 
 SHARES = {"keras-fused:bias": 1.5, "keras-fused:rnn": 1.2, "keras-fused:copies": 1.1}
 COMPOUNDED = 1.5 * 1.2 * 1.1                                   # 1.98
@@ -104,9 +105,9 @@ def test_the_results_readme_says_what_comes_back_and_what_remains():
     remains = ratios.paired_ratios(rows, "keras-fused", "gluon")[0]
     found = [c for c in conclusions(rows) if isinstance(c, str) and c.startswith("Fused path")]
     assert found == [f"Fused path (shim/fused/), lenet on cpu, batch 128: it gives back "
-                     f"Keras/Keras fused {ratios.format_ratio(back)}; Keras fused/Gluon "
-                     f"{ratios.format_ratio(remains)} remains."]
-    assert ratios.format_ratio(back).startswith("1.98x (95% CI")
+                     f"Keras/Keras fused {names.format_ratio(back)}; Keras fused/Gluon "
+                     f"{names.format_ratio(remains)} remains."]
+    assert names.format_ratio(back).startswith("1.98x (95% CI")
     assert impl_name("keras-fused:bias+rnn") == "Keras fused (bias+rnn)"
 
 

@@ -14,6 +14,8 @@ import bench
 import harness
 import profiling
 from report import operators, readme, runs, summary
+from report import ratios as report_ratios
+from report.frame import finished
 
 ROOT = Path(__file__).resolve().parents[1]
 OPERATOR_COLUMNS = ["scenario", "impl", "ctx", "batch_size", "dtype", "max_samples", "round",
@@ -65,8 +67,8 @@ def test_a_profiled_sweep_writes_no_throughput_table(profiled_run):
 
 def test_the_report_explains_from_the_files(profiled_run):
     readme.regenerate(profiled_run.parent)
-    text = (profiled_run.parent / "README.md").read_text()
-    section = text[text.index("### Where the time goes"):text.index("### Plots")]
+    text = (profiled_run / "summary.md").read_text()   # the folder's page
+    section = text[text.index("## Where the time goes"):text.index("## Plots")]
     assert "No cell has unprofiled keras, keras-graph and gluon rows" in section
     assert "milliseconds per step by operator category" in section
     assert "_backward_broadcast_add" in section   # Keras's bias adds, by name
@@ -90,9 +92,9 @@ def row(impl, epoch_s, repeat=1, profiled=None, **more):
 def test_a_profiled_cell_stays_out_of_the_ratio_tables():
     rows = [row("keras", 2.0), row("gluon", 1.0),
             row("keras", 50.0, repeat=2, profiled="yes"), row("gluon", 1.0, repeat=2, profiled="yes")]
-    ratios = summary.overhead_ratios(rows)
+    ratios = report_ratios.paired_ratios(rows)
     assert len(ratios) == 1 and ratios[0]["ratio"] == 2.0 and ratios[0]["n"] == 1
-    assert all(not r.get("profiled") for r in summary.ok_rows(rows))
+    assert all(not r.get("profiled") for r in finished(rows).to_dict("records"))
     text = summary.summary_sections(rows)
     assert "2.00x (n=1, no CI)" in text and "| 500 " in text   # keras: 1000 / 2.0 s
     assert "| 20 " not in text   # the profiled keras row's 1000 / 50 s

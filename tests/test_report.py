@@ -22,7 +22,8 @@ from report.__main__ import main  # noqa: E402
 from report.readme import readme_markdown, regenerate  # noqa: E402
 from report.runs import (COLUMNS, ReportError, append_row, cell_key, done_keys,  # noqa: E402
                          read_machine, read_rows)
-from report.summary import ok_rows, summary_markdown  # noqa: E402
+from report.frame import finished, records  # noqa: E402
+from report.summary import summary_markdown  # noqa: E402
 
 LABEL = "fixture-box"
 PLOT_FILES = [f"{name}.png" for name in plots.PLOT_NAMES]
@@ -144,9 +145,9 @@ def test_png_files_exist_and_are_real_images(results):
         assert path.stat().st_size > 10_000, name
         height, width = matplotlib.image.imread(path).shape[:2]
         assert width > 300 and height > 200, name
-    readme = (results_dir / "README.md").read_text()
+    page = (results_dir / LABEL / "summary.md").read_text()   # the folder's page shows them
     for name in PLOT_FILES:
-        assert f"]({LABEL}/{name})" in readme
+        assert f"]({name})" in page
 
 
 def test_quoted_overhead_ratios_match_the_csv(results):
@@ -156,10 +157,8 @@ def test_quoted_overhead_ratios_match_the_csv(results):
 
     summary = (results_dir / LABEL / "summary.md").read_text()
     assert table_ratios(summary) == expected
-    readme = (results_dir / "README.md").read_text()
-    assert table_ratios(readme) == expected
 
-    overhead_lines = [l for l in readme.splitlines() if l.startswith("- Keras overhead")]
+    overhead_lines = [l for l in summary.splitlines() if l.startswith("- Keras overhead")]
     assert len(overhead_lines) == 5  # lenet/rnn x cpu/gpu, plus lenet gpu synthetic
     for line in overhead_lines:
         scenario, kind = re.match(r"- Keras overhead, (\w+) on (\w+)", line).groups()
@@ -224,7 +223,7 @@ def test_synthetic_rows_are_marked_and_separate(tmp_path):
     ratios = table_ratios(summary)
     assert ratios[("lenet", "gpu:0", 1024, "synthetic")] != ratios[("lenet", "gpu:0", 1024, "real")]
 
-    fig = plots.plot_throughput(ok_rows(rows), "t")
+    fig = plots.plot_throughput(records(finished(rows)), "t")
     handles, labels = fig.axes[0].get_legend_handles_labels()
     synthetic = [h for h, label in zip(handles, labels) if "(synthetic)" in label]
     assert synthetic and all(h[0].get_linestyle() == "--" for h in synthetic)
@@ -240,7 +239,7 @@ def test_single_repeat_says_evidence_is_weak(tmp_path, capsys, monkeypatch):
     assert main(["--results", str(results_dir)]) == 0
     out = capsys.readouterr().out
     assert "1 plot not drawn" in out and "skipped" not in out  # one line, not one per plot
-    readme = (results_dir / "README.md").read_text()
+    readme = (results_dir / "one-shot" / "summary.md").read_text()
     assert "Not drawn: skipped scaling.png" in readme  # one device count only
     overhead = [l for l in readme.splitlines() if l.startswith("- Keras overhead")]
     assert overhead and all("Evidence is weak: one round" in l for l in overhead)
@@ -251,14 +250,14 @@ def test_single_repeat_says_evidence_is_weak(tmp_path, capsys, monkeypatch):
 
 def test_readme_conclusions_and_historical(results):
     results_dir, _ = results
-    readme = (results_dir / "README.md").read_text()
+    readme = (results_dir / LABEL / "summary.md").read_text()   # the folder's conclusions
     assert "Scaling, lenet Gluon on GPU, 128 samples per device: 2 devices give" in readme
     assert "CPU contexts share cores" in readme
     assert "Torch yardstick, lenet on GPU: Gluon epoch time is" in readme
     assert "Throughput saturation" in readme and "  - lenet on gpu:0: Gluon from batch 256" in readme
     assert "Fraction of measured peak, lenet Gluon on GPU: at most" in readme
     assert "| Made-up CPU @ 3GHz" in readme and "abc1234" in readme
-    historical = readme.split("## Historical reference")[1]
+    historical = (results_dir / "README.md").read_text().split("## Historical reference")[1]
     assert "Keras 19,851 vs MXNet example 41,494 samples/s: Keras about 2.1x slower" in historical
     assert "Keras 95,601 vs MXNet example 277,778 samples/s: Keras about 2.9x slower" in historical
     assert "228–283" in historical and "not possible in reasonable time" in historical

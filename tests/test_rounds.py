@@ -16,7 +16,7 @@ import pytest
 
 import bench
 import noise
-from report import plots, ratios
+from report import names, plots, ratios
 from report.summary import summary_markdown
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -117,7 +117,7 @@ def test_the_ci_is_a_t_interval_on_log_ratios():
     assert r["ci_low"] == pytest.approx(math.exp(-half), rel=1e-6)
     assert r["ci_high"] == pytest.approx(math.exp(half), rel=1e-6)
     assert r["half_width"] == pytest.approx(math.exp(half) - 1, rel=1e-6)
-    assert ratios.format_ratio(r) == "1.00x (95% CI 0.83–1.20, n=4)"
+    assert names.format_ratio(r) == "1.00x (95% CI 0.83–1.20, n=4)"
 
     # a constant ratio: the geometric mean, and a CI of zero width
     (r,) = ratios.paired_ratios(rows_with_ratios([1.5, 1.5, 1.5]))
@@ -127,7 +127,7 @@ def test_the_ci_is_a_t_interval_on_log_ratios():
     assert r["ratio"] == pytest.approx(4.0)
     assert r["ci_high"] == pytest.approx(4 * math.exp(12.7062 * math.log(2)), rel=1e-4)
     (r,) = ratios.paired_ratios(rows_with_ratios([1.3]))
-    assert r["ci_low"] is None and ratios.format_ratio(r) == "1.30x (n=1, no CI)"
+    assert r["ci_low"] is None and names.format_ratio(r) == "1.30x (n=1, no CI)"
     assert ratios.unstable_reason(r) == "one round: no CI"
 
 
@@ -229,7 +229,7 @@ def test_the_control_arm_and_ratios_csv(monkeypatch, tmp_path):
     assert next(csv.reader(open(out / "ratios.csv"))) == [
         "scenario", "ctx", "workers", "kvstore", "batch_size", "dtype", "max_samples",
         "numerator", "denominator", "rounds", "ratio", "ci_low", "ci_high", "ci_level",
-        "half_width", "unstable"]
+        "half_width", "unstable", "threads"]
     control = [r for r in rows if r["arm"] == "gluon-control"]
     assert len(control) == 3 and {r["impl"] for r in control} == {"gluon"}
     assert sorted(r["round"] for r in control) == ["1", "2", "3"]
@@ -421,8 +421,8 @@ def test_the_overhead_plot_draws_the_ci(tmp_path):
 
 
 def test_the_headline_takes_folders_with_rounds_and_marks_the_others(tmp_path):
-    from report.readme import readme_markdown
-    from report.runs import METHOD, append_row
+    from report.readme import folder_page, readme_markdown
+    from report.runs import METHOD, append_row, read_rows
 
     environment = dict(cpu="Made-up CPU", cores=2, label="x")
     for row in rows_with_ratios([1.3, 1.4, 1.35]):
@@ -433,12 +433,18 @@ def test_the_headline_takes_folders_with_rounds_and_marks_the_others(tmp_path):
     for row in rows_with_ratios([1.1, 1.2, 1.15]):   # rounds, but before method 2
         append_row(tmp_path / "throttled-box" / "runs.csv", dict(row, **environment))
     readme = readme_markdown(tmp_path)
-    headline = readme.split("## Headline")[1].split("\n## ")[0]
+    headline = readme.split("## Made-up CPU, 2 cores")[1].split("\n## ")[0]
     (r,) = ratios.paired_ratios(rows_with_ratios([1.3, 1.4, 1.35]))
-    assert "**lenet on cpu**" in headline and ratios.format_ratio(r) in headline
-    assert "| new-box" in headline and "old-box" not in headline and "throttled" not in headline
-    assert f"lenet: Keras epoch time is {ratios.format_ratio(r)} Gluon's (cpu, batch 128, new-box)" \
+    assert f"| Keras/Gluon  | {names.format_cell(r)} |" in headline
+    assert "[new-box](new-box/summary.md)" in headline
+    assert "old-box" not in headline and "throttled" not in headline
+    assert f"- Keras costs {names.format_cell(r)} Gluon's epoch time on LeNet on MNIST (cpu b128)." \
         in headline
-    assert "In 1 of 1 cells the 95% CI lies above 1 (Keras slower)" in headline
-    assert "## old-box (before rounds)" in readme and "## new-box\n" in readme
-    assert "## throttled-box (Gluon throttled)" in readme
+    index = readme.split("## Sweeps")[1].split("\n## ")[0]
+    assert "| [new-box](new-box/summary.md) " in index and "| headline " in index
+    assert index.count("before method 2: not comparable") == 2
+    old = read_rows(tmp_path / "old-box")
+    assert folder_page(tmp_path / "old-box", old).startswith("# Sweep old-box (before rounds)")
+    throttled = read_rows(tmp_path / "throttled-box")
+    assert folder_page(tmp_path / "throttled-box", throttled).startswith(
+        "# Sweep throttled-box (Gluon throttled)")

@@ -1,0 +1,304 @@
+"""The answer in one screen: per machine, one table of epoch-time ratios with their 95% CIs (a row
+per scenario and arm pair, a column per context and batch), the sweeps it comes from, a few
+computed sentences and a reproducibility line; and the index of sweeps.
+
+A headline cell comes from the latest sweep of the current method (report/runs.py, METHOD) that
+measured its scenario, context and batch on that machine; each of its pairs from that one sweep,
+so a column's ratios were measured together. Earlier sweeps of the same configuration give the
+reproducibility line.
+"""
+from pathlib import Path
+
+from tabulate import tabulate
+
+import scenarios
+from report import frame
+from report.names import format_cell, impl_name, pair_name, threads_label
+from report.ratios import all_pairs
+from report.runs import METHOD, RUNS_FILE
+
+# The rows of a headline table, per scenario: the question, then what the fused path leaves and
+# what it gives back (shown where measured).
+HEADLINE_PAIRS = [("keras", "gluon"), ("keras-fused", "gluon"), ("keras", "keras-fused")]
+QUESTION = HEADLINE_PAIRS[0]
+# A headline column: one context (and thread setting) at one batch size.
+COLUMN = ["ctx", "workers", "dtype", "data", "threads", "batch_size"]
+MACHINE = ["cpu", "cores", "gpus"]
+CHART = "headline-{slug}.png"
+
+
+def scenario_title(name):
+    found = scenarios.SCENARIOS.get(name)
+    return found.title if found else name
+
+
+def column_title(column):
+    ctx, workers, dtype, data, threads, batch = column
+    text = ctx + (f" ×{workers} workers" if workers > 1 else "")
+    text += f" {dtype}" if dtype != "float32" else ""
+    text += " (synthetic)" if data == "synthetic" else ""
+    return f"{text} b{batch}" + threads_label(threads)
+
+
+def _column_order(column):
+    """cpu before cpu:0-1 before workers before gpu; then threads, dtype, data, batch."""
+    ctx, workers, dtype, data, threads, batch = column
+    return (ctx.startswith("gpu"), workers, ctx, threads != "all", threads, dtype, data, batch)
+
+
+def machine_of(rows):
+    """(cpu, cores, gpus) of a folder's rows: the machine a sweep ran on."""
+    first = frame.records(frame.as_frame(rows).head(1))
+    return tuple((first[0].get(name) or "") if first else "" for name in MACHINE)
+
+
+def machine_title(machine):
+    cpu, cores, gpus = machine
+    text = f"{cpu or 'unknown CPU'}, {cores} cores" if cores else (cpu or "unknown machine")
+    return text + (f", {gpus}" if gpus else "")
+
+
+def slug(machine):
+    cpu, cores, gpus = machine
+    text = "".join(c if c.isalnum() else " " for c in f"{cpu} {cores}cores {gpus}".lower())
+    return "-".join(text.split()) or "machine"
+
+
+class Sweep:
+    """One results folder: its label, rows (a frame), machine, method, dates and ratios."""
+
+    def __init__(self, run_dir, rows, link):
+        self.label = Path(run_dir).name
+        self.link = link   # its summary.md, relative to the page that links it
+        self.rows = frame.as_frame(rows)
+        self.machine = machine_of(self.rows)
+        self.method = min(self.rows["method"], default=METHOD)
+        started = sorted(s for s in self.rows["started_at"] if s)
+        self.first, self.last = (started[0], started[-1]) if started else ("", "")
+        self.ratios = [dict(r, column=tuple(r[c] for c in COLUMN))
+                       for r in all_pairs(self.rows, HEADLINE_PAIRS)]
+
+    def pairs_at(self, scenario, column):
+        return {(r["numerator"], r["denominator"]): r for r in self.ratios
+                if r["scenario"] == scenario and r["column"] == column}
+
+
+def current(sweeps):
+    return [s for s in sweeps if s.method >= METHOD and s.ratios]
+
+
+def cells(sweeps):
+    """{(scenario, column): (sweep, {pair: ratio})}: each from the latest sweep that measured
+    Keras/Gluon there, else the latest with any headline pair there."""
+    found = {}
+    for sweep in sorted(sweeps, key=lambda s: (s.last, s.label)):
+        for r in sweep.ratios:
+            key = (r["scenario"], r["column"])
+            pairs = sweep.pairs_at(*key)
+            if QUESTION in pairs or key not in found or QUESTION not in found[key][1]:
+                found[key] = (sweep, pairs)
+    return found
+
+
+def machine_table(found, link=True, prefix=""):
+    """The table and the line naming the sweeps each column comes from (their summary.md
+    linked, `prefix` before each link)."""
+    columns = sorted({column for _, column in found}, key=_column_order)
+    names = sorted({scenario for scenario, _ in found})
+    table = []
+    for scenario in names:
+        for pair in HEADLINE_PAIRS:
+            shown = [found[scenario, c][1].get(pair) if (scenario, c) in found else None
+                     for c in columns]
+            if any(shown):
+                table.append([scenario_title(scenario), pair_name(*pair)]
+                             + [format_cell(r) if r else "—" for r in shown])
+    text = tabulate(table, ["scenario", "epoch time"] + [column_title(c) for c in columns],
+                    tablefmt="pipe", disable_numparse=True)
+    used = [dict(label=sweep.label, sweep=sweep, column=column,
+                 samples=next(iter(pairs.values()))["samples"])
+            for (_, column), (sweep, pairs) in found.items()]
+    parts = []
+    for _, entries in sorted(frame.grouped(used, ["label"]),
+                             key=lambda g: min(_column_order(e["column"]) for e in g[1])):
+        sweep = entries[0]["sweep"]
+        name = f"[{sweep.label}]({prefix}{sweep.link})" if link else sweep.label
+        titles = [column_title(c) for c in sorted({e["column"] for e in entries},
+                                                   key=_column_order)]
+        samples = ", ".join("all" if n == 0 else f"{n:,}"
+                            for n in sorted({e["samples"] for e in entries}))
+        parts.append(f"{', '.join(titles)}: {name} ({samples} samples)")
+    return text, "Sweeps: " + "; ".join(parts) + "."
+
+
+def _quote(r):
+    return format_cell(r)
+
+
+def _reference(found, scenario):
+    """The column a scenario's sentences quote: cpu b128 where measured, else its first."""
+    columns = sorted((c for s, c in found if s == scenario), key=_column_order)
+    preferred = [c for c in columns if c[0] == "cpu" and c[1] == 1 and c[5] == 128
+                 and c[4] == "all"]
+    return (preferred or columns)[0]
+
+
+def sentences(found):
+    """3-5 sentences computed from the machine's table."""
+    names = sorted({scenario for scenario, _ in found})
+    refs = {s: _reference(found, s) for s in names}
+    pick = {s: found[s, refs[s]][1] for s in names}
+    lines = []
+    asked = [s for s in names if QUESTION in pick[s]]
+    if asked:
+        lines.append("Keras costs " + " and ".join(
+            f"{_quote(pick[s][QUESTION])}" + (" Gluon's epoch time" if s == asked[0] else "")
+            + f" on {scenario_title(s)}" for s in asked) + f" ({column_title(refs[asked[0]])}).")
+    fused = [s for s in names if ("keras-fused", "gluon") in pick[s]]
+    if fused:
+        back = [s for s in fused if ("keras", "keras-fused") in pick[s]]
+        text = ("With the opt-in fused path (shim/fused/), a Keras user's unchanged model runs at "
+                + " and ".join(f"{_quote(pick[s]['keras-fused', 'gluon'])}"
+                               + (" Gluon's" if s == fused[0] else "")
+                               + f" on {scenario_title(s)}" for s in fused))
+        if back:
+            text += (": it gives back " + " and ".join(
+                f"{pick[s]['keras', 'keras-fused']['ratio']:.2f}x" for s in back))
+        lines.append(text + ".")
+    for s in asked:
+        batches = [found[s, c][1][QUESTION] for ss, c in found
+                   if ss == s and c[:5] == refs[s][:5] and QUESTION in found[s, c][1]]
+        if len(batches) > 1:
+            low = min(batches, key=lambda r: r["ratio"])
+            high = max(batches, key=lambda r: r["ratio"])
+            lines.append(f"On {scenario_title(s)}, over {len(batches)} batch sizes on "
+                         f"{refs[s][0]}, Keras/Gluon runs from {low['ratio']:.2f}x "
+                         f"(b{low['batch_size']}) to {high['ratio']:.2f}x (b{high['batch_size']}).")
+    others = sorted({c[:5] for s, c in found if c[:5] != refs[s][:5]},
+                    key=lambda context: _column_order(context + (0,)))
+    for context in others[:2]:
+        quoted = []
+        for s in names:
+            for column in [c for ss, c in found if ss == s and c[:5] == context][:1]:
+                pairs = found[s, column][1]
+                shown = [f"{pair_name(*p)} {_quote(pairs[p])}" for p in HEADLINE_PAIRS[:2]
+                         if p in pairs]
+                if shown:
+                    quoted.append(f"{scenario_title(s)} {', '.join(shown)}")
+        if quoted:
+            lines.append(f"On {column_title(column).rsplit(' b', 1)[0]} (b{column[5]}): "
+                         + "; ".join(quoted) + ".")
+    return lines
+
+
+def reproducibility(sweeps, found):
+    """One line per scenario: the range of Keras/Gluon over the sweeps of the machine that
+    measured the configuration measured most often."""
+    lines = []
+    for s in sorted({scenario for scenario, _ in found}):
+        asked = [r for sweep in sweeps for r in sweep.ratios
+                 if r["scenario"] == s and (r["numerator"], r["denominator"]) == QUESTION]
+        if not asked:
+            continue
+        column, repeated = max(frame.grouped(asked, COLUMN),
+                               key=lambda g: (len(g[1]), g[0] == _reference(found, s)))
+        if len(repeated) < 2:
+            continue
+        low = min(r["ratio"] for r in repeated)
+        high = max(r["ratio"] for r in repeated)
+        prefixes = sorted({r["samples"] for r in repeated})
+        lines.append(f"Reproducibility, {scenario_title(s)}: Keras/Gluon at {column_title(column)} "
+                     f"was {low:.2f}x-{high:.2f}x over {len(repeated)} sweeps on this machine "
+                     f"(prefixes of {', '.join(f'{n:,}' if n else 'all' for n in prefixes)} "
+                     "samples).")
+    return lines
+
+
+def machines(sweeps):
+    """[(machine, [current sweeps])], the machine measured most recently first."""
+    found = frame.grouped([dict(zip(MACHINE, s.machine), sweep=s) for s in current(sweeps)],
+                          MACHINE)
+    by_machine = [(machine, [e["sweep"] for e in entries]) for machine, entries in found]
+    return sorted(by_machine, key=lambda kv: max(s.last for s in kv[1]), reverse=True)
+
+
+def machine_block(machine, sweeps, level=2, prefix=""):
+    """The headline of one machine, as markdown (heading, table, sweeps, chart, sentences);
+    `prefix`: the path of results/ from the page."""
+    found = cells(sweeps)
+    table, sources = machine_table(found, prefix=prefix)
+    chart = prefix + CHART.format(slug=slug(machine))
+    parts = [f"{'#' * level} {machine_title(machine)}", table, sources,
+             f"![Epoch-time ratios with 95% CIs]({chart})",
+             "\n".join(f"- {line}" for line in sentences(found) + reproducibility(sweeps, found))]
+    return "\n\n".join(parts)
+
+
+INTRO = ("Each cell is an epoch-time ratio with its 95% CI: the first arm's time per training "
+         "epoch over the second's, on the same data, batch, contexts and rounds; 2.16x (2.07-2.25) "
+         "means the first takes 2.16 times as long. Keras is stock keras-mxnet 2.2.4.3 through "
+         "the shim; Keras fused is the same unchanged model with the opt-in fused path.")
+
+
+def sweep_table(rows):
+    """The headline table of one sweep's rows, for the console at the end of a sweep."""
+    found = cells([Sweep("this sweep", rows, "")])
+    if not found:
+        return ""
+    return machine_table(found, link=False)[0]
+
+
+def _measured(sweep):
+    rows = sweep.rows
+    arms = ", ".join(impl_name(a) for a in sorted(set(rows["arm"])))
+    columns = sorted({tuple(r[c] for c in COLUMN) for r in frame.records(rows)},
+                     key=_column_order)
+    # 'cpu b64, b128, b512': each context once, in column order, its batches after it
+    titles = [dict(zip(("context", "batch"), column_title(c).split(" b", 1)), order=i)
+              for i, c in enumerate(columns)]
+    contexts = {context: [f"b{t['batch']}" for t in same]
+                for (context,), same in sorted(frame.grouped(titles, ["context"]),
+                                               key=lambda g: g[1][0]["order"])}
+    samples = sorted({n for n in rows["samples"]})
+    rounds = max((n for n in rows["round"] if n is not None), default=None)
+    text = (f"{'+'.join(sorted(set(rows['scenario'])))}; {arms}; "
+            f"{'; '.join(f'{c} ' + ', '.join(b) for c, b in contexts.items())}; "
+            f"{', '.join('all' if n == 0 else f'{n:,}' for n in samples)} samples")
+    return text + (f"; up to {rounds} rounds" if rounds is not None else "")
+
+
+def _role(sweep, headline):
+    if sweep.method < METHOD:
+        return f"before method {METHOD}: not comparable"
+    arms = set(sweep.rows["arm"])
+    roles = []
+    if sweep.label in headline:
+        roles.append("headline")
+    if any(a.startswith("keras-fused:") for a in arms):
+        chain = sorted(len(a.split("+")) for a in arms if a.startswith("keras-fused:"))
+        roles.append("cumulative ablation" if len(set(chain)) > 1 else "single-fix ablation")
+    if sweep.rows["profiled"].any():
+        roles.append("operator profile")
+    if "gluon-control" in arms:
+        roles.append("A/A control")
+    return ", ".join(roles) or "repeat: reproducibility"
+
+
+def index_table(sweeps, headline_labels):
+    table = []
+    for sweep in sorted(sweeps, key=lambda s: (s.first, s.label)):
+        ok = int((sweep.rows["status"] == "ok").sum())
+        dates = sweep.first[:10] + ("" if sweep.last[:10] == sweep.first[:10]
+                                    else f" to {sweep.last[:10]}")
+        table.append([f"[{sweep.label}]({sweep.link})", dates, sweep.method, _measured(sweep),
+                      f"{ok}/{len(sweep.rows)}", _role(sweep, headline_labels)])
+    return tabulate(table, ["sweep", "date", "method", "measured", "cells ok", "role"],
+                    tablefmt="pipe", disable_numparse=True)
+
+
+def headline_labels(sweeps):
+    return {sweep.label for _, group in machines(sweeps) for sweep, _ in cells(group).values()}
+
+
+def runs_link(sweep):
+    return f"{sweep.link.rsplit('/', 1)[0]}/{RUNS_FILE}"
