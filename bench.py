@@ -359,12 +359,14 @@ def wide_configurations(args, configs, rows):
     arm_names = {arm for arm, _ in arms(args)}
     pairs = [p for p in ratios.pairs_for(arm_names)
              if set(p) <= arm_names and not p[0].endswith("-control")]
-    mine = [r for r in rows if r.get("max_samples") == args.max_samples]
     found = {}
-    for r in ratios.all_pairs(mine, pairs):
-        key = (r["scenario"], r["ctx"], r["workers"], r["data"], r["dtype"], r["batch_size"],
-               runs.threads_of(r))
-        found.setdefault(key, []).append(r)
+    for threads in args.threads:   # paired within a thread setting only: its own configuration
+        mine = [r for r in rows if r.get("max_samples") == args.max_samples
+                and runs.threads_of(r) == threads]
+        for r in ratios.all_pairs(mine, pairs):
+            key = (r["scenario"], r["ctx"], r["workers"], r["data"], r["dtype"], r["batch_size"],
+                   threads)
+            found.setdefault(key, []).append(r)
     wide = []
     for index, c in enumerate(configs):
         key = (c["scenario"], c["ctx"], c["workers"], c["data"], c["dtype"], c["batch_size"],
