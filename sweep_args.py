@@ -120,11 +120,11 @@ def thread_settings(text):
     'all' (bench.omp_threads), once each; kept as text, as runs.csv's `threads` holds them."""
     cores = os.cpu_count() or 1
     found = []
-    for item in [t.strip().lower() for t in text.split(",") if t.strip()] or [text]:
-        if item != "all" and not (item.isdigit() and 1 <= int(item) <= cores):
+    for item in [t.strip() for t in text.split(",") if t.strip()] or [text]:
+        if item.lower() != "all" and not (item.isdecimal() and 1 <= int(item) <= cores):
             raise argparse.ArgumentTypeError(
                 f"{item!r} is not a thread count from 1 to this machine's {cores} cores, or all")
-        setting = item if item == "all" else str(int(item))   # '01' is 1
+        setting = "all" if item.lower() == "all" else str(int(item))   # '01' is 1
         if setting in found:
             raise argparse.ArgumentTypeError(f"{text!r} names {setting} twice")
         found.append(setting)

@@ -75,7 +75,7 @@ def planned(*args):
 
 @pytest.mark.parametrize("value, bad", [
     ("0", "'0'"), ("-1", "'-1'"), ("5", "'5'"), ("1,8", "'8'"), ("two", "'two'"),
-    ("1,auto", "'auto'"), ("", "''"), ("1,01", "1 twice"), ("all,all", "all twice"),
+    ("1,auto", "'auto'"), ("²", "'²'"), ("", "''"), ("1,01", "1 twice"), ("all,all", "all twice"),
 ])
 def test_bad_thread_settings_are_refused_in_one_line_before_any_training(
         four_cores, monkeypatch, tmp_path, capsys, value, bad):
