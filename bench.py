@@ -7,8 +7,8 @@
     python bench.py plots            # regenerate plots and results/README.md
 
 A round runs every arm (keras, gluon, ...; gluon-control with --control) of every configuration
-(scenario x ctx x batch) once, the arms of a configuration back to back in a shuffled order.
-Each cell (configuration x arm x round) runs in its own fresh process (harness.py), so the
+(scenario x ctx x batch x threads) once, the arms of a configuration back to back in a shuffled
+order. Each cell (configuration x arm x round) runs in its own fresh process (harness.py), so the
 implementations never share a process, a memory pool or a crash; every finished cell is appended
 to <out>/runs.csv at once, and <out>/summary.md and <out>/ratios.csv are regenerated. This file
 only orchestrates: it holds no framework code.
@@ -38,7 +38,7 @@ import peak
 from report import headline, ratios, readme, record, runs
 from shim.contexts import parse_list
 from sweep_args import (UsageError, cpu_model, default_label, fused_arm, is_fused, parser,
-                        validate)
+                        threads_overridden, validate)
 
 ROOT = Path(__file__).resolve().parent
 HARNESS = [sys.executable, str(ROOT / "harness.py")]
@@ -79,15 +79,19 @@ def arms(args):
 
 
 def configurations(args):
-    """Every configuration of the sweep (scenario x ctx x batch; dtype and workers are one each),
-    in the order run within a round. Each is a cell without its arm and round."""
+    """Every configuration of the sweep (scenario x ctx x batch x threads; dtype and workers are
+    one each), in the order run within a round. Each is a cell without its arm and round.
+
+    The thread settings of a ctx and batch run one after the other, so that the per-core and
+    the whole-machine answers of a round see about the same machine."""
     group = ({"kvstore": "dist_sync", "workers": args.workers} if args.kvstore == "dist_sync"
              else {"workers": 1})
     return [{"scenario": name, "ctx": ctx.spec, "batch_size": batch, "epochs": args.epochs,
              "data": args.data, "data_dir": args.data_dir, "max_samples": args.max_samples,
              "seed": args.seed, "quiet": args.quiet or not args.verbose, "dtype": args.dtype,
-             **group, **({"profile": True} if args.profile else {})}
-            for name in args.scenario for ctx in args.ctx for batch in args.batch_sizes]
+             "threads": threads, **group, **({"profile": True} if args.profile else {})}
+            for name in args.scenario for ctx in args.ctx for batch in args.batch_sizes
+            for threads in args.threads]
 
 
 def round_cells(args, config, round_number):
@@ -100,6 +104,8 @@ def round_cells(args, config, round_number):
     order = arms(args)
     name = f"{config['scenario']}-{config['ctx']}-{config['batch_size']}-{config['dtype']}-" \
            f"{config['workers']}"
+    if runs.threads_of(config) != "all":   # 'all' keeps the shuffles of sweeps from before it
+        name += f"-t{config['threads']}"
     random.Random(f"{args.seed}-{round_number}-{name}").shuffle(order)
     return [dict(config, impl=impl, arm=arm, round=round_number, repeat=round_number,
                  order=position, **({"fixes": list(fused_arm(arm)[1])} if is_fused(arm) else {}))
@@ -223,12 +229,16 @@ def omp_threads(cell=None):
     With a team of every core per context, keras-mxnet on cpu:0-1 (2 cores) did not finish one
     epoch of 1024 samples in 45 s, an engine thread spinning in OpenBLAS's exec_blas (gdb), where
     with one thread each it trains at 1,225 samples/s; its CNN-LSTM on two local dist_sync
-    workers spun for minutes likewise. One context in one process gets every core. Set
-    OMP_NUM_THREADS yourself to override.
+    workers spun for minutes likewise. One context in one process gets every core. That is
+    --threads all; a count (--threads 1) is the team of every context of every process instead.
+    MXNet's operators, the OpenMP build of OpenBLAS in its wheel and torch (torch_models/train.py)
+    all take their threads from OMP_NUM_THREADS. Set OMP_NUM_THREADS yourself to override both.
     """
     cores = os.cpu_count() or 1
     if cell is None:
         return cores
+    if runs.threads_of(cell) != "all":
+        return int(cell["threads"])
     spec = parse_list(cell["ctx"])[0]
     at_once = (spec.devices if spec.kind == "cpu" else 1) * int(cell.get("workers") or 1)
     return max(1, cores // at_once)
@@ -269,9 +279,9 @@ def process_env(env):
 
 
 def cell_name(cell):
-    """A file name for a cell's log: lenet-keras-cpu_0-1-b128-float32-w1-r2."""
+    """A file name for a cell's log: lenet-keras-cpu_0-1-b128-float32-w1-tall-r2."""
     name = (f"{cell['scenario']}-{cell['arm']}-{cell['ctx']}-b{cell['batch_size']}-"
-            f"{cell['dtype']}-w{cell['workers']}-r{cell['round']}")
+            f"{cell['dtype']}-w{cell['workers']}-t{runs.threads_of(cell)}-r{cell['round']}")
     return "".join(c if c.isalnum() or c in "-." else "_" for c in name)
 
 
@@ -295,7 +305,7 @@ def measure(cell, args, out, machine, measured_peak):
             reason += f" (log: {logs.relative_to(out)})"
     row = {key: cell[key] for key in ("scenario", "impl", "ctx", "batch_size", "epochs", "repeat",
                                       "data", "workers", "dtype", "max_samples", "round", "arm",
-                                      "order")}
+                                      "order", "threads")}
     if cell.get("fixes") is not None:   # what the arm asked for, even when it failed
         row["fixes"] = "+".join(cell["fixes"])
     devices = parse_list(cell["ctx"])[0].devices
@@ -319,10 +329,19 @@ def measure(cell, args, out, machine, measured_peak):
     return row, record["wall_s"]
 
 
+def cell_what(cell):
+    """A cell's configuration and arm, as the terminal names them: 'lenet keras cpu b128', and
+    '... b128 1 thread' under --threads 1 (a count is named; all, the default, is not)."""
+    threads = runs.threads_of(cell)
+    what = f"{cell['scenario']} {cell['arm']} {cell['ctx']} b{cell['batch_size']}"
+    if threads == "all":
+        return what
+    return f"{what} {threads} thread{'' if threads == '1' else 's'}"
+
+
 def cell_line(row):
     """The one terminal line of a finished cell."""
-    what = (f"{row['scenario']} {row['arm']} {row['ctx']} b{row['batch_size']} "
-            f"round {row['round']} (#{row['order']})")
+    what = f"{cell_what(row)} round {row['round']} (#{row['order']})"
     if row["status"] != "ok":
         return f"cell failed: {what}: {row['reason']}"
     text = (f"{what}: {row['epoch_s_median']:.3f} s/epoch, {row['samples_per_s']:,.0f} "
@@ -340,14 +359,18 @@ def wide_configurations(args, configs, rows):
     arm_names = {arm for arm, _ in arms(args)}
     pairs = [p for p in ratios.pairs_for(arm_names)
              if set(p) <= arm_names and not p[0].endswith("-control")]
-    mine = [r for r in rows if r.get("max_samples") == args.max_samples]
     found = {}
-    for r in ratios.all_pairs(mine, pairs):
-        key = (r["scenario"], r["ctx"], r["workers"], r["data"], r["dtype"], r["batch_size"])
-        found.setdefault(key, []).append(r)
+    for threads in args.threads:   # paired within a thread setting only: its own configuration
+        mine = [r for r in rows if r.get("max_samples") == args.max_samples
+                and runs.threads_of(r) == threads]
+        for r in ratios.all_pairs(mine, pairs):
+            key = (r["scenario"], r["ctx"], r["workers"], r["data"], r["dtype"], r["batch_size"],
+                   threads)
+            found.setdefault(key, []).append(r)
     wide = []
     for index, c in enumerate(configs):
-        key = (c["scenario"], c["ctx"], c["workers"], c["data"], c["dtype"], c["batch_size"])
+        key = (c["scenario"], c["ctx"], c["workers"], c["data"], c["dtype"], c["batch_size"],
+               runs.threads_of(c))
         if any(r["half_width"] is None or r["half_width"] > args.target_ci
                for r in found.get(key, [])):
             wide.append(index)
@@ -386,8 +409,8 @@ def output_folder(args):
         cell = earlier_rounds(out, args)
         if cell:
             raise UsageError(f"{out} already holds an earlier sweep's rounds of "
-                             f"{cell['scenario']} {cell['arm']} {cell['ctx']} b{cell['batch_size']}; "
-                             "add --resume to continue that sweep, or name a new --label")
+                             f"{cell_what(cell)}; add --resume to continue that sweep, or name a "
+                             "new --label")
     else:
         base = default_label()
         for n in itertools.count(1):
@@ -462,15 +485,13 @@ def run_sweep(args):
                 break
             began = time.monotonic()
             for cell in cells:
-                bar.set_postfix_str(f"{cell['scenario']} {cell['arm']} {cell['ctx']} "
-                                    f"b{cell['batch_size']} r{cell['round']}")
+                bar.set_postfix_str(f"{cell_what(cell)} r{cell['round']}")
                 try:
                     row, _ = measure(cell, args, out, machine, measured_peak)
                     counts[row["status"]] += 1
                     runs.append_row(csv_path, row)
                 except OSError as error:
-                    raise SweepStopped(f"{out}: the row of {cell['scenario']} {cell['arm']} "
-                                       f"{cell['ctx']} b{cell['batch_size']} round "
+                    raise SweepStopped(f"{out}: the row of {cell_what(cell)} round "
                                        f"{cell['round']} was lost ({error.strerror or error}); "
                                        "the rows before it are whole: make room, then --resume")
                 try:
@@ -533,6 +554,8 @@ def main(argv=None):
         if args.peak:
             return measure_peak(args)
         validate(args)
+        if note := threads_overridden(args):
+            print(note)
         return run_sweep(args)
     except (UsageError, runs.ReportError) as error:
         print(f"bench.py: error: {error}", file=sys.stderr)

@@ -115,6 +115,22 @@ def fraction(text):
     return value
 
 
+def thread_settings(text):
+    """--threads: OpenMP threads per context, each a count from 1 to this machine's cores or
+    'all' (bench.omp_threads), once each; kept as text, as runs.csv's `threads` holds them."""
+    cores = os.cpu_count() or 1
+    found = []
+    for item in [t.strip() for t in text.split(",") if t.strip()] or [text]:
+        if item.lower() != "all" and not (item.isdecimal() and 1 <= int(item) <= cores):
+            raise argparse.ArgumentTypeError(
+                f"{item!r} is not a thread count from 1 to this machine's {cores} cores, or all")
+        setting = "all" if item.lower() == "all" else str(int(item))   # '01' is 1
+        if setting in found:
+            raise argparse.ArgumentTypeError(f"{text!r} names {setting} twice")
+        found.append(setting)
+    return found
+
+
 def contexts(text):
     try:
         return parse_list(text)
@@ -138,6 +154,10 @@ def parser():
                         "flag or separate specs by spaces (default: cpu)")
     p.add_argument("--batch-sizes", type=positive_ints, default=positive_ints(DEFAULT_BATCH_SIZES),
                    help=f"global batch sizes (default: {DEFAULT_BATCH_SIZES})")
+    p.add_argument("--threads", type=thread_settings, default=["all"],
+                   help="OpenMP threads per context, a configuration axis like --batch-sizes: "
+                        "counts and/or all, e.g. 1,all (default: all, the cores shared out over "
+                        "the contexts or local workers); OMP_NUM_THREADS, if set, wins")
     p.add_argument("--epochs", type=positive_int, default=3,
                    help="epochs per cell, the first being the warm-up (default: 3, at least 2)")
     p.add_argument("--rounds", "--repeat", dest="rounds", type=positive_int, default=1,
@@ -257,6 +277,19 @@ def validate(args):
     if fused and not {"keras", "gluon"} & set(args.impl):
         raise UsageError(f"--impl {fused[0]} is measured against keras (what it gives back) or "
                          "gluon (what remains); add keras or gluon to --impl")
+
+
+def threads_overridden(args):
+    """The line saying that the user's own OMP_NUM_THREADS overrides --threads, or ''.
+
+    bench.py lets a value already in the environment win for every cell alike (omp_threads),
+    so a sweep of --threads 1,all would then time one setting twice under two names."""
+    mine = os.environ.get("OMP_NUM_THREADS")
+    if mine is None or args.threads == ["all"]:
+        return ""
+    return (f"note: OMP_NUM_THREADS={mine} in the environment overrides --threads "
+            f"{','.join(args.threads)}: every cell runs with {mine} (runs.csv: omp_threads), "
+            "under the setting asked for (threads)")
 
 
 def refuse_tiny_last_batch(scenario, args, ctx, batch):
