@@ -215,9 +215,8 @@ def test_adaptive_rounds_pair_within_a_thread_setting(four_cores, monkeypatch, t
                                      [r for r in rows if r["threads"] == "all"]) == [1]
 
 
-# ---- the report side (report/ratios.py: its configuration key is being rewritten) ---------
+# ---- the report side: two thread settings, two configurations (report/frame.py, GROUP) ------
 
-@pytest.mark.xfail(reason="report row model: lead adds threads", strict=False)
 def test_ratios_pair_rounds_within_a_thread_setting_and_ratios_csv_says_which(
         four_cores, monkeypatch, tmp_path):
     out, rows = sweep(monkeypatch, tmp_path, "--threads", "1,all", "--rounds", "2")
