@@ -17,6 +17,9 @@ IMPLS = ("keras", "keras-graph", "gluon", "torch")
 # (impl = arm), so that tables, plots and profiles keep the single-fix arms apart.
 FUSED = "keras-fused"
 DEFAULT_BATCH_SIZES = "64,128,256,512"
+# --model: the arms that need no hand-written twin of the model (gluon and torch do)
+MODEL_DEFAULT_IMPLS = ("keras", "keras-graph", FUSED)
+MODEL_SAMPLES = 1024
 
 
 class UsageError(Exception):
@@ -127,9 +130,15 @@ def parser():
                                   "(bench.py).",
                       formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--scenario", type=comma_list(tuple(scenarios.SCENARIOS)),
-                   default=list(scenarios.SCENARIOS), help="lenet,rnn (default: both)")
-    p.add_argument("--impl", type=impl_list, default=["keras", "gluon"],
-                   help="keras,gluon[,keras-graph][,keras-fused][,torch] (default: keras,gluon); "
+                   help="lenet,rnn (default: both)")
+    p.add_argument("--model", metavar="FILE.py[:FUNCTION]",
+                   help="your own Keras model instead of a scenario: FUNCTION (default: build) "
+                        "returns it compiled; it trains on synthetic data shaped from it, and "
+                        "each arm is verified against keras before it is timed "
+                        "(docs/your-model.md)")
+    p.add_argument("--impl", type=impl_list,
+                   help="keras,gluon[,keras-graph][,keras-fused][,torch] (default: keras,gluon; "
+                        f"with --model: {','.join(MODEL_DEFAULT_IMPLS)}); "
                         "keras-graph is Keras's training graph in Gluon's training loop; "
                         "keras-fused is Keras with the opt-in fused path (shim/fused/), "
                         "keras-fused:bias+rnn with some of its fixes")
@@ -156,7 +165,8 @@ def parser():
     p.add_argument("--max-rounds", type=positive_int, default=20,
                    help="with --target-ci, at most this many rounds (default: 20)")
     p.add_argument("--max-samples", type=positive_int,
-                   help="use only the first N training and validation samples (quick runs)")
+                   help="use only the first N training and validation samples (quick runs; "
+                        f"with --model: N synthetic samples of each, default {MODEL_SAMPLES})")
     p.add_argument("--dtype", choices=precision.DTYPES, default="float32",
                    help="float32, or bfloat16 mixed precision on CPU: MXNet's AMP for keras and "
                         "gluon, autocast for torch (default: float32)")
@@ -216,6 +226,11 @@ def cpu_model():
 
 def validate(args):
     args.ctx = [c for group in (args.ctx or [parse_list("cpu")]) for c in group]
+    if args.model:
+        validate_model(args)
+    else:
+        args.scenario = args.scenario or list(scenarios.SCENARIOS)
+        args.impl = args.impl or ["keras", "gluon"]
     if args.epochs < 2:
         raise UsageError(f"--epochs {args.epochs}: need at least 2, the first epoch is a warm-up")
     workers = args.workers if args.kvstore == "dist_sync" else 1
@@ -230,7 +245,8 @@ def validate(args):
     for ctx in args.ctx:
         for batch in args.batch_sizes:
             for name in args.scenario:
-                refuse_tiny_last_batch(scenarios.get(name), args, ctx, batch)
+                refuse_tiny_last_batch(args.model_info if args.model else scenarios.get(name),
+                                       args, ctx, batch)
     if args.kvstore == "dist_sync" and not args.hosts and any(c.kind == "gpu"
                                                                for c in args.ctx):
         raise UsageError("--kvstore dist_sync runs every worker on this machine, where they would "
@@ -249,8 +265,10 @@ def validate(args):
                          "kernels for the CPU alone); use --dtype float32 on GPUs")
     if "torch" in args.impl and any(c.kind != "cpu" or c.devices > 1 for c in args.ctx):
         raise UsageError("--impl torch runs on one CPU context only (--ctx cpu)")
-    if args.control and "gluon" not in args.impl:
-        raise UsageError("--control runs the gluon arm twice per round; add gluon to --impl")
+    control = "keras" if args.model else "gluon"   # the arm the A/A control runs twice
+    if args.control and control not in args.impl:
+        raise UsageError(f"--control runs the {control} arm twice per round; add {control} to "
+                         "--impl")
     # keras-fused runs wherever keras runs (no rule above names keras), but alone, or beside
     # torch alone, none of its ratios (report/ratios.py) could be formed.
     fused = [arm for arm in args.impl if is_fused(arm)]
@@ -259,15 +277,42 @@ def validate(args):
                          "gluon (what remains); add keras or gluon to --impl")
 
 
+def validate_model(args):
+    """--model: its arms and settings, then the model itself, checked in a child process
+    (sweep_model.describe) before any training and before a results folder exists."""
+    import sweep_model
+
+    if args.scenario:
+        raise UsageError("--model and --scenario: a sweep measures a scenario or your model, "
+                         "not both; drop one")
+    args.impl = args.impl or list(MODEL_DEFAULT_IMPLS)
+    twin = next((arm for arm in args.impl if arm in ("gluon", "torch")), None)
+    if twin:
+        raise UsageError(f"--impl {twin} needs a scenario (its model is written by hand in "
+                         f"{twin}_models/); with --model use keras, keras-graph, "
+                         f"{FUSED}[:FIX+FIX]")
+    if args.kvstore == "dist_sync":
+        raise UsageError("--model runs one process per cell; drop --kvstore dist_sync")
+    args.data, args.max_samples = "synthetic", args.max_samples or MODEL_SAMPLES
+    try:
+        info = sweep_model.describe(args.model)
+    except sweep_model.ModelRefused as error:
+        raise UsageError(str(error))
+    # what refuse_tiny_last_batch reads of a scenario: as many validation as training samples
+    args.model_info = dict(info, train_samples=args.max_samples, val_samples=args.max_samples)
+    args.scenario = [info["name"]]
+
+
 def refuse_tiny_last_batch(scenario, args, ctx, batch):
     """An epoch's last batch with fewer samples than contexts cannot be split on either side
     (keras-mxnet: "Too many slices. Some splits are empty"; Gluon's split_and_load: an
     MXNetError), so such a sweep is refused rather than recorded as failed cells. Training under
     dist_sync is cut to whole global batches (distributed.py); validation predicts every sample.
     """
-    sets = [("validation", scenario.val_samples)]
+    get = scenario.get if isinstance(scenario, dict) else lambda name: getattr(scenario, name)
+    sets = [("validation", get("val_samples"))]
     if args.kvstore != "dist_sync":
-        sets.insert(0, ("training", scenario.train_samples))
+        sets.insert(0, ("training", get("train_samples")))
     for what, full in sets:
         n = min(full, args.max_samples or full)
         left = n % batch
@@ -275,6 +320,6 @@ def refuse_tiny_last_batch(scenario, args, ctx, batch):
             fix = (f"use --max-samples {args.max_samples - left}" if args.max_samples and
                    args.max_samples < full else "use another batch size")
             raise UsageError(
-                f"--batch-sizes {batch} on {ctx.spec}: {scenario.name}'s {n} {what} samples leave "
+                f"--batch-sizes {batch} on {ctx.spec}: {get('name')}'s {n} {what} samples leave "
                 f"a last batch of {left} for {ctx.devices} contexts, which neither side can "
                 f"split; {fix}")
