@@ -52,7 +52,8 @@ def run_child(args, env=None, timeout=DESCRIBE_TIMEOUT_S):
 def describe(spec):
     """{'name', 'parameters', 'sha256', 'file'} of the model, or ModelRefused."""
     found, error = run_child(["describe", absolute_spec(spec)])
-    if error:
+    if error:   # named as the user named it
+        error = error.replace(f"--model {absolute_spec(spec)}", f"--model {spec}")
         raise ModelRefused(error if error.startswith("--model") else f"--model {spec}: {error}")
     # the file as the user named it: the runs.csv `model_file`
     return dict(found, file=str(user_model.split_spec(spec)[0]))

@@ -75,8 +75,9 @@ def builder(spec):
 
 
 def last_line(error):
-    text = f"{type(error).__name__}: {error}".strip().splitlines()
-    return text[-1] if text else type(error).__name__
+    """'ValueError: the message's last line' (a long message's last line says the most)."""
+    lines = str(error).strip().splitlines()
+    return f"{type(error).__name__}: {lines[-1]}" if lines else type(error).__name__
 
 
 def build(spec, function=None):
@@ -102,12 +103,16 @@ def build(spec, function=None):
     if not getattr(model, "_is_compiled", False):
         raise ModelError(f"--model {spec}: {function.__name__}() returned a model that is not "
                          "compiled; call model.compile(optimizer, loss) in it")
-    for tensor in model.inputs + model.outputs:
+    named = [(f"input {layer.name}", tensor)
+             for layer, tensor in zip(model._input_layers, model.inputs)]
+    named += [(f"output {name}", tensor) for name, tensor in zip(model.output_names, model.outputs)]
+    for what, tensor in named:
         shape = keras.backend.int_shape(tensor)
         if None in shape[1:]:
-            raise ModelError(f"--model {spec}: {tensor.name} has shape {shape}, with an unknown "
-                             "dimension other than the batch; give the layer a full input_shape "
-                             "(e.g. input_length for an Embedding)")
+            raise ModelError(f"--model {spec}: {what} has shape {shape}, with an unknown "
+                             "dimension other than the batch, which synthetic data cannot "
+                             "shape; give the model a full input_shape (e.g. an Embedding's "
+                             "input_length)")
     return model
 
 
