@@ -82,8 +82,8 @@ def verify(args, env_of):
         for arm in checked:
             verdicts[arm, ctx.spec] = found[arm] if found else f"the verification failed: {error}"
             if verdicts[arm, ctx.spec] != "yes":
-                print(f"{args.model_info['name']} {arm} on {ctx.spec}: not timed, it does not "
-                      f"compute what keras does: {verdicts[arm, ctx.spec]}")
+                print(f"{args.model_info['name']} {arm} on {ctx.spec}: refused, not timed: "
+                      f"{verdicts[arm, ctx.spec]}")
     passed = sorted({arm for (arm, _), v in verdicts.items() if v == "yes"})
     if passed:
         print(f"verified on one batch: {', '.join(passed)} compute what keras does on "

@@ -152,9 +152,11 @@ def first_difference(model, x, y, context, optimizer):
         return (outputs[0], outputs[0]) if isinstance(outputs, (list, tuple)) else (outputs,
                                                                                       outputs)
 
+    mx.random.seed(verify.WEIGHTS_SEED)   # the same dropout masks, where the model has some
     fitted = gluon_train.fit(forward, lambda loss, _, yp: (loss * len(yp), loss * 0), net,
                              optimizer, x_nd, y_nd, contexts, len(x), 1,
                              lambda epoch: np.arange(len(x)), progress=False, mean_loss=True)
+    mx.random.seed(verify.WEIGHTS_SEED)
     keras_loss = np.atleast_1d(model.train_on_batch(x, y))[0]
     found = verify.difference(keras_loss, fitted.train_loss)
     if found:

@@ -213,15 +213,15 @@ def gluon_optimizer(model):
     kind = type(model.optimizer).__name__
     config = model.optimizer.get_config()
     if config.get("decay"):
-        raise ModelError(f"keras-graph: the optimizer's decay={config['decay']} has no twin "
-                         "in Gluon's Trainer here")
+        raise ModelError(f"the optimizer's decay={config['decay']} has no twin in keras-graph's "
+                         "Gluon loop here")
     if kind == "SGD" and not config.get("momentum") and not config.get("nesterov"):
         return scenarios.Optimizer("sgd", config["lr"])
     if kind == "Adam" and not config.get("amsgrad"):
         return scenarios.Optimizer("adam", config["lr"], config["beta_1"], config["beta_2"],
                                    config["epsilon"])
-    raise ModelError(f"keras-graph: trains with plain SGD or Adam only, this model's optimizer "
-                     f"is {kind} {config}")
+    raise ModelError(f"keras-graph's Gluon loop has plain SGD and Adam only here; this model's "
+                     f"optimizer is {kind} {config}")
 
 
 class UserModel:

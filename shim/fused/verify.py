@@ -82,13 +82,14 @@ def first_difference(stock, fast, x, y, contexts):
     """None where `fast` computes what `stock` does on the batch (x, y); else one line: what
     differs first, and the first layer where it does. Both models are recompiled and stepped."""
     from shim.keras_mxnet import keras
+    import mxnet as mx
 
     weights = same_weights(stock, fast)
     predicted = [as_list(m.predict(x, batch_size=sample_count(x))) for m in (stock, fast)]
     for a, b in zip(*predicted):
         found = difference(a, b)
         if found:
-            return f"predictions differ ({found}), first at layer {first_layer(stock, fast, x)}"
+            return f"predictions differ ({found}), {where(first_layer(stock, fast, x))}"
     steps = [("SGD", lambda: keras.optimizers.SGD(lr=0.1)),
              # Adam's first step is lr * g / (|g| + epsilon): with Keras's epsilon it is a sign
              # function wherever a gradient is near zero, which float32 rounding flips; a larger
@@ -99,10 +100,11 @@ def first_difference(stock, fast, x, y, contexts):
         for model in (stock, fast):
             recompile(model, optimizer(), contexts)
             model.set_weights(weights)
+            mx.random.seed(WEIGHTS_SEED)   # the same dropout masks, where the model has some
             losses.append(np.atleast_1d(model.train_on_batch(x, y))[0])
         found = difference(losses[0], losses[1])
         if found:
-            return f"the loss differs ({found}), first at layer {first_layer(stock, fast, x)}"
+            return f"the loss differs ({found}), {where(first_layer(stock, fast, x))}"
         checks = [("the gradient of", grads)] if name == "SGD" else []
         for what, values in checks + [(f"the {name} step of", params)]:
             for weight, a, b in zip(stock.trainable_weights, values(stock), values(fast)):
@@ -110,6 +112,11 @@ def first_difference(stock, fast, x, y, contexts):
                 if found:
                     return f"{what} {weight.name} differs ({found}), at layer {owner(stock, weight)}"
     return None
+
+
+def where(layer):
+    return f"first at layer {layer}" if layer else \
+        "in training only: every layer's prediction agrees"
 
 
 def sample_count(x):
@@ -125,7 +132,7 @@ def owner(model, weight):
 
 def first_layer(stock, fast, x):
     """The name of the first layer (in the model's order) whose output differs between the two
-    models, which hold the same weights; 'none singly' when each layer's output agrees."""
+    models, which hold the same weights; None when each layer's output agrees."""
     from shim.keras_mxnet import keras
 
     for layer, twin in zip(stock.layers, fast.layers):
@@ -138,4 +145,4 @@ def first_layer(stock, fast, x):
             continue
         if any(difference(a, b) for a, b in zip(as_list(outputs[0]), as_list(outputs[1]))):
             return layer.name
-    return "none singly"
+    return None
