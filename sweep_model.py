@@ -86,7 +86,8 @@ def verify(args, env_of):
                       f"{verdicts[arm, ctx.spec]}")
     passed = sorted({arm for (arm, _), v in verdicts.items() if v == "yes"})
     if passed:
-        print(f"verified on one batch: {', '.join(passed)} compute what keras does on "
+        print(f"verified on one batch: {', '.join(passed)} "
+              f"{'computes' if len(passed) == 1 else 'compute'} what keras does on "
               f"{args.model_info['name']}")
     return verdicts
 
