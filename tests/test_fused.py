@@ -266,7 +266,6 @@ def test_copies_fix_leaves_no_openmp_team_on_the_python_thread(tmp_path):
         import os, time, numpy as np
         from shim.keras_mxnet import keras
         from shim import fused
-from shim.fused import verify
         import mxnet as mx
         mx.nd.ones(8).wait_to_read()  # the engine's own threads start with its first operator
         if {fixed}:
@@ -318,7 +317,6 @@ def test_fused_models_compile_and_train_under_bfloat16_amp(tmp_path):
         precision.use("bfloat16")
         from shim.keras_mxnet import keras
         from shim import fused
-from shim.fused import verify
         import scenarios
         from keras_models import rnn
         fused.enable()
