@@ -5,6 +5,7 @@ import argparse
 import os
 import platform
 from pathlib import Path
+from types import SimpleNamespace
 
 import benchdata
 import scenarios
@@ -245,8 +246,8 @@ def validate(args):
     for ctx in args.ctx:
         for batch in args.batch_sizes:
             for name in args.scenario:
-                refuse_tiny_last_batch(args.model_info if args.model else scenarios.get(name),
-                                       args, ctx, batch)
+                refuse_tiny_last_batch(SimpleNamespace(**args.model_info) if args.model else
+                                       scenarios.get(name), args, ctx, batch)
     if args.kvstore == "dist_sync" and not args.hosts and any(c.kind == "gpu"
                                                                for c in args.ctx):
         raise UsageError("--kvstore dist_sync runs every worker on this machine, where they would "
@@ -309,10 +310,9 @@ def refuse_tiny_last_batch(scenario, args, ctx, batch):
     MXNetError), so such a sweep is refused rather than recorded as failed cells. Training under
     dist_sync is cut to whole global batches (distributed.py); validation predicts every sample.
     """
-    get = scenario.get if isinstance(scenario, dict) else lambda name: getattr(scenario, name)
-    sets = [("validation", get("val_samples"))]
+    sets = [("validation", scenario.val_samples)]
     if args.kvstore != "dist_sync":
-        sets.insert(0, ("training", get("train_samples")))
+        sets.insert(0, ("training", scenario.train_samples))
     for what, full in sets:
         n = min(full, args.max_samples or full)
         left = n % batch
@@ -320,6 +320,6 @@ def refuse_tiny_last_batch(scenario, args, ctx, batch):
             fix = (f"use --max-samples {args.max_samples - left}" if args.max_samples and
                    args.max_samples < full else "use another batch size")
             raise UsageError(
-                f"--batch-sizes {batch} on {ctx.spec}: {get('name')}'s {n} {what} samples leave "
+                f"--batch-sizes {batch} on {ctx.spec}: {scenario.name}'s {n} {what} samples leave "
                 f"a last batch of {left} for {ctx.devices} contexts, which neither side can "
                 f"split; {fix}")

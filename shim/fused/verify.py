@@ -85,7 +85,7 @@ def first_difference(stock, fast, x, y, contexts):
     import mxnet as mx
 
     weights = same_weights(stock, fast)
-    predicted = [as_list(m.predict(x, batch_size=sample_count(x))) for m in (stock, fast)]
+    predicted = [as_list(m.predict(x)) for m in (stock, fast)]
     for a, b in zip(*predicted):
         found = difference(a, b)
         if found:
@@ -119,10 +119,6 @@ def where(layer):
         "in training only: every layer's prediction agrees"
 
 
-def sample_count(x):
-    return len(x[0] if isinstance(x, list) else x)
-
-
 def owner(model, weight):
     for layer in model.layers:
         if any(w is weight for w in layer.trainable_weights):
@@ -139,7 +135,7 @@ def first_layer(stock, fast, x):
         if isinstance(layer, keras.engine.InputLayer):
             continue
         try:
-            outputs = [keras.models.Model(m.inputs, l.output).predict(x, batch_size=sample_count(x))
+            outputs = [keras.models.Model(m.inputs, l.output).predict(x)
                        for m, l in ((stock, layer), (fast, twin))]
         except Exception:   # a layer used at several places has no one output: skipped
             continue
