@@ -63,6 +63,14 @@ def training_graph(model, contexts):
     return net
 
 
+def loss_and_accuracy(outputs):
+    """The training graph's outputs: the mean loss, then the metrics; a model compiled without
+    metrics (a user's, bench.py --model) has the loss alone, and an accuracy of 0 here."""
+    if isinstance(outputs, (list, tuple)):
+        return outputs[0], outputs[1]
+    return outputs, outputs * 0
+
+
 def graph_inputs(model):
     """The symbol's inputs in Keras's order (data, then targets and sample weights), with the
     dtypes Keras feeds them in."""
@@ -97,11 +105,8 @@ def train(scenario, data, context, batch_size, epochs, order, progress=True, kvs
             ones[key] = mx.nd.ones(len(y), ctx=y.context, dtype=model.sample_weights[0].dtype)
         return ones[key]
 
-    def forward(x, y):  # one device's part: its mean loss, and its accuracy (if compiled in)
-        outputs = net(x, y, sample_weights(y))
-        loss, accuracy = (outputs[0], outputs[1]) if isinstance(outputs, (list, tuple)) else \
-            (outputs, outputs * 0)
-        return loss, accuracy
+    def forward(x, y):  # one device's part: its mean loss, and its accuracy
+        return loss_and_accuracy(net(x, y, sample_weights(y)))
 
     def tally(loss, accuracy, y):  # means over the part, back to sums
         return loss * len(y), accuracy * len(y)
@@ -148,12 +153,10 @@ def first_difference(model, x, y, context, optimizer):
         return f"keras-graph's predictions differ ({found})"
 
     def forward(xp, yp):
-        outputs = net(xp, yp, mx.nd.ones(len(yp), ctx=yp.context))
-        return (outputs[0], outputs[0]) if isinstance(outputs, (list, tuple)) else (outputs,
-                                                                                      outputs)
+        return loss_and_accuracy(net(xp, yp, mx.nd.ones(len(yp), ctx=yp.context)))
 
     mx.random.seed(verify.WEIGHTS_SEED)   # the same dropout masks, where the model has some
-    fitted = gluon_train.fit(forward, lambda loss, _, yp: (loss * len(yp), loss * 0), net,
+    fitted = gluon_train.fit(forward, lambda loss, accuracy, yp: (loss * len(yp), accuracy), net,
                              optimizer, x_nd, y_nd, contexts, len(x), 1,
                              lambda epoch: np.arange(len(x)), progress=False, mean_loss=True)
     mx.random.seed(verify.WEIGHTS_SEED)
