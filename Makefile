@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed
 # The default sweep: both scenarios; Keras, Keras with the fused path (keras-fused) and Gluon,
 # with the A/A control; CPU, three batch sizes, a 1536-sample prefix of the real data, adaptive
 # rounds (at least 3, more where a ratio's CI is wider than +-5%) within a 14-minute budget.
-# See docs/default-sweep.md for how the prefix was chosen, its measured time, and the full grid.
+# See docs/findings.md for how the prefix was chosen, its measured time, and the full grid.
 BENCH_ARGS ?= --scenario lenet,rnn --impl keras,keras-fused,gluon --control --ctx cpu \
               --batch-sizes 64,128,512 --epochs 3 --max-samples 1536 --target-ci 0.05 \
               --budget-min 14
@@ -49,7 +49,7 @@ test: setup
 clean:
 	rm -rf $(VENV)
 
-# Several hosts made of network namespaces on this machine (root), then docs/several-machines.md's multi-host
+# Several hosts made of network namespaces on this machine (root), then docs/distributed.md's multi-host
 # recipe on them; e.g. REHEARSE_ARGS="--impl keras --servers 2" or "--fault partition".
 rehearse-hosts: setup
 	$(PY) rehearse_hosts.py $(REHEARSE_ARGS)

@@ -35,7 +35,8 @@ from tqdm import tqdm
 import benchdata
 import noise
 import peak
-from report import headline, ratios, readme, record, runs
+import sweep_model
+from report import frame, headline, ratios, readme, record, runs
 from shim.contexts import parse_list
 from sweep_args import (UsageError, cpu_model, default_label, fused_arm, is_fused, parser,
                         threads_overridden, validate)
@@ -71,10 +72,11 @@ def machine_columns(label, gpus=""):
 
 
 def arms(args):
-    """(arm, implementation) pairs: one per --impl, plus the A/A control with --control."""
+    """(arm, implementation) pairs: one per --impl, plus the A/A control with --control (of
+    keras for a --model sweep, which has no gluon arm)."""
     found = [(impl, impl) for impl in args.impl]
     if args.control:
-        found.append(("gluon-control", "gluon"))
+        found.append(("keras-control", "keras") if args.model else ("gluon-control", "gluon"))
     return found
 
 
@@ -89,7 +91,8 @@ def configurations(args):
     return [{"scenario": name, "ctx": ctx.spec, "batch_size": batch, "epochs": args.epochs,
              "data": args.data, "data_dir": args.data_dir, "max_samples": args.max_samples,
              "seed": args.seed, "quiet": args.quiet or not args.verbose, "dtype": args.dtype,
-             "threads": threads, **group, **({"profile": True} if args.profile else {})}
+             "threads": threads, **group, **({"profile": True} if args.profile else {}),
+             **sweep_model.cell_columns(args)}
             for name in args.scenario for ctx in args.ctx for batch in args.batch_sizes
             for threads in args.threads]
 
@@ -121,7 +124,7 @@ def plan(args, rounds=None):
 
 def preflight(args):
     """Fail before any training: missing or corrupt data, unusable GPUs."""
-    for name in args.scenario:
+    for name in [] if args.model else args.scenario:   # a --model sweep's data is synthetic
         try:
             benchdata.load(name, data=args.data, data_dir=args.data_dir, max_samples=1)
         except benchdata.DataError as error:
@@ -293,19 +296,25 @@ def measure(cell, args, out, machine, measured_peak):
     with tempfile.TemporaryDirectory() as tmp:
         started = datetime.now(timezone.utc).isoformat(timespec="seconds")
         probe = noise.Probe()
-        if cell.get("kvstore") == "dist_sync":
+        verified = sweep_model.verdict(args, cell)
+        refused = verified not in ("", "yes")   # by the verification: never timed, no log
+        if refused:
+            measured, reason = None, f"not verified: {verified}"
+        elif cell.get("kvstore") == "dist_sync":
             measured, reason = run_distributed(cell, args, Path(tmp))
         else:
             measured, reason = run_one(cell, args.cell_timeout, Path(tmp) / "cell.log",
                                        echo=args.verbose)
         record = probe.stop()
-        if reason:
+        if reason and not refused:
             logs = out / "logs" / cell_name(cell)
             shutil.copytree(tmp, logs, dirs_exist_ok=True)
             reason += f" (log: {logs.relative_to(out)})"
     row = {key: cell[key] for key in ("scenario", "impl", "ctx", "batch_size", "epochs", "repeat",
                                       "data", "workers", "dtype", "max_samples", "round", "arm",
                                       "order", "threads")}
+    row.update({key: cell[key] for key in sweep_model.ROW_COLUMNS if key in cell},
+               **({"verified": verified} if verified else {}))
     if cell.get("fixes") is not None:   # what the arm asked for, even when it failed
         row["fixes"] = "+".join(cell["fixes"])
     devices = parse_list(cell["ctx"])[0].devices
@@ -359,22 +368,12 @@ def wide_configurations(args, configs, rows):
     arm_names = {arm for arm, _ in arms(args)}
     pairs = [p for p in ratios.pairs_for(arm_names)
              if set(p) <= arm_names and not p[0].endswith("-control")]
-    found = {}
-    for threads in args.threads:   # paired within a thread setting only: its own configuration
-        mine = [r for r in rows if r.get("max_samples") == args.max_samples
-                and runs.threads_of(r) == threads]
-        for r in ratios.all_pairs(mine, pairs):
-            key = (r["scenario"], r["ctx"], r["workers"], r["data"], r["dtype"], r["batch_size"],
-                   threads)
-            found.setdefault(key, []).append(r)
-    wide = []
-    for index, c in enumerate(configs):
-        key = (c["scenario"], c["ctx"], c["workers"], c["data"], c["dtype"], c["batch_size"],
-               runs.threads_of(c))
-        if any(r["half_width"] is None or r["half_width"] > args.target_ci
-               for r in found.get(key, [])):
-            wide.append(index)
-    return wide
+    mine = [r for r in rows if r.get("max_samples") == args.max_samples]
+    wide = {(*r["group"], r["batch_size"]) for r in ratios.all_pairs(mine, pairs)
+            if r["half_width"] is None or r["half_width"] > args.target_ci}
+    # a planned configuration, keyed as the report keys its rows (thread setting and model too)
+    planned = frame.records(frame.as_frame(configs))
+    return [i for i, c in enumerate(planned) if tuple(c[k] for k in frame.LINE) in wide]
 
 
 def earlier_rounds(out, args):
@@ -454,6 +453,8 @@ def run_sweep(args):
     machine = machine_columns(args.label, gpus=gpu_names(gpu_indices))
     configs = configurations(args)
     measured_peak = runs.load_peak(out)
+    args.verified = sweep_model.verify(args, lambda ctx: cell_environment({"ctx": ctx,
+                                                                         "workers": 1}))
     done = (runs.done_keys(csv_path, profiled=args.profile) if args.resume and csv_path.exists()
             else set())
     # Adaptive rounds: at least 3 (or --rounds), then only where the CI is too wide.

@@ -40,7 +40,7 @@ message is one line naming the role, rank and exit status.
     python distributed.py CELL_JSON --workers 2 --servers 1 [--timeout 600]   # prints the row
     python distributed.py --aggregate result-0.json result-1.json --servers 1  # rows from elsewhere
 
-Across hosts (docs/several-machines.md): `launch_command` is the recipe (MXNet's launcher over
+Across hosts (docs/distributed.md): `launch_command` is the recipe (MXNet's launcher over
 ssh, `python -m shim.launch`), `run_launched` runs it for bench.py --hosts, and every member
 started that way watches the group itself (`watch_group`: ps-lite would wait forever for a peer
 whose network is gone). rehearse_hosts.py builds hosts out of network namespaces to try it.
@@ -426,7 +426,7 @@ def run_cell(cell, workers, servers, timeout_s, *, python=None, env=None, log_di
 
 def launch_command(cell_file, result_pattern, hosts_file, workers, servers, host_ip,
                    python=None):
-    """The multi-host recipe of docs/several-machines.md: MXNet's launcher over ssh, run from
+    """The multi-host recipe of docs/distributed.md: MXNet's launcher over ssh, run from
     this checkout's root on the launching host (which runs the scheduler; host_ip is its address on the hosts'
     network). Every host runs `python harness.py` in the same folder."""
     python = python or sys.executable

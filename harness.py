@@ -123,18 +123,23 @@ def run_cell(cell, progress=True):
     """Train and measure one cell; returns the measured columns of its runs.csv row."""
     import benchdata
     import scenarios
+    from keras_models import user_model
     from shim.contexts import parse
 
     if cell.get("profile"):
         import profiling
 
         profiling.prepare_process()
-    scenario = scenarios.get(cell["scenario"])
     context = parse(cell["ctx"])
-    data = benchdata.load(scenario.name, data=cell["data"], data_dir=cell.get("data_dir"),
-                          max_samples=cell.get("max_samples"), seed=cell["seed"])
+    if cell.get("model"):   # bench.py --model: a user's Keras model on synthetic data
+        scenario = user_model.UserModel(cell["model"])
+        data = scenario.data(cell["max_samples"], cell["seed"])
+    else:
+        scenario = scenarios.get(cell["scenario"])
+        data = benchdata.load(scenario.name, data=cell["data"], data_dir=cell.get("data_dir"),
+                              max_samples=cell.get("max_samples"), seed=cell["seed"])
     implementation = importlib.import_module(module_of(cell["impl"]))
-    n_train = len(data.x_train)
+    n_train = user_model.sample_count(data.x_train)
     # kvstore only for a distributed cell (distributed.py): each worker trains its shard
     options = {"kvstore": cell["kvstore"]} if cell.get("kvstore") else {}
     if cell.get("profile"):
@@ -152,8 +157,12 @@ def run_cell(cell, progress=True):
                            f"parameters, the scenario has {scenario.parameter_count()}")
     warmup, *timed = trained.epoch_seconds
     median = statistics.median(timed)
-    val_loss, val_accuracy = evaluate(scenario, data.y_val, trained.val_probabilities)
-    flops = scenario.flops_per_sample() * scenarios.TRAINING_FLOPS_PER_FORWARD
+    if hasattr(scenario, "evaluate"):   # a user's model scores its own loss, where it can
+        val_loss, val_accuracy = scenario.evaluate(data.y_val, trained.val_probabilities)
+    else:
+        val_loss, val_accuracy = evaluate(scenario, data.y_val, trained.val_probabilities)
+    forward_flops = scenario.flops_per_sample()   # None for a user's model: not derived
+    flops = forward_flops and forward_flops * scenarios.TRAINING_FLOPS_PER_FORWARD
     trained_samples = n_train if trained.train_samples is None else trained.train_samples
     samples_per_s = trained_samples / median
     steps = math.ceil(trained_samples / (cell["batch_size"] // trained.extra.get("workers", 1)))
@@ -162,7 +171,7 @@ def run_cell(cell, progress=True):
         "devices": context.devices,
         "per_device_batch": cell["batch_size"] // (context.devices * trained.extra.get("workers", 1)),
         "train_samples": trained_samples,
-        "val_samples": len(data.x_val),
+        "val_samples": user_model.sample_count(data.x_val),
         "warmup_s": round(warmup, 4),
         "epoch_s_median": round(median, 4),
         "epoch_s_min": round(min(timed), 4),
@@ -171,12 +180,12 @@ def run_cell(cell, progress=True):
         "samples_per_s": round(samples_per_s, 2),
         "loop_cpu_fraction": loop_cpu_fraction(trained),
         "train_loss": round(trained.train_loss, 5),
-        "train_accuracy": round(trained.train_accuracy, 5),
-        "val_loss": round(val_loss, 5),
-        "val_accuracy": round(val_accuracy, 5),
+        "train_accuracy": rounded(trained.train_accuracy),
+        "val_loss": rounded(val_loss),
+        "val_accuracy": rounded(val_accuracy),
         "val_s": round(trained.val_seconds, 4),
         "flops_per_sample": flops,
-        "gflops_per_s": round(flops * samples_per_s / 1e9, 3),
+        "gflops_per_s": round(flops * samples_per_s / 1e9, 3) if flops else None,
         "data": data.kind,
         **trained.extra,
         **environment(),
@@ -184,6 +193,11 @@ def run_cell(cell, progress=True):
         **({"profiled": "yes", "profile_coverage": coverage, "operators": operators}
            if trained.operators is not None else {}),
     }
+
+
+def rounded(value, digits=5):
+    """A metric a user's model may lack (no accuracy, a loss not scored here) stays blank."""
+    return None if value is None else round(value, digits)
 
 
 def operator_rows(operators, timed_steps, timed_seconds):

@@ -10,7 +10,7 @@ OpenSSH server listening on it alone, joined by a switch (a bridge in a fourth n
     host B  10.213.0.2   worker
     host C  10.213.0.3   worker
 
-then runs the recipe of docs/several-machines.md on them exactly: on A, `python -m shim.launch ...
+then runs the recipe of docs/distributed.md on them exactly: on A, `python -m shim.launch ...
 --launcher ssh ... harness.py @cell.json 'result-{rank}.json'`, and `distributed.py --aggregate`
 on the results.
 It prints the row, and checks that every role's TCP connections go between the hosts' addresses
@@ -18,7 +18,7 @@ It prints the row, and checks that every role's TCP connections go between the h
 the end, even on failure; a run that was killed is cleaned up by the next one (fixed names,
 PREFIX-*).
 
---fault shows what the user sees when the network fails (see docs/several-machines.md):
+--fault shows what the user sees when the network fails (see docs/distributed.md):
   partition              host C's cable is pulled mid-training (its switch port goes down)
   server-killed          the server process on host A is killed (SIGKILL) mid-training
   scheduler-unreachable  the scheduler's address (--host-ip) is one no host answers at

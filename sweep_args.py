@@ -5,6 +5,7 @@ import argparse
 import os
 import platform
 from pathlib import Path
+from types import SimpleNamespace
 
 import benchdata
 import scenarios
@@ -17,6 +18,9 @@ IMPLS = ("keras", "keras-graph", "gluon", "torch")
 # (impl = arm), so that tables, plots and profiles keep the single-fix arms apart.
 FUSED = "keras-fused"
 DEFAULT_BATCH_SIZES = "64,128,256,512"
+# --model: the arms that need no hand-written twin of the model (gluon and torch do)
+MODEL_DEFAULT_IMPLS = ("keras", "keras-graph", FUSED)
+MODEL_SAMPLES = 1024
 
 
 class UsageError(Exception):
@@ -143,9 +147,15 @@ def parser():
                                   "(bench.py).",
                       formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--scenario", type=comma_list(tuple(scenarios.SCENARIOS)),
-                   default=list(scenarios.SCENARIOS), help="lenet,rnn (default: both)")
-    p.add_argument("--impl", type=impl_list, default=["keras", "gluon"],
-                   help="keras,gluon[,keras-graph][,keras-fused][,torch] (default: keras,gluon); "
+                   help="lenet,rnn (default: both)")
+    p.add_argument("--model", metavar="FILE.py[:FUNCTION]",
+                   help="your own Keras model instead of a scenario: FUNCTION (default: build) "
+                        "returns it compiled; it trains on synthetic data shaped from it, and "
+                        "each arm is verified against keras before it is timed "
+                        "(docs/your-model.md)")
+    p.add_argument("--impl", type=impl_list,
+                   help="keras,gluon[,keras-graph][,keras-fused][,torch] (default: keras,gluon; "
+                        f"with --model: {','.join(MODEL_DEFAULT_IMPLS)}); "
                         "keras-graph is Keras's training graph in Gluon's training loop; "
                         "keras-fused is Keras with the opt-in fused path (shim/fused/), "
                         "keras-fused:bias+rnn with some of its fixes")
@@ -176,7 +186,8 @@ def parser():
     p.add_argument("--max-rounds", type=positive_int, default=20,
                    help="with --target-ci, at most this many rounds (default: 20)")
     p.add_argument("--max-samples", type=positive_int,
-                   help="use only the first N training and validation samples (quick runs)")
+                   help="use only the first N training and validation samples (quick runs; "
+                        f"with --model: N synthetic samples of each, default {MODEL_SAMPLES})")
     p.add_argument("--dtype", choices=precision.DTYPES, default="float32",
                    help="float32, or bfloat16 mixed precision on CPU: MXNet's AMP for keras and "
                         "gluon, autocast for torch (default: float32)")
@@ -204,7 +215,7 @@ def parser():
                    help="parameter servers (with --kvstore dist_sync; default 1)")
     p.add_argument("--hosts", help="with --kvstore dist_sync: run each cell across the hosts "
                                    "listed in this file through MXNet's launcher over ssh "
-                                   "(docs/several-machines.md); needs --host-ip")
+                                   "(docs/distributed.md); needs --host-ip")
     p.add_argument("--host-ip", help="this host's address on the hosts' network (the scheduler's)")
     p.add_argument("--profile", action="store_true",
                    help="record per-operator times over the timed epochs into operators.csv; "
@@ -236,6 +247,11 @@ def cpu_model():
 
 def validate(args):
     args.ctx = [c for group in (args.ctx or [parse_list("cpu")]) for c in group]
+    if args.model:
+        validate_model(args)
+    else:
+        args.scenario = args.scenario or list(scenarios.SCENARIOS)
+        args.impl = args.impl or ["keras", "gluon"]
     if args.epochs < 2:
         raise UsageError(f"--epochs {args.epochs}: need at least 2, the first epoch is a warm-up")
     workers = args.workers if args.kvstore == "dist_sync" else 1
@@ -250,12 +266,13 @@ def validate(args):
     for ctx in args.ctx:
         for batch in args.batch_sizes:
             for name in args.scenario:
-                refuse_tiny_last_batch(scenarios.get(name), args, ctx, batch)
+                refuse_tiny_last_batch(SimpleNamespace(**args.model_info) if args.model else
+                                       scenarios.get(name), args, ctx, batch)
     if args.kvstore == "dist_sync" and not args.hosts and any(c.kind == "gpu"
                                                                for c in args.ctx):
         raise UsageError("--kvstore dist_sync runs every worker on this machine, where they would "
                          "all train on the same GPUs; use --ctx cpu with it, or one worker per "
-                         "host (python -m shim.launch, see docs/several-machines.md)")
+                         "host (python -m shim.launch, see docs/distributed.md)")
     if args.hosts and not (args.kvstore == "dist_sync" and args.host_ip):
         raise UsageError(f"--hosts {args.hosts}: needs --kvstore dist_sync and --host-ip")
     if args.hosts and not os.path.isfile(args.hosts):
@@ -269,8 +286,10 @@ def validate(args):
                          "kernels for the CPU alone); use --dtype float32 on GPUs")
     if "torch" in args.impl and any(c.kind != "cpu" or c.devices > 1 for c in args.ctx):
         raise UsageError("--impl torch runs on one CPU context only (--ctx cpu)")
-    if args.control and "gluon" not in args.impl:
-        raise UsageError("--control runs the gluon arm twice per round; add gluon to --impl")
+    control = "keras" if args.model else "gluon"   # the arm the A/A control runs twice
+    if args.control and control not in args.impl:
+        raise UsageError(f"--control runs the {control} arm twice per round; add {control} to "
+                         "--impl")
     # keras-fused runs wherever keras runs (no rule above names keras), but alone, or beside
     # torch alone, none of its ratios (report/ratios.py) could be formed.
     fused = [arm for arm in args.impl if is_fused(arm)]
@@ -290,6 +309,32 @@ def threads_overridden(args):
     return (f"note: OMP_NUM_THREADS={mine} in the environment overrides --threads "
             f"{','.join(args.threads)}: every cell runs with {mine} (runs.csv: omp_threads), "
             "under the setting asked for (threads)")
+
+
+def validate_model(args):
+    """--model: its arms and settings, then the model itself, checked in a child process
+    (sweep_model.describe) before any training and before a results folder exists."""
+    import sweep_model
+
+    if args.scenario:
+        raise UsageError("--model and --scenario: a sweep measures a scenario or your model, "
+                         "not both; drop one")
+    args.impl = args.impl or list(MODEL_DEFAULT_IMPLS)
+    twin = next((arm for arm in args.impl if arm in ("gluon", "torch")), None)
+    if twin:
+        raise UsageError(f"--impl {twin} needs a scenario (its model is written by hand in "
+                         f"{twin}_models/); with --model use keras, keras-graph, "
+                         f"{FUSED}[:FIX+FIX]")
+    if args.kvstore == "dist_sync":
+        raise UsageError("--model runs one process per cell; drop --kvstore dist_sync")
+    args.data, args.max_samples = "synthetic", args.max_samples or MODEL_SAMPLES
+    try:
+        info = sweep_model.describe(args.model)
+    except sweep_model.ModelRefused as error:
+        raise UsageError(str(error))
+    # what refuse_tiny_last_batch reads of a scenario: as many validation as training samples
+    args.model_info = dict(info, train_samples=args.max_samples, val_samples=args.max_samples)
+    args.scenario = [info["name"]]
 
 
 def refuse_tiny_last_batch(scenario, args, ctx, batch):

@@ -28,6 +28,8 @@ Validation runs Keras's prediction symbol on the trained parameters, batch by ba
 """
 import time
 
+import numpy as np
+
 from shim import arrays, precision
 from shim.keras_mxnet import keras
 import mxnet as mx
@@ -35,6 +37,7 @@ from mxnet import gluon
 
 import distributed
 from gluon_models import train as gluon_train
+from keras_models import user_model
 from keras_models.train import compiled_model, targets
 
 K = keras.backend
@@ -60,6 +63,14 @@ def training_graph(model, contexts):
     return net
 
 
+def loss_and_accuracy(outputs):
+    """The training graph's outputs: the mean loss, then the metrics; a model compiled without
+    metrics (a user's, bench.py --model) has the loss alone, and an accuracy of 0 here."""
+    if isinstance(outputs, (list, tuple)):
+        return outputs[0], outputs[1]
+    return outputs, outputs * 0
+
+
 def graph_inputs(model):
     """The symbol's inputs in Keras's order (data, then targets and sample weights), with the
     dtypes Keras feeds them in."""
@@ -81,6 +92,9 @@ def train(scenario, data, context, batch_size, epochs, order, progress=True, kvs
     contexts = context.mxnet()
     group = distributed.Worker(kvstore, batch_size) if kvstore.startswith("dist") else None
     model = compiled_model(scenario, context)
+    # a user's model (bench.py --model) trains with its own optimizer's Gluon twin
+    optimizer = user_model.gluon_optimizer(model) if getattr(scenario, "user_model", False) \
+        else scenario.optimizer
     net = training_graph(model, contexts)
     net.hybridize(static_alloc=True, static_shape=True)
     ones = {}
@@ -92,8 +106,7 @@ def train(scenario, data, context, batch_size, epochs, order, progress=True, kvs
         return ones[key]
 
     def forward(x, y):  # one device's part: its mean loss, and its accuracy
-        loss, accuracy = net(x, y, sample_weights(y))
-        return loss, accuracy
+        return loss_and_accuracy(net(x, y, sample_weights(y)))
 
     def tally(loss, accuracy, y):  # means over the part, back to sums
         return loss * len(y), accuracy * len(y)
@@ -102,7 +115,7 @@ def train(scenario, data, context, batch_size, epochs, order, progress=True, kvs
     y = targets(scenario, data.y_train).reshape(len(data.y_train), -1)  # (n, classes) or (n, 1)
     x_train = arrays.ndarray(data.x_train, dtype=x_dtype)   # as Keras's fit converts them
     y_train = arrays.ndarray(y, dtype=y_dtype)
-    fitted = gluon_train.fit(forward, tally, net, scenario.optimizer, x_train, y_train, contexts,
+    fitted = gluon_train.fit(forward, tally, net, optimizer, x_train, y_train, contexts,
                              batch_size, epochs, order, group, kvstore, progress=progress,
                              desc=f"keras-graph {scenario.name}", profile=profile, mean_loss=True)
 
@@ -111,4 +124,56 @@ def train(scenario, data, context, batch_size, epochs, order, progress=True, kvs
     predict.hybridize(static_alloc=True, static_shape=True)
     probabilities = gluon_train.predict(predict, data.x_val.astype(x_dtype), contexts, batch_size)
     val_seconds = time.perf_counter() - start
-    return fitted.trained(net, contexts, group, probabilities, val_seconds)
+    trained = fitted.trained(net, contexts, group, probabilities, val_seconds)
+    if model._ntrain < 2:
+        trained.train_accuracy = None   # compiled without the accuracy metric: none to report
+    return trained
+
+
+def first_difference(model, x, y, context, optimizer):
+    """None where this arm's first step on the batch (x, y) is Keras's own `train_on_batch` on
+    `model` (compiled with `optimizer`, a scenarios.Optimizer); else one line naming what differs:
+    the predictions, the loss, a gradient or a parameter after the step (shim/fused/verify.py's
+    tolerance). Used by bench.py --model before keras-graph is timed on a user's model."""
+    from shim.fused import verify
+
+    if len(model.inputs) != 1 or len(model.outputs) != 1:
+        return "keras-graph trains models of one input and one output only"
+    contexts = context.mxnet()
+    try:
+        net = training_graph(model, contexts)
+    except ValueError as error:
+        return str(error)
+    x_nd = arrays.ndarray(x, dtype=model.inputs[0].dtype)
+    y_nd = arrays.ndarray(y.reshape(len(y), -1), dtype=model.targets[0].dtype)
+    predicted = gluon_train.predict(prediction_graph(model, net), x.astype(model.inputs[0].dtype),
+                                    contexts, len(x))
+    found = verify.difference(model.predict(x, batch_size=len(x)), predicted)
+    if found:
+        return f"keras-graph's predictions differ ({found})"
+
+    def forward(xp, yp):
+        return loss_and_accuracy(net(xp, yp, mx.nd.ones(len(yp), ctx=yp.context)))
+
+    mx.random.seed(verify.WEIGHTS_SEED)   # the same dropout masks, where the model has some
+    fitted = gluon_train.fit(forward, lambda loss, accuracy, yp: (loss * len(yp), accuracy), net,
+                             optimizer, x_nd, y_nd, contexts, len(x), 1,
+                             lambda epoch: np.arange(len(x)), progress=False, mean_loss=True)
+    mx.random.seed(verify.WEIGHTS_SEED)
+    keras_loss = np.atleast_1d(model.train_on_batch(x, y))[0]
+    found = verify.difference(keras_loss, fitted.train_loss)
+    if found:
+        return f"keras-graph's loss differs ({found})"
+    stepped, _ = model._module.get_params()
+    keras_grads = dict(zip((w.name for w in model.trainable_weights), verify.grads(model)))
+    for name, parameter in net.collect_params().items():
+        if parameter.grad_req == "null":
+            continue
+        ours = sum(parameter.grad(c).asnumpy() for c in contexts)
+        found = verify.difference(keras_grads[name], ours)
+        if found:
+            return f"keras-graph's gradient of {name} differs ({found})"
+        found = verify.difference(stepped[name].asnumpy(), parameter.data(contexts[0]).asnumpy())
+        if found:
+            return f"keras-graph's {optimizer.name} step of {name} differs ({found})"
+    return None

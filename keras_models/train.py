@@ -25,6 +25,7 @@ import distributed
 import profiling
 from harness import Trained
 from keras_models import lenet, rnn
+from keras_models.user_model import take
 
 BUILDERS = {"lenet": lenet.build, "rnn": rnn.build}
 INITIAL_WEIGHTS_SEED = 0
@@ -72,6 +73,8 @@ def compiled_model(scenario, context, **options):
     global generator, unseeded: seeding it makes every process, the Keras arm's and
     keras-graph's, start from the same weights.
     """
+    if getattr(scenario, "user_model", False):   # bench.py --model: compiled by the user
+        return scenario.compiled(context, **options)
     np.random.seed(INITIAL_WEIGHTS_SEED)
     model = BUILDERS[scenario.name](scenario)
     model.compile(optimizer=optimizer(scenario.optimizer), loss=scenario.loss,
@@ -80,10 +83,17 @@ def compiled_model(scenario, context, **options):
 
 
 def targets(scenario, labels):
-    """Labels as the model's loss takes them: one-hot for the categorical cross-entropy."""
+    """Labels as the model's loss takes them: one-hot for the categorical cross-entropy. A
+    user's model's synthetic targets are made so already (keras_models/user_model.py)."""
+    if getattr(scenario, "user_model", False):
+        return labels
     if scenario.loss == "categorical_crossentropy":
         return keras.utils.to_categorical(labels, scenario.classes)
     return labels
+
+
+def last(values):
+    return float(values[-1]) if values else None
 
 
 def enable_fixes(fixes):
@@ -128,7 +138,8 @@ def train(scenario, data, context, batch_size, epochs, order, progress=True, kvs
     for epoch in tqdm(range(epochs), desc=f"keras {scenario.name}", unit="epoch",
                       disable=not progress, leave=False):
         index = order(epoch)
-        history = model.fit(data.x_train[index], y_train[index], batch_size=batch_size // workers,
+        history = model.fit(take(data.x_train, index), take(y_train, index),
+                            batch_size=batch_size // workers,
                             initial_epoch=epoch, epochs=epoch + 1, shuffle=False, verbose=0,
                             callbacks=[timer])
 
@@ -141,7 +152,7 @@ def train(scenario, data, context, batch_size, epochs, order, progress=True, kvs
         epoch_seconds=timer.seconds,
         loop_cpu_seconds=timer.cpu_seconds,
         train_loss=float(history.history["loss"][-1]),
-        train_accuracy=float(history.history["acc"][-1]),
+        train_accuracy=last(history.history.get("acc")),   # a user's model may have none
         val_probabilities=probabilities,
         val_seconds=val_seconds,
         trainable_parameters=keras.utils.layer_utils.count_params(model.trainable_weights),

@@ -12,7 +12,7 @@ from pathlib import Path
 from tabulate import tabulate
 
 import scenarios
-from report import frame
+from report import frame, models
 from report.names import format_cell, impl_name, pair_name, threads_label
 from report.ratios import all_pairs
 from report.runs import METHOD, RUNS_FILE
@@ -68,15 +68,17 @@ class Sweep:
     """One results folder: its label, rows (a frame), machine, method, dates and ratios."""
 
     def __init__(self, run_dir, rows, link):
-        self.label = Path(run_dir).name
+        self.path = Path(run_dir)
+        self.label = self.path.name
         self.link = link   # its summary.md, relative to the page that links it
         self.rows = frame.as_frame(rows)
         self.machine = machine_of(self.rows)
         self.method = min(self.rows["method"], default=METHOD)
         started = sorted(s for s in self.rows["started_at"] if s)
         self.first, self.last = (started[0], started[-1]) if started else ("", "")
+        # the two scenarios only: a --model's ratios have a section of their own (report.models)
         self.ratios = [dict(r, column=tuple(r[c] for c in COLUMN))
-                       for r in all_pairs(self.rows, HEADLINE_PAIRS)]
+                       for r in all_pairs(self.rows, HEADLINE_PAIRS) if not r["model_sha256"]]
 
     def pairs_at(self, scenario, column):
         return {(r["numerator"], r["denominator"]): r for r in self.ratios
@@ -84,7 +86,18 @@ class Sweep:
 
 
 def current(sweeps):
+    """The sweeps of the current method with a headline ratio."""
     return [s for s in sweeps if s.method >= METHOD and s.ratios]
+
+
+def model_sections(sweeps, level=2):
+    """'Your models': each --model folder's section, current method only; '' without any."""
+    found = [models.model_section(s.path, s.rows, level + 1)
+             for s in sweeps if s.method >= METHOD]
+    found = [text for text in found if text]
+    if not found:
+        return ""
+    return "\n\n".join([f"{'#' * level} Your models (`bench.py --model`)"] + found)
 
 
 def cells(sweeps):
@@ -131,10 +144,6 @@ def machine_table(found, link=True, prefix=""):
     return text, "Sweeps: " + "; ".join(parts) + "."
 
 
-def _quote(r):
-    return format_cell(r)
-
-
 def _reference(found, scenario):
     """The column a scenario's sentences quote: cpu b128 where measured, else its first."""
     columns = sorted((c for s, c in found if s == scenario), key=_column_order)
@@ -152,42 +161,69 @@ def sentences(found):
     asked = [s for s in names if QUESTION in pick[s]]
     if asked:
         lines.append("Keras costs " + " and ".join(
-            f"{_quote(pick[s][QUESTION])}" + (" Gluon's epoch time" if s == asked[0] else "")
+            f"{format_cell(pick[s][QUESTION])}" + (" Gluon's epoch time" if s == asked[0] else "")
             + f" on {scenario_title(s)}" for s in asked) + f" ({column_title(refs[asked[0]])}).")
     fused = [s for s in names if ("keras-fused", "gluon") in pick[s]]
     if fused:
         back = [s for s in fused if ("keras", "keras-fused") in pick[s]]
         text = ("With the opt-in fused path (shim/fused/), a Keras user's unchanged model runs at "
-                + " and ".join(f"{_quote(pick[s]['keras-fused', 'gluon'])}"
+                + " and ".join(f"{format_cell(pick[s]['keras-fused', 'gluon'])}"
                                + (" Gluon's" if s == fused[0] else "")
                                + f" on {scenario_title(s)}" for s in fused))
         if back:
             text += (": it gives back " + " and ".join(
                 f"{pick[s]['keras', 'keras-fused']['ratio']:.2f}x" for s in back))
         lines.append(text + ".")
+    spans = []
     for s in asked:
         batches = [found[s, c][1][QUESTION] for ss, c in found
                    if ss == s and c[:5] == refs[s][:5] and QUESTION in found[s, c][1]]
         if len(batches) > 1:
             low = min(batches, key=lambda r: r["ratio"])
             high = max(batches, key=lambda r: r["ratio"])
-            lines.append(f"On {scenario_title(s)}, over {len(batches)} batch sizes on "
-                         f"{refs[s][0]}, Keras/Gluon runs from {low['ratio']:.2f}x "
-                         f"(b{low['batch_size']}) to {high['ratio']:.2f}x (b{high['batch_size']}).")
-    others = sorted({c[:5] for s, c in found if c[:5] != refs[s][:5]},
+            spans.append(f"from {low['ratio']:.2f}x (b{low['batch_size']}) to "
+                         f"{high['ratio']:.2f}x (b{high['batch_size']}) on {scenario_title(s)}")
+    if spans:
+        lines.append(f"Over the batch sizes on {refs[asked[0]][0]}, Keras/Gluon runs "
+                     + " and ".join(spans) + ".")
+    lines += per_core(found, refs)
+    others = sorted({c[:5] for s, c in found if c[:5] != refs[s][:5] and c[4] == "all"},
                     key=lambda context: _column_order(context + (0,)))
     for context in others[:2]:
         quoted = []
         for s in names:
             for column in [c for ss, c in found if ss == s and c[:5] == context][:1]:
                 pairs = found[s, column][1]
-                shown = [f"{pair_name(*p)} {_quote(pairs[p])}" for p in HEADLINE_PAIRS[:2]
+                shown = [f"{pair_name(*p)} {format_cell(pairs[p])}" for p in HEADLINE_PAIRS[:2]
                          if p in pairs]
                 if shown:
                     quoted.append(f"{scenario_title(s)} {', '.join(shown)}")
         if quoted:
-            lines.append(f"On {column_title(column).rsplit(' b', 1)[0]} (b{column[5]}): "
+            lines.append(f"On {column_title(context + (0,)).rsplit(' b', 1)[0]} (b{column[5]}): "
                          + "; ".join(quoted) + ".")
+    return lines
+
+
+def per_core(found, refs):
+    """Per scenario with a per-core column (--threads N) beside its reference column: the two
+    answers, and which to quote on a machine whose state wanders (the narrower CI's)."""
+    lines = []
+    for s, ref in sorted(refs.items()):
+        whole = found[s, ref][1].get(QUESTION)
+        cores = [found[s, c][1][QUESTION] for ss, c in found if ss == s and c[4] != "all"
+                 and c[:4] == ref[:4] and c[5] == ref[5] and QUESTION in found[s, c][1]]
+        if not whole or not cores or whole["half_width"] is None:
+            continue
+        core = cores[0]
+        if core["half_width"] is None:
+            continue
+        steadier = "per-core" if core["half_width"] < whole["half_width"] else "all-cores"
+        lines.append(f"{scenario_title(s)} at b{ref[5]}: per core ({core['threads']} thread"
+                     f"{'s' if core['threads'] != '1' else ''}) Keras costs {format_cell(core)} "
+                     f"Gluon's epoch time (+-{core['half_width']:.1%}), with all cores "
+                     f"{format_cell(whole)} (+-{whole['half_width']:.1%}); when the canary shows the "
+                     f"machine wandering (noise flags in a sweep's summary.md), quote the "
+                     f"{steadier} answer, whose CI was the narrower here.")
     return lines
 
 
@@ -241,10 +277,11 @@ INTRO = ("Each cell is an epoch-time ratio with its 95% CI: the first arm's time
 
 
 def sweep_table(rows):
-    """The headline table of one sweep's rows, for the console at the end of a sweep."""
+    """The headline table of one sweep's rows, for the console at the end of a sweep (a
+    --model sweep's: its model's ratios)."""
     found = cells([Sweep("this sweep", rows, "")])
     if not found:
-        return ""
+        return models.sweep_tables(rows)
     return machine_table(found, link=False)[0]
 
 
@@ -271,7 +308,7 @@ def _role(sweep, headline):
     if sweep.method < METHOD:
         return f"before method {METHOD}: not comparable"
     arms = set(sweep.rows["arm"])
-    roles = []
+    roles = [f"your model: {name}" for name in sorted(set(models.is_model(sweep.rows)["scenario"]))]
     if sweep.label in headline:
         roles.append("headline")
     if any(a.startswith("keras-fused:") for a in arms):

@@ -40,6 +40,7 @@ PAIRS = [
     ("keras", "gluon"),           # the question: what the Keras API costs
     ("torch", "gluon"),           # the yardstick
     ("gluon-control", "gluon"),   # A/A: the same Gluon cell twice, the noise floor
+    ("keras-control", "keras"),   # A/A of a --model sweep, which has no Gluon arm
     ("keras", "keras-graph"),     # the cost of Keras's loop and API (report.operators)
     ("keras-graph", "gluon"),     # the cost of Keras's graph
     ("keras", "keras-fused"),     # what the fused path (shim/fused/) gives a Keras user back

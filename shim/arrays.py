@@ -6,7 +6,7 @@ the engine's, and it stays for the thread's life: libgomp then manages more thre
 are cores, and from then on its threads stop spinning between parallel regions (libgomp's
 "throttled" spin; the same happens with OMP_WAIT_POLICY=PASSIVE), so every operator the engine
 runs waits for its team to be woken. Holding MNIST or the IMDB prefix as one MXNet array did that
-to Gluon's whole run (measured: docs/fairness.md), while Keras's fit copies batch by batch, below
+to Gluon's whole run (measured: docs/methodology.md), while Keras's fit copies batch by batch, below
 the threshold at batch 128.
 
 `ndarray` makes the copy on a short-lived thread instead, whose team ends with it. The training

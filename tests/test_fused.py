@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 
 from shim import fused
+from shim.fused import verify
 from shim.keras_mxnet import keras
 from keras import layers
 
@@ -20,10 +21,7 @@ from keras_models import lenet, rnn
 
 FIX_SETS = [(name,) for name in fused.FIXES] + [None]
 FIX_IDS = list(fused.FIXES) + ["all"]
-TOLERANCE = {"rtol": 2e-4, "atol": 2e-6}
-# float32 sums of many terms (a gradient over a batch, an FC against a dot) round to ~1e-7 of
-# their largest terms: an element near zero is compared on the scale of its tensor.
-SCALE_ATOL = 2e-5
+TOLERANCE = verify.TOLERANCE
 # The CNN-LSTM with 40 steps instead of 500: the same layers, a test-sized graph.
 SHORT_RNN = dataclasses.replace(scenarios.RNN, sequence_length=40)
 
@@ -66,70 +64,31 @@ def one_dimensional(model):
 
 
 def build(builder, fixes, loss, optimizer, context):
-    import mxnet as mx
-
-    np.random.seed(0)  # the initial weights: Keras draws from both generators
-    mx.random.seed(0)
-    if fixes is not False:
-        fused.enable(fixes)
-    try:
+    def compiled():
         model = builder()
         model.compile(optimizer=optimizer(), loss=loss, context=context)
-    finally:
-        fused.disable()
-    return model
-
-
-def grads(model):
-    """The gradient of every trainable weight from the last training batch, summed over the
-    contexts (each holds its part's mean; the optimizer divides by their number)."""
-    group = model._module._curr_module._exec_group
-    by_name = {name: sum(g.asnumpy() for g in per_device)
-               for name, per_device in zip(group.param_names, group.grad_arrays)}
-    return [by_name[w.name] for w in model.trainable_weights]
-
-
-def params(model):
-    args, _ = model._module.get_params()
-    return [args[w.name].asnumpy() for w in model.trainable_weights]
-
-
-def assert_same(stock, fast, what):
-    assert len(stock) == len(fast), what
-    for i, (a, b) in enumerate(zip(stock, fast)):
-        atol = max(TOLERANCE["atol"], SCALE_ATOL * float(np.abs(a).max()))
-        np.testing.assert_allclose(b, a, err_msg=f"{what} {i}", rtol=TOLERANCE["rtol"], atol=atol)
+        return model
+    return verify.build(compiled, fixes)
 
 
 def compare(builder, x, y, loss, fixes, contexts=("cpu(0)",), changed=None):
     """Stock against fused, from the same weights: predictions, loss, gradients, then the
-    parameters after one SGD step and after one Adam step."""
+    parameters after one SGD step and after one Adam step (shim/fused/verify.py)."""
     sgd = lambda: keras.optimizers.SGD(lr=0.1)
-    # Adam's first step is lr * g / (|g| + epsilon): with Keras's epsilon it is a sign function
-    # wherever a gradient is near zero, which float32 rounding flips; a larger epsilon keeps it
-    # a function of the gradient (compared exactly above) and still tests the optimizer's path.
-    adam = lambda: keras.optimizers.Adam(lr=0.01, epsilon=1e-3)
     stock = build(builder, False, loss, sgd, list(contexts))
     fast = build(builder, fixes, loss, sgd, list(contexts))
-    assert_same(stock.get_weights(), fast.get_weights(), "initial weight")
-    rng = np.random.default_rng(0)
-    weights = [rng.normal(0, 0.2, w.shape).astype(np.float32) for w in stock.get_weights()]
-    for model in (stock, fast):
-        model.set_weights(weights)
+    verify_same(stock.get_weights(), fast.get_weights(), "initial weight")
+    verify.same_weights(stock, fast)
     if changed:
         changed(operators(stock), operators(fast), stock, fast)
-    predicted = stock.predict(x, batch_size=len(x))
-    assert np.abs(predicted).max() > 1e-3  # a model that predicts zeros proves nothing
-    assert_same([predicted], [fast.predict(x, batch_size=len(x))], "prediction")
-    losses = [m.train_on_batch(x, y) for m in (stock, fast)]
-    np.testing.assert_allclose(losses[1], losses[0], **TOLERANCE)
-    assert_same(grads(stock), grads(fast), "gradient of trainable weight")
-    assert_same(params(stock), params(fast), "SGD-updated trainable weight")
-    for model in (stock, fast):
-        model.compile(optimizer=adam(), loss=loss, context=list(contexts))
-        model.set_weights(weights)
-        model.train_on_batch(x, y)
-    assert_same(params(stock), params(fast), "Adam-updated trainable weight")
+    assert np.abs(stock.predict(x, batch_size=len(x))).max() > 1e-3  # zeros prove nothing
+    assert verify.first_difference(stock, fast, x, y, list(contexts)) is None
+
+
+def verify_same(stock, fast, what):
+    assert len(stock) == len(fast), what
+    for i, (a, b) in enumerate(zip(stock, fast)):
+        assert verify.difference(a, b) is None, f"{what} {i}: {verify.difference(a, b)}"
 
 
 def expect(fixes, **when):

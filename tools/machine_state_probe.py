@@ -7,7 +7,7 @@ runs.csv), then one Keras cell, then one Gluon cell, each cell in a process of i
 (harness.run_cell: the real data's first 1024 samples, 3 epochs, on `cpu`). One line a turn:
 the time, the canary, each arm's median epoch time and their ratio. Nothing is written.
 On the 2-core VM of 2026-11-30 the turns fell into two states lasting minutes, told apart by
-the canary alone (docs/timing-and-rounds.md: Two states of the machine).
+the canary alone (docs/methodology.md: Two states of the machine).
 """
 import argparse
 import json

@@ -6,7 +6,7 @@
     model = build_my_model()    # unchanged Keras code, compiled and fitted as ever
 
 Importing shim.keras_mxnet alone changes none of this. keras-mxnet builds its graph out of small
-operators where MXNet has one fused operator for the same function (docs/where-the-time-goes.md);
+operators where MXNet has one fused operator for the same function (docs/findings.md);
 MXNet's own oneDNN graph fusion cannot help, as it is inference-only. So each fix below builds the
 faster graph where Keras builds it, from Keras's own variables: the weights keep their names,
 shapes and h5 layout (a model saved here loads in stock keras-mxnet, and the other way round),

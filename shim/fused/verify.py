@@ -1,0 +1,144 @@
+"""Does a model built with the fused path compute what the same model built stock computes?
+
+From the same weights: the predictions, the loss of one batch, the gradient of every trainable
+weight, and the parameters after one SGD and one Adam step, within float32 tolerance. The first
+quantity that differs is named with the first layer that differs. tests/test_fused.py holds every
+fix to this on the scenarios' and other models; bench.py --model holds a user's model to it
+before any fused arm of it is timed (keras_models/user_model.py).
+
+The optimizer steps are SGD's and Adam's whatever the model was compiled with: the fused path
+changes how gradients are computed, not how an optimizer applies them.
+"""
+import numpy as np
+
+TOLERANCE = {"rtol": 2e-4, "atol": 2e-6}
+# float32 sums of many terms (a gradient over a batch, an FC against a dot) round to ~1e-7 of
+# their largest terms: an element near zero is compared on the scale of its tensor.
+SCALE_ATOL = 2e-5
+WEIGHTS_SEED = 0
+
+
+def build(builder, fixes, seed=0):
+    """builder() (a compiled model) with `fixes` of the fused path on while it is built (False:
+    stock), from seeded initial weights; the path is off again afterwards."""
+    import mxnet as mx
+    from shim import fused
+
+    np.random.seed(seed)   # the initial weights: Keras draws from both generators
+    mx.random.seed(seed)
+    if fixes is not False:
+        fused.enable(fixes)
+    try:
+        return builder()
+    finally:
+        fused.disable()
+
+
+def difference(a, b):
+    """'max |difference| X' where b is not a within float32 tolerance, else None."""
+    a, b = np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64)
+    if a.shape != b.shape:
+        return f"shape {b.shape} against {a.shape}"
+    atol = max(TOLERANCE["atol"], SCALE_ATOL * float(np.abs(a).max(initial=0)))
+    if np.allclose(b, a, rtol=TOLERANCE["rtol"], atol=atol):
+        return None
+    return f"max |difference| {float(np.abs(b - a).max()):.3g}"
+
+
+def same_weights(stock, fast):
+    """Both models given the same random weights (larger than initial ones, so that every path
+    carries signal); returns them."""
+    rng = np.random.default_rng(WEIGHTS_SEED)
+    weights = [rng.normal(0, 0.2, w.shape).astype(np.float32) for w in stock.get_weights()]
+    for model in (stock, fast):
+        model.set_weights(weights)
+    return weights
+
+
+def grads(model):
+    """The gradient of every trainable weight from the last training batch, summed over the
+    contexts (each holds its part's mean; the optimizer divides by their number)."""
+    group = model._module._curr_module._exec_group
+    by_name = {name: sum(g.asnumpy() for g in per_device)
+               for name, per_device in zip(group.param_names, group.grad_arrays)}
+    return [by_name[w.name] for w in model.trainable_weights]
+
+
+def params(model):
+    args, _ = model._module.get_params()
+    return [args[w.name].asnumpy() for w in model.trainable_weights]
+
+
+def recompile(model, optimizer, contexts):
+    model.compile(optimizer=optimizer, loss=model.loss, loss_weights=model.loss_weights,
+                  sample_weight_mode=model.sample_weight_mode, context=list(contexts))
+
+
+def as_list(value):
+    return value if isinstance(value, list) else [value]
+
+
+def first_difference(stock, fast, x, y, contexts):
+    """None where `fast` computes what `stock` does on the batch (x, y); else one line: what
+    differs first, and the first layer where it does. Both models are recompiled and stepped."""
+    from shim.keras_mxnet import keras
+    import mxnet as mx
+
+    weights = same_weights(stock, fast)
+    predicted = [as_list(m.predict(x)) for m in (stock, fast)]
+    for a, b in zip(*predicted):
+        found = difference(a, b)
+        if found:
+            return f"predictions differ ({found}), {where(first_layer(stock, fast, x))}"
+    steps = [("SGD", lambda: keras.optimizers.SGD(lr=0.1)),
+             # Adam's first step is lr * g / (|g| + epsilon): with Keras's epsilon it is a sign
+             # function wherever a gradient is near zero, which float32 rounding flips; a larger
+             # epsilon keeps it a function of the gradient (compared exactly below).
+             ("Adam", lambda: keras.optimizers.Adam(lr=0.01, epsilon=1e-3))]
+    for name, optimizer in steps:
+        losses = []
+        for model in (stock, fast):
+            recompile(model, optimizer(), contexts)
+            model.set_weights(weights)
+            mx.random.seed(WEIGHTS_SEED)   # the same dropout masks, where the model has some
+            losses.append(np.atleast_1d(model.train_on_batch(x, y))[0])
+        found = difference(losses[0], losses[1])
+        if found:
+            return f"the loss differs ({found}), {where(first_layer(stock, fast, x))}"
+        checks = [("the gradient of", grads)] if name == "SGD" else []
+        for what, values in checks + [(f"the {name} step of", params)]:
+            for weight, a, b in zip(stock.trainable_weights, values(stock), values(fast)):
+                found = difference(a, b)
+                if found:
+                    return f"{what} {weight.name} differs ({found}), at layer {owner(stock, weight)}"
+    return None
+
+
+def where(layer):
+    return f"first at layer {layer}" if layer else \
+        "in training only: every layer's prediction agrees"
+
+
+def owner(model, weight):
+    for layer in model.layers:
+        if any(w is weight for w in layer.trainable_weights):
+            return layer.name
+    return "?"
+
+
+def first_layer(stock, fast, x):
+    """The name of the first layer (in the model's order) whose output differs between the two
+    models, which hold the same weights; None when each layer's output agrees."""
+    from shim.keras_mxnet import keras
+
+    for layer, twin in zip(stock.layers, fast.layers):
+        if isinstance(layer, keras.engine.InputLayer):
+            continue
+        try:
+            outputs = [keras.models.Model(m.inputs, l.output).predict(x)
+                       for m, l in ((stock, layer), (fast, twin))]
+        except Exception:   # a layer used at several places has no one output: skipped
+            continue
+        if any(difference(a, b) for a, b in zip(as_list(outputs[0]), as_list(outputs[1]))):
+            return layer.name
+    return None
