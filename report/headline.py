@@ -101,16 +101,15 @@ def model_sections(sweeps, level=2):
 
 
 def cells(sweeps):
-    """{(scenario, column): (sweep, {pair: ratio})}: each from the latest sweep that measured
-    Keras/Gluon there, else the latest with any headline pair there."""
-    found = {}
-    for sweep in sorted(sweeps, key=lambda s: (s.last, s.label)):
-        for r in sweep.ratios:
-            key = (r["scenario"], r["column"])
-            pairs = sweep.pairs_at(*key)
-            if QUESTION in pairs or key not in found or QUESTION not in found[key][1]:
-                found[key] = (sweep, pairs)
-    return found
+    """{(scenario, column): ({pair: sweep}, {pair: ratio})}: each cell (a pair at a column) from
+    the latest sweep that measured it."""
+    measured = [dict(scenario=r["scenario"], column=r["column"],
+                     pair=(r["numerator"], r["denominator"]), sweep=sweep, ratio=r)
+                for sweep in sorted(sweeps, key=lambda s: (s.last, s.label)) for r in sweep.ratios]
+    latest = [cell for _, same in frame.grouped(measured, ["scenario", "column", "pair"])
+              for cell in same[-1:]]
+    return {key: ({c["pair"]: c["sweep"] for c in cell}, {c["pair"]: c["ratio"] for c in cell})
+            for key, cell in frame.grouped(latest, ["scenario", "column"])}
 
 
 def machine_table(found, link=True, prefix=""):
@@ -128,16 +127,20 @@ def machine_table(found, link=True, prefix=""):
                              + [format_cell(r) if r else "—" for r in shown])
     text = tabulate(table, ["scenario", "epoch time"] + [column_title(c) for c in columns],
                     tablefmt="pipe", disable_numparse=True)
-    used = [dict(label=sweep.label, sweep=sweep, column=column,
-                 samples=next(iter(pairs.values()))["samples"])
-            for (_, column), (sweep, pairs) in found.items()]
+    used = [dict(label=sweep.label, sweep=sweep, column=column, pair=pair,
+                 samples=found[key][1][pair]["samples"])
+            for key in found for column in [key[1]] for pair, sweep in found[key][0].items()]
     parts = []
     for _, entries in sorted(frame.grouped(used, ["label"]),
                              key=lambda g: min(_column_order(e["column"]) for e in g[1])):
         sweep = entries[0]["sweep"]
         name = f"[{sweep.label}]({prefix}{sweep.link})" if link else sweep.label
-        titles = [column_title(c) for c in sorted({e["column"] for e in entries},
-                                                   key=_column_order)]
+        titles = []
+        for column in sorted({e["column"] for e in entries}, key=_column_order):
+            mine = {e["pair"] for e in entries if e["column"] == column}
+            shown = {p for e in used if e["column"] == column for p in [e["pair"]]}
+            titles.append(column_title(column) + ("" if mine == shown else " (" + ", ".join(
+                pair_name(*p) for p in HEADLINE_PAIRS if p in mine) + ")"))
         samples = ", ".join("all" if n == 0 else f"{n:,}"
                             for n in sorted({e["samples"] for e in entries}))
         parts.append(f"{', '.join(titles)}: {name} ({samples} samples)")
@@ -334,7 +337,8 @@ def index_table(sweeps, headline_labels):
 
 
 def headline_labels(sweeps):
-    return {sweep.label for _, group in machines(sweeps) for sweep, _ in cells(group).values()}
+    return {sweep.label for _, group in machines(sweeps)
+            for sources, _ in cells(group).values() for sweep in sources.values()}
 
 
 def runs_link(sweep):
