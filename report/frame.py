@@ -58,7 +58,8 @@ def as_frame(rows):
 
 def records(frame):
     """The frame's rows as dicts (None for blanks), for code that formats one row at a time."""
-    return frame.to_dict("records")
+    columns = list(frame.columns)   # faster than to_dict("records") on object columns
+    return [dict(zip(columns, row)) for row in frame.itertuples(index=False, name=None)]
 
 
 def finished(rows):

@@ -77,7 +77,10 @@ class Sweep:
         started = sorted(s for s in self.rows["started_at"] if s)
         self.first, self.last = (started[0], started[-1]) if started else ("", "")
         # the two scenarios only: a --model's ratios have a section of their own (report.models)
-        self.ratios = [dict(r, column=tuple(r[c] for c in COLUMN))
+        # when each configuration was last measured: a folder may hold several sweeps
+        last = self.rows.dropna(subset=["started_at"]).groupby(frame.LINE)["started_at"].max()
+        self.ratios = [dict(r, column=tuple(r[c] for c in COLUMN),
+                            last=last.get((*r["group"], r["batch_size"]), ""))
                        for r in all_pairs(self.rows, HEADLINE_PAIRS) if not r["model_sha256"]]
 
     def pairs_at(self, scenario, column):
@@ -102,10 +105,11 @@ def model_sections(sweeps, level=2):
 
 def cells(sweeps):
     """{(scenario, column): ({pair: sweep}, {pair: ratio})}: each cell (a pair at a column) from
-    the latest sweep that measured it."""
+    the latest sweep that measured it (by when its configuration was last measured)."""
     measured = [dict(scenario=r["scenario"], column=r["column"],
                      pair=(r["numerator"], r["denominator"]), sweep=sweep, ratio=r)
-                for sweep in sorted(sweeps, key=lambda s: (s.last, s.label)) for r in sweep.ratios]
+                for sweep in sweeps for r in sweep.ratios]
+    measured.sort(key=lambda cell: (cell["ratio"]["last"], cell["sweep"].label))
     latest = [cell for _, same in frame.grouped(measured, ["scenario", "column", "pair"])
               for cell in same[-1:]]
     return {key: ({c["pair"]: c["sweep"] for c in cell}, {c["pair"]: c["ratio"] for c in cell})

@@ -122,13 +122,14 @@ def pair_stats(numerator_rows, denominator_rows, level=CI_LEVEL):
                 before_rounds=before)
 
 
-def paired_ratios(rows, numerator="keras", denominator="gluon", level=CI_LEVEL):
+def paired_ratios(rows, numerator="keras", denominator="gluon", level=CI_LEVEL, lines=None):
     """One dict per configuration that has both arms, sorted; ratio > 1: numerator slower.
 
     The dict holds pair_stats's figures, the configuration (report.frame.LINE's columns, and
-    `group`: its GROUP tuple), the pair, and the configuration's devices and kvstore."""
+    `group`: its GROUP tuple), the pair, and the configuration's devices and kvstore.
+    `lines`: frame.lines(rows), where the caller has it already."""
     result = []
-    for group, batch, by_arm in frame.lines(rows):
+    for group, batch, by_arm in (frame.lines(rows) if lines is None else lines):
         if numerator not in by_arm or denominator not in by_arm:
             continue
         both = by_arm[numerator] + by_arm[denominator]
@@ -165,8 +166,9 @@ def all_pairs(rows, pairs=None):
     arms ran, in that order per line."""
     rows = frame.as_frame(rows)
     pairs = pairs_for(set(rows["arm"])) if pairs is None else pairs
+    lines = frame.lines(rows)
     found = [r for numerator, denominator in pairs
-             for r in paired_ratios(rows, numerator, denominator)]
+             for r in paired_ratios(rows, numerator, denominator, lines=lines)]
     order = {pair: i for i, pair in enumerate(pairs)}
     return sorted(found, key=lambda r: (r["group"], r["batch_size"],
                                         order[(r["numerator"], r["denominator"])]))
