@@ -36,7 +36,7 @@ import benchdata
 import noise
 import peak
 import sweep_model
-from report import frame, headline, ratios, readme, record, runs
+from report import frame, headline, ratios, readme, record, runs, summary
 from shim.contexts import parse_list
 from sweep_args import (UsageError, cpu_model, default_label, fused_arm, is_fused, parser,
                         threads_overridden, validate)
@@ -497,8 +497,9 @@ def run_sweep(args):
                                        "the rows before it are whole: make room, then --resume")
                 try:
                     rows = runs.read_machine(out)
-                    record.replace_bytes(out / readme.SUMMARY_FILE,
-                                         readme.folder_page(out, rows).encode())
+                    # the tables only, between cells (the whole page costs 3x): the page at the end
+                    record.replace_bytes(out / readme.SUMMARY_FILE, summary.summary_markdown(
+                        rows, title=args.label).encode())
                     ratios.write_ratios_csv(out, rows, target=args.target_ci)
                 except OSError as error:
                     raise SweepStopped(f"{out}: summary.md or ratios.csv could not be written "
@@ -515,7 +516,13 @@ def run_sweep(args):
               f"that missed the target say so in {out / ratios.RATIOS_FILE} (unstable)")
     print(f"{counts['ok']} cells ok, {counts['failed']} failed; rows in {csv_path}, ratios in "
           f"{out / ratios.RATIOS_FILE}, summary in {out / readme.SUMMARY_FILE}")
-    table = headline.sweep_table(runs.read_machine(out)) if counts["ok"] else ""
+    rows = runs.read_machine(out)
+    try:   # the folder's whole page: conclusions, operator profile and models beside the tables
+        record.replace_bytes(out / readme.SUMMARY_FILE, readme.folder_page(out, rows).encode())
+    except OSError as error:
+        raise SweepStopped(f"{out}: summary.md could not be written ({error.strerror or error});"
+                           f" every row is in {runs.RUNS_FILE}: `python -m report` writes it")
+    table = headline.sweep_table(rows) if counts["ok"] else ""
     if table:   # the answer where it was measured, as pyperf and asv print theirs
         print(f"\n{headline.INTRO}\n\n{table}")
     return 0

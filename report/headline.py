@@ -73,7 +73,7 @@ class Sweep:
         self.link = link   # its summary.md, relative to the page that links it
         self.rows = frame.as_frame(rows)
         self.machine = machine_of(self.rows)
-        self.method = min(self.rows["method"], default=METHOD)
+        self.method = min(self.rows["method"], default=METHOD)   # the oldest method of its rows
         started = sorted(s for s in self.rows["started_at"] if s)
         self.first, self.last = (started[0], started[-1]) if started else ("", "")
         # the two scenarios only: a --model's ratios have a section of their own (report.models)

@@ -6,7 +6,7 @@ from pathlib import Path
 
 from tabulate import tabulate
 
-from report import headline, models, operators, record
+from report import frame, headline, models, operators, record
 from report.conclusions import conclusions
 from report.plots import PLOT_NAMES, plot_headline, render_plots
 from report.runs import METHOD, RUNS_FILE, ReportError, read_machine
@@ -191,7 +191,7 @@ agree within float32 rounding on both scenarios, on one and two contexts, and on
 
 def oldest_method(rows):
     """The oldest measurement method among a folder's rows (report/runs.py, METHOD)."""
-    return headline.Sweep("", rows, "").method
+    return min(frame.as_frame(rows)["method"], default=METHOD)
 
 
 def _sweeps(results_dir, read=read_machine):
