@@ -34,6 +34,7 @@ from tqdm import tqdm
 
 import benchdata
 import noise
+from cell import arms as registry
 import peak
 import sweep_model
 from report import frame, headline, ratios, readme, record, runs, summary
@@ -76,7 +77,8 @@ def arms(args):
     keras for a --model sweep, which has no gluon arm)."""
     found = [(impl, impl) for impl in args.impl]
     if args.control:
-        found.append(("keras-control", "keras") if args.model else ("gluon-control", "gluon"))
+        control = registry.control_for(args.model)
+        found.append((control.name, control.runs))
     return found
 
 
@@ -366,8 +368,8 @@ def wide_configurations(args, configs, rows):
     or it has a single arm) gets no more rounds: they would not narrow anything.
     """
     arm_names = {arm for arm, _ in arms(args)}
-    pairs = [p for p in ratios.pairs_for(arm_names)
-             if set(p) <= arm_names and not p[0].endswith("-control")]
+    pairs = [p for p in registry.pairs_for(arm_names)
+             if set(p) <= arm_names and not registry.is_control(p[0])]
     mine = [r for r in rows if r.get("max_samples") == args.max_samples]
     wide = {(*r["group"], r["batch_size"]) for r in ratios.all_pairs(mine, pairs)
             if r["half_width"] is None or r["half_width"] > args.target_ci}

@@ -32,19 +32,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-IMPLEMENTATIONS = {
-    "keras": "keras_models.train",
-    "keras-graph": "keras_models.graph",
-    "gluon": "gluon_models.train",
-    "torch": "torch_models.train",
-    "keras-fused": "keras_models.train",   # and every keras-fused:FIX+FIX arm
-}
-
-
-def module_of(impl):
-    """The implementation module of an impl; keras-fused:FIX+FIX is keras-fused's."""
-    return IMPLEMENTATIONS[impl.partition(":")[0]]
-
+from cell.arms import module_of
 
 @dataclass
 class Trained:

@@ -9,17 +9,18 @@ from types import SimpleNamespace
 
 import benchdata
 import scenarios
+from cell import arms
 from shim import precision
 from shim.contexts import ContextError, parse_list
 
-IMPLS = ("keras", "keras-graph", "gluon", "torch")
-# keras-mxnet with the opt-in fused path (shim/fused/) on: `keras-fused` has every fix,
-# `keras-fused:bias+rnn` some of them. Each such arm is an implementation of its own in the rows
-# (impl = arm), so that tables, plots and profiles keep the single-fix arms apart.
-FUSED = "keras-fused"
+# The arms --impl names (cell/arms.py); keras-fused[:FIX+FIX] besides, each such arm an
+# implementation of its own in the rows (impl = arm), so that tables, plots and profiles keep the
+# single-fix arms apart.
+IMPLS = arms.SELECTABLE
+FUSED = arms.FUSED
 DEFAULT_BATCH_SIZES = "64,128,256,512"
-# --model: the arms that need no hand-written twin of the model (gluon and torch do)
-MODEL_DEFAULT_IMPLS = ("keras", "keras-graph", FUSED)
+# --model: the arms that need no hand-written twin of the model
+MODEL_DEFAULT_IMPLS = tuple(a.name for a in arms.ARMS if a.model_default)
 MODEL_SAMPLES = 1024
 
 
@@ -47,7 +48,7 @@ def impl_list(text):
     """--impl: IMPLS and keras-fused[:FIX+FIX] arms, each named canonically (fused_arm), once."""
     found = []
     for item in [t.strip() for t in text.split(",") if t.strip()] or [text]:
-        if item.partition(":")[0] == FUSED:
+        if arms.is_fused(item):
             item = fused_arm(item)[0]
         elif item not in IMPLS:
             raise argparse.ArgumentTypeError(
@@ -57,8 +58,7 @@ def impl_list(text):
     return found
 
 
-def is_fused(arm):
-    return arm.partition(":")[0] == FUSED
+is_fused = arms.is_fused
 
 
 def fused_arm(text):
@@ -76,9 +76,7 @@ def fused_arm(text):
     except ValueError as error:   # names the bad fix and the accepted ones
         raise argparse.ArgumentTypeError(f"{text!r}: {error}") from None
     fixes = tuple(name for name in fused.FIXES if name in chosen)
-    if len(fixes) == len(fused.FIXES):
-        return FUSED, fixes
-    return f"{FUSED}:{'+'.join(fixes)}", fixes
+    return arms.fused_arm_name(fixes, tuple(fused.FIXES)), fixes
 
 
 def positive_ints(text):
@@ -279,23 +277,26 @@ def validate(args):
         raise UsageError(f"--hosts {args.hosts}: no such file")
     if args.profile and args.kvstore == "dist_sync":
         raise UsageError("--profile runs in one process per cell; drop it or --kvstore dist_sync")
-    if args.kvstore == "dist_sync" and "torch" in args.impl:
-        raise UsageError("--impl torch has no parameter-server mode; drop it or --kvstore")
+    for arm in (a for a in args.impl if args.kvstore == "dist_sync" and not arms.get(a).dist_sync):
+        raise UsageError(f"--impl {arm} has no parameter-server mode; drop it or --kvstore")
     if args.dtype == "bfloat16" and any(c.kind != "cpu" for c in args.ctx):
         raise UsageError("--dtype bfloat16 runs on CPU contexts only (MXNet's AMP has bfloat16 "
                          "kernels for the CPU alone); use --dtype float32 on GPUs")
-    if "torch" in args.impl and any(c.kind != "cpu" or c.devices > 1 for c in args.ctx):
-        raise UsageError("--impl torch runs on one CPU context only (--ctx cpu)")
-    control = "keras" if args.model else "gluon"   # the arm the A/A control runs twice
+    for arm in (a for a in args.impl if arms.get(a).one_cpu_only):
+        if any(c.kind != "cpu" or c.devices > 1 for c in args.ctx):
+            raise UsageError(f"--impl {arm} runs on one CPU context only (--ctx cpu)")
+    control = arms.control_for(args.model).control_of   # the arm the A/A control runs twice
     if args.control and control not in args.impl:
         raise UsageError(f"--control runs the {control} arm twice per round; add {control} to "
                          "--impl")
-    # keras-fused runs wherever keras runs (no rule above names keras), but alone, or beside
-    # torch alone, none of its ratios (report/ratios.py) could be formed.
-    fused = [arm for arm in args.impl if is_fused(arm)]
-    if fused and not {"keras", "gluon"} & set(args.impl):
-        raise UsageError(f"--impl {fused[0]} is measured against keras (what it gives back) or "
-                         "gluon (what remains); add keras or gluon to --impl")
+    # An arm measured against others (keras-fused: against keras, what it gives back, or gluon,
+    # what remains) forms none of its ratios (cell/arms.py) alone, or beside torch alone.
+    for arm in args.impl:
+        needs = arms.get(arm).measured_against
+        if needs and not {other for other, _ in needs} & set(args.impl):
+            raise UsageError(f"--impl {arm} is measured against "
+                             + " or ".join(f"{other} ({why})" for other, why in needs)
+                             + f"; add {' or '.join(other for other, _ in needs)} to --impl")
 
 
 def threads_overridden(args):
@@ -320,7 +321,7 @@ def validate_model(args):
         raise UsageError("--model and --scenario: a sweep measures a scenario or your model, "
                          "not both; drop one")
     args.impl = args.impl or list(MODEL_DEFAULT_IMPLS)
-    twin = next((arm for arm in args.impl if arm in ("gluon", "torch")), None)
+    twin = next((arm for arm in args.impl if arms.get(arm).scenario_only), None)
     if twin:
         raise UsageError(f"--impl {twin} needs a scenario (its model is written by hand in "
                          f"{twin}_models/); with --model use keras, keras-graph, "

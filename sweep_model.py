@@ -14,13 +14,11 @@ import subprocess
 import sys
 from pathlib import Path
 
+from cell import arms
 from keras_models import user_model   # its spec rule only: the module imports Keras lazily
 
 ROOT = Path(__file__).resolve().parent
 CHILD = [sys.executable, "-m", "keras_models.user_model"]
-# Arms whose function is checked against stock keras before they are timed; keras itself (and
-# its A/A control) is the reference, its rows' `verified` blank.
-CHECKED = ("keras-graph", "keras-fused")
 ROW_COLUMNS = ("model_file", "model_sha256", "parameters")
 DESCRIBE_TIMEOUT_S = 300
 
@@ -72,7 +70,9 @@ def cell_columns(args):
 def verify(args, env_of):
     """{(arm, ctx): 'yes' or why it is refused} for the checked arms of the sweep, printing one
     line per refused arm; env_of(ctx) is a cell's environment on that context."""
-    checked = [arm for arm in args.impl if arm.partition(":")[0] in CHECKED]
+    # arms whose function is checked (cell/arms.py: checked_against) before they are timed;
+    # keras itself (and its A/A control) is the reference, its rows' `verified` blank
+    checked = arms.checked(args.impl)
     if not args.model or not checked:
         return {}
     verdicts = {}

@@ -1,16 +1,10 @@
 """How the report names and formats things: arms, contexts, ratios, rates. One place, so that a
 table, a conclusion, a plot's legend and the headline say a thing the same way."""
-from report.ratios import is_fix_arm
+from cell import arms
 
-IMPL_ORDER = ["keras", "keras-fused", "keras-graph", "gluon", "torch"]
-IMPL_NAMES = {"keras": "Keras", "keras-graph": "Keras graph", "gluon": "Gluon", "torch": "Torch",
-              "gluon-control": "Gluon (A/A control)", "keras-fused": "Keras fused"}
-
-
-def impl_name(impl):
-    if is_fix_arm(impl):   # keras-fused:bias+rnn -> Keras fused (bias+rnn)
-        return f"{IMPL_NAMES['keras-fused']} ({impl.partition(':')[2]})"
-    return IMPL_NAMES.get(impl, impl)
+# the selectable arms in display order (cell/arms.py); a control is shown with its pair
+IMPL_ORDER = arms.ordered(arms.SELECTABLE + (arms.FUSED,))
+impl_name = arms.label
 
 
 def threads_label(threads):

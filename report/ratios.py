@@ -24,6 +24,7 @@ from statistics import median
 
 from scipy import stats
 
+from cell import arms
 from report import frame
 from report.runs import replace_csv
 
@@ -34,49 +35,13 @@ RATIOS_COLUMNS = ["scenario", "ctx", "workers", "kvstore", "batch_size", "dtype"
                   "numerator", "denominator", "rounds", "ratio", "ci_low", "ci_high", "ci_level",
                   "half_width", "unstable", "threads"]
 
-# (numerator arm, denominator arm): every ratio the project reports. A pair is shown wherever
-# both arms ran. Add a line here for a new arm (e.g. ("keras", "keras-graph")).
-PAIRS = [
-    ("keras", "gluon"),           # the question: what the Keras API costs
-    ("torch", "gluon"),           # the yardstick
-    ("gluon-control", "gluon"),   # A/A: the same Gluon cell twice, the noise floor
-    ("keras-control", "keras"),   # A/A of a --model sweep, which has no Gluon arm
-    ("keras", "keras-graph"),     # the cost of Keras's loop and API (report.operators)
-    ("keras-graph", "gluon"),     # the cost of Keras's graph
-    ("keras", "keras-fused"),     # what the fused path (shim/fused/) gives a Keras user back
-    ("keras-fused", "gluon"),     # what remains of Keras's cost with it
-]
-CONTROL_SUFFIX = "-control"
-FUSED = "keras-fused"
-
-
-def is_fix_arm(arm):
-    """A keras-fused arm with some of the fixes: keras-fused:bias, keras-fused:bias+rnn."""
-    return arm.startswith(FUSED + ":")
-
-
-def fixes_of_arm(arm):
-    """('bias', 'rnn') for keras-fused:bias+rnn; () for any other arm. The arm's name carries
-    its fixes (bench.py names fused arms so), and the report reads no library to know them."""
-    return tuple(arm.partition(":")[2].split("+")) if is_fix_arm(arm) else ()
-
-
-def fix_pairs(arms):
-    """keras/keras-fused:X for each fix arm among `arms`: fix X's share of what the fused path
-    gives back. Single fixes first, then combinations, each by name."""
-    found = sorted((a for a in arms if is_fix_arm(a)), key=lambda a: (len(fixes_of_arm(a)), a))
-    return [("keras", arm) for arm in found]
-
-
-def pairs_for(arms):
-    """PAIRS, then the fix shares of the fix arms among `arms` (which cannot be listed ahead:
-    any combination of fixes is an arm)."""
-    return PAIRS + fix_pairs(arms)
-
-
-def is_control(arm):
-    """The A/A control arm (gluon-control): Gluon run twice, the noise floor."""
-    return arm.endswith(CONTROL_SUFFIX)
+# Every ratio the project reports, (numerator arm, denominator arm), is declared with its arm in
+# the registry (cell/arms.py); a pair is shown wherever both arms ran.
+PAIRS = arms.PAIRS
+FUSED = arms.FUSED
+is_fix_arm, fixes_of_arm, fix_pairs, pairs_for = (arms.is_fix_arm, arms.fixes_of_arm,
+                                                  arms.fix_pairs, arms.pairs_for)
+is_control = arms.is_control
 
 
 def modified_z_scores(values):

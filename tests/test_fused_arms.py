@@ -11,6 +11,7 @@ import pytest
 
 import bench
 import harness
+from cell import arms
 import sweep_args
 import fake_fused
 
@@ -81,11 +82,11 @@ def test_fused_arms_are_shuffled_with_the_others_and_carry_their_fixes(fused):
 
 
 def test_the_harness_trains_fused_arms_with_the_keras_module():
-    assert harness.module_of("keras-fused") == harness.module_of("keras-fused:bias+rnn") \
+    assert arms.module_of("keras-fused") == arms.module_of("keras-fused:bias+rnn") \
         == "keras_models.train"
-    assert harness.module_of("keras") == "keras_models.train"
+    assert arms.module_of("keras") == "keras_models.train"
     with pytest.raises(KeyError):
-        harness.module_of("keras-fusion")
+        arms.module_of("keras-fusion")
 
 
 def test_train_enables_the_fixes_and_reports_the_layers(fused):

@@ -9,6 +9,7 @@ import pytest
 
 import bench
 import harness
+from cell import arms
 import scenarios
 
 N = 96                                     # --max-samples: 96 training and 96 validation samples
@@ -33,7 +34,7 @@ def fake_impl(monkeypatch):
     module = types.ModuleType("fake_impl")
     module.train = fake_train
     monkeypatch.setitem(sys.modules, "fake_impl", module)
-    monkeypatch.setitem(harness.IMPLEMENTATIONS, "fake", "fake_impl")
+    monkeypatch.setitem(arms.BY_NAME, "fake", arms.Arm("fake", "fake_impl", "Fake", "black", 9))
 
 
 def cell(**overrides):
