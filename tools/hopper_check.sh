@@ -6,7 +6,8 @@
 #   3. cuobjdump's own listing of that fatbin (independent check of our parser);
 #   4. loading that real MXNet fatbin on the GPU with the CUDA driver API, expecting
 #      209 CUDA_ERROR_NO_BINARY_FOR_GPU, plus a PTX control kernel that must work.
-# Needs only python3 (stdlib), nvidia-smi and the driver; cuobjdump is optional.
+# Needs only python3 (stdlib), nvidia-smi and the driver (pyelftools only to read an installed
+# libmxnet.so); cuobjdump is optional.
 # Usage (repo root or anywhere): bash tools/hopper_check.sh     Takes a few seconds.
 set -u
 cd "$(dirname "$0")/.." || exit 1
@@ -18,11 +19,11 @@ echo "== 1. driver"
 nvidia-smi --query-gpu=index,name,compute_cap,memory.total,driver_version --format=csv,noheader \
   || { echo "nvidia-smi failed"; status=1; }
 
-preflight() {  # python -m shim.gpu; if shim/__init__.py cannot import here, run the file directly
+preflight() {  # python -m shim.gpu; if shim/__init__.py cannot import here, the package alone
   "$PY" -m shim.gpu "$@"; rc=$?
   if [ "$rc" -ne 0 ] && [ "$rc" -ne 2 ]; then
-    echo "(python -m shim.gpu exit $rc; retrying as a script, bypassing shim/__init__.py)"
-    "$PY" shim/gpu.py "$@"; rc=$?
+    echo "(python -m shim.gpu exit $rc; retrying as the package gpu, bypassing shim/__init__.py)"
+    PYTHONPATH=shim "$PY" -m gpu "$@"; rc=$?
   fi
   echo "exit $rc (expected 2)"
 }
