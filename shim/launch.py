@@ -22,9 +22,10 @@ launch, with one line such as
     shim.launch: worker on host 10.213.0.3 failed: Timeout, server 10.213.0.3 not responding.
 
 (exit status 1). A role on a host that lost its network cannot be told; it stops itself
-(distributed.watch_group). `--host-ip` is the address the scheduler binds and every role
-contacts: the launcher's own guess (the address this host's name resolves to, else a route
-towards 10.255.255.255) is wrong on hosts with several interfaces and fails where there is none.
+(distributed.watch_group, in distributed/watchdog.py). `--host-ip` is the address the scheduler
+binds and every role contacts: the launcher's own guess (the address this host's name resolves
+to, else a route towards 10.255.255.255) is wrong on hosts with several interfaces and fails
+where there is none.
 """
 import argparse
 import importlib.util
