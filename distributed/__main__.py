@@ -8,6 +8,8 @@ import json
 import sys
 from pathlib import Path
 
+from shim import exits
+
 from .local import DistributedError, run_cell
 from .rows import aggregate
 
@@ -38,7 +40,7 @@ def main(argv=None):
     except DistributedError as error:
         if error.log_tail:
             print(error.log_tail, file=sys.stderr)
-        print(f"cell failed: {error}", file=sys.stderr)
+        print(f"{exits.FAILED} {error}", file=sys.stderr)
         return 1
     print(json.dumps(row, indent=1))
     return 0

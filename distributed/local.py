@@ -28,6 +28,7 @@ import tempfile
 import time
 from pathlib import Path
 
+from shim import exits
 from shim.contexts import ContextError, parse
 
 from .rows import aggregate
@@ -104,21 +105,14 @@ class Member:
 
     def failure_line(self):
         """The harness's own one-line reason ('cell failed: ...'), when it printed one."""
-        for line in reversed(self.log_tail(200).splitlines()):
-            if line.startswith("cell failed:"):
-                return line
-        return ""
+        return exits.failure_line(self.log_tail(200).splitlines()) or ""
 
 
 def describe_exit(status):
     """'died with exit status 1', 'was killed by SIGKILL (exit status -9)'"""
     if status < 0:
-        try:
-            name = signal.Signals(-status).name
-        except ValueError:
-            name = f"signal {-status}"
-        return f"was killed by {name} (exit status {status})"
-    return f"died with exit status {status}"
+        return f"was {exits.ending(status)} (exit status {status})"
+    return f"died with {exits.ending(status)}"
 
 
 def stop(members, grace_s=GRACE_S):

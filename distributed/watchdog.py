@@ -7,6 +7,8 @@ import threading
 import time
 from pathlib import Path
 
+from shim import exits
+
 PEER_TIMEOUT_S = 15.0   # a peer that acknowledges nothing we sent for this long is unreachable
 HEARTBEAT_S = 2         # ps-lite's PS_HEARTBEAT_INTERVAL: every node then talks to the scheduler
 TCP_ESTABLISHED, TCP_SYN_SENT = "01", "02"   # /proc/net/tcp states
@@ -54,7 +56,7 @@ def watch_group(peer_timeout_s=PEER_TIMEOUT_S):
 
 
 def leave(reason):
-    print(f"cell failed: {reason}", file=sys.stderr, flush=True)
+    print(f"{exits.FAILED} {reason}", file=sys.stderr, flush=True)
     sys.stdout.flush()
     os._exit(1)
 
