@@ -247,7 +247,7 @@ def test_no_pip_cuda_means_nothing_is_foreign():
 
 # ---------------------------------------------------------------- driver version and MIG
 
-FIXTURE = str(ROOT / "tools" / "fixtures" / "mxnet_cu112_one_kernel.fatbin")  # sm_50..sm_86
+FIXTURE = str(ROOT / "tests" / "fixtures" / "mxnet_cu112_one_kernel.fatbin")  # sm_50..sm_86
 CUDA_ON = {"CUDA": True, "CUDNN": True, "NCCL": True, "version": "1.9.1", "reason": None}
 TWO_A100 = ("0, NVIDIA A100-SXM4-40GB, 8.0, 40960, GPU-33333333-cccc\n"
             "1, NVIDIA A100-SXM4-40GB, 8.0, 40960, GPU-55555555-eeee\n")

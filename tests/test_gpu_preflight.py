@@ -25,7 +25,7 @@ RTX3090 = "0, NVIDIA GeForce RTX 3090, 8.6, 24576, GPU-22222222-bbbb"
 A100 = "0, NVIDIA A100-SXM4-40GB, 8.0, 40960, GPU-33333333-cccc"
 L4 = "0, NVIDIA L4, 8.9, 23034, GPU-44444444-dddd"
 TWO_A100 = A100 + "\n1, NVIDIA A100-SXM4-40GB, 8.0, 40960, GPU-55555555-eeee\n"
-FIXTURE = ROOT / "tools" / "fixtures" / "mxnet_cu112_one_kernel.fatbin"
+FIXTURE = ROOT / "tests" / "fixtures" / "mxnet_cu112_one_kernel.fatbin"
 
 
 # ---------------------------------------------------------------- fixture data
@@ -123,7 +123,7 @@ def test_a_truncated_elf_file_is_one_line_not_a_crash(lib, tmp_path):
 
 
 def test_real_mxnet_fixture_is_sm50_to_sm86_without_ptx():
-    # One container cut from mxnet-cu112 1.9.1's libmxnet.so (see tools/fixtures/README.md).
+    # One container cut from mxnet-cu112 1.9.1's libmxnet.so (see tests/fixtures/README.md).
     info = gpu.fatbin_info(str(FIXTURE))
     assert (info.sass, info.ptx, info.containers) == (
         ["sm_50", "sm_60", "sm_70", "sm_80", "sm_86"], [], 1)
@@ -290,7 +290,7 @@ def test_mxnet_library_path_env_wins(monkeypatch):
 
 
 def test_module_runs_without_mxnet_or_tabulate(tmp_path):
-    """What tools/hopper_check.sh does: a python without mxnet, CLI on the fixture."""
+    """What lab/hopper_check.sh does: a python without mxnet, CLI on the fixture."""
     smi = fake_smi(tmp_path, f"echo '{H100}'")
     # Run from shim/, the package is `gpu`, imported without shim/__init__.py.
     code = ("import sys; sys.modules['mxnet'] = None; sys.modules['tabulate'] = None; "
@@ -304,8 +304,9 @@ def test_module_runs_without_mxnet_or_tabulate(tmp_path):
 
 
 def test_cuda_loader_fails_cleanly_without_libcuda():
-    proc = subprocess.run([sys.executable, "tools/cuda_load_fatbin.py", str(FIXTURE)], cwd=ROOT,
-                          capture_output=True, text=True, env={**os.environ, "LD_LIBRARY_PATH": ""})
+    proc = subprocess.run([sys.executable, "-m", "tests.programs.cuda_load_fatbin", str(FIXTURE)],
+                          cwd=ROOT, capture_output=True, text=True,
+                          env={**os.environ, "LD_LIBRARY_PATH": ""})
     if proc.returncode != 3:
         pytest.skip("this machine has an NVIDIA driver")
     assert "libcuda not found" in proc.stdout and "sm_50,sm_60,sm_70,sm_80,sm_86" in proc.stdout
