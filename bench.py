@@ -8,7 +8,7 @@
 
 A round runs every arm (keras, gluon, ...; gluon-control with --control) of every configuration
 (scenario x ctx x batch x threads) once, the arms of a configuration back to back in a shuffled
-order. Each cell (configuration x arm x round) runs in its own fresh process (harness.py), so the
+order. Each cell (configuration x arm x round) runs in its own fresh process (`python -m cell`), so the
 implementations never share a process, a memory pool or a crash; every finished cell is appended
 to <out>/runs.csv at once, and <out>/summary.md and <out>/ratios.csv are regenerated. This file
 only orchestrates: it holds no framework code.
@@ -33,9 +33,8 @@ from pathlib import Path
 from tqdm import tqdm
 
 import benchdata
-import noise
 from cell import arms as registry
-import peak
+from cell import noise, peak
 import sweep_model
 from report import frame, headline, ratios, readme, record, runs, summary
 from shim.contexts import parse_list
@@ -43,7 +42,7 @@ from sweep_args import (UsageError, cpu_model, default_label, fused_arm, is_fuse
                         threads_overridden, validate)
 
 ROOT = Path(__file__).resolve().parent
-HARNESS = [sys.executable, str(ROOT / "harness.py")]
+HARNESS = [sys.executable, "-m", "cell"]
 RESULTS = ROOT / "results"
 
 
@@ -210,9 +209,9 @@ def relay(stream, log):
 
 
 def measure_peak(args):
-    """Run peak.py in a process set up like a cell's; keep the result beside the runs."""
+    """Run cell/peak.py in a process set up like a cell's; keep the result beside the runs."""
     out = Path(args.out or RESULTS / (args.label or default_label()))
-    done = subprocess.run([sys.executable, "-c", "import json, peak; "
+    done = subprocess.run([sys.executable, "-c", "import json; from cell import peak; "
                            "print(json.dumps(peak.measure_peak()))"], cwd=ROOT, text=True,
                           capture_output=True, env=cell_environment())
     if done.returncode:

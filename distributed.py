@@ -407,7 +407,7 @@ def run_cell(cell, workers, servers, timeout_s, *, python=None, env=None, log_di
             for stale in (results[i], directory / f"rank-{i}"):
                 stale.unlink(missing_ok=True)
         for i in range(workers):
-            start("worker", i, [python, str(ROOT / "harness.py"), json.dumps(cell),
+            start("worker", i, [python, "-m", "cell", json.dumps(cell),
                                 str(results[i])], rank_file=directory / f"rank-{i}")
         wait(members, timeout_s, grace_s)
         rows = []
@@ -432,7 +432,7 @@ def launch_command(cell_file, result_pattern, hosts_file, workers, servers, host
     python = python or sys.executable
     return [python, "-m", "shim.launch", "-n", str(workers), "-s", str(servers),
             "-H", str(hosts_file), "--launcher", "ssh", "--host-ip", host_ip,
-            python, "harness.py", f"@{cell_file}", str(result_pattern)]
+            python, "-m", "cell", f"@{cell_file}", str(result_pattern)]
 
 
 def run_launched(cell, hosts_file, host_ip, workers, servers, timeout_s, env=None):

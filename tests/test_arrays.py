@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 import benchdata
-import harness
+from cell import contract
 import scenarios
 from shim.contexts import parse
 import mxnet as mx
@@ -88,7 +88,7 @@ def test_training_converts_no_large_array_on_the_python_thread(implementation, m
     # 320 MNIST-shaped samples: 250,880 elements, above MXNet's parallel-copy threshold
     data = benchdata.load("lenet", data="synthetic", max_samples=320, seed=0)
     implementation.train(scenario, data, parse("cpu"), 64, 1, progress=False,
-                         order=lambda epoch: harness.epoch_order(len(data.x_train), 0, epoch))
+                         order=lambda epoch: contract.epoch_order(len(data.x_train), 0, epoch))
     large = [(on_main, size) for on_main, size in calls if size >= PARALLEL_COPY_ELEMENTS]
     assert large, "the training set was not converted through mx.nd.array at all"
     assert not [size for on_main, size in large if on_main]

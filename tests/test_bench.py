@@ -104,7 +104,7 @@ def test_a_cell_that_kills_itself_fails_alone(tmp_path, monkeypatch):
         "if json.loads(sys.argv[1])['impl'] == 'keras':\n"
         "    os.kill(os.getpid(), signal.SIGKILL)\n"
         f"sys.path.insert(0, {str(ROOT)!r})\n"
-        f"runpy.run_path({str(ROOT / 'harness.py')!r}, run_name='__main__')\n")
+        "runpy.run_module('cell', run_name='__main__', alter_sys=True)\n")
     monkeypatch.setattr(bench, "HARNESS", [sys.executable, str(dying)])
     out = tmp_path / "out"
     assert bench.main(QUICK + ["--impl", "keras,gluon", "--batch-sizes", "64", "--out", str(out)]) == 0
@@ -174,7 +174,7 @@ def test_every_implementation_runs_with_the_same_recorded_process_settings(tmp_p
         f"open(os.path.join({str(tmp_path)!r}, impl + '.env.json'), 'w')"
         ".write(json.dumps(dict(os.environ)))\n"
         f"sys.path.insert(0, {str(ROOT)!r})\n"
-        f"runpy.run_path({str(ROOT / 'harness.py')!r}, run_name='__main__')\n")
+        "runpy.run_module('cell', run_name='__main__', alter_sys=True)\n")
     monkeypatch.setattr(bench, "HARNESS", [sys.executable, str(spying)])
     for name in list(os.environ):  # this machine's own speed settings (e.g. OPENBLAS_*) out
         if name.startswith(bench.SPEED_VARIABLE_PREFIXES + ("CUDA_",)):
@@ -217,7 +217,7 @@ def assert_gone(pid):
 def test_cell_timeout_stops_an_ordinary_cell_and_marks_it_failed(tmp_path, monkeypatch):
     # A real Gluon cell (the real harness) that needs far longer than --cell-timeout.
     harness_file, pid_file = pid_writing_harness(
-        tmp_path, f"runpy.run_path({str(ROOT / 'harness.py')!r}, run_name='__main__')\n")
+        tmp_path, "runpy.run_module('cell', run_name='__main__', alter_sys=True)\n")
     monkeypatch.setattr(bench, "HARNESS", [sys.executable, str(harness_file)])
     out = tmp_path / "out"
     started = time.monotonic()

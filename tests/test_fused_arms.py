@@ -10,7 +10,6 @@ from pathlib import Path
 import pytest
 
 import bench
-import harness
 from cell import arms
 import sweep_args
 import fake_fused

@@ -115,7 +115,7 @@ def test_a_cpu_cell_records_the_peak_and_its_device(tmp_path):
 
 
 def test_measure_peak_says_it_measured_the_cpu():
-    import peak
+    from cell import peak
 
     assert peak.measure_peak(seconds=0.05, n=256)["device"] == "cpu"
 

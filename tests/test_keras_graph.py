@@ -16,7 +16,7 @@ import pytest
 
 import benchdata
 import distributed
-import harness
+from cell import contract, harness
 import scenarios
 from shim.contexts import parse
 from shim.keras_mxnet import keras
@@ -118,7 +118,7 @@ def test_starts_from_the_keras_arms_initial_weights():
 
 def calls_per_step(module, scenario, monkeypatch, samples=64, batch=32):
     """{operator: calls per step} of a profiled run (--profile's per-operator mode)."""
-    import profiling
+    from cell import profiling
 
     for name, value in profiling.UNBULKED.items():
         monkeypatch.setenv(name, value)
@@ -127,7 +127,7 @@ def calls_per_step(module, scenario, monkeypatch, samples=64, batch=32):
         data = data._replace(x_train=data.x_train[:, :scenario.sequence_length],
                              x_val=data.x_val[:, :scenario.sequence_length])
     trained = module.train(scenario, data, parse("cpu"), batch, 2,
-                           lambda epoch: harness.epoch_order(samples, 0, epoch),
+                           lambda epoch: contract.epoch_order(samples, 0, epoch),
                            progress=False, profile=True)
     steps = samples // batch   # one timed epoch
     return {o["operator"]: o["calls"] / steps for o in trained.operators}

@@ -5,7 +5,7 @@ import math
 import numpy as np
 import pytest
 
-import peak
+from cell import peak
 
 
 def test_measure_peak_is_positive_and_finite():

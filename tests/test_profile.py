@@ -11,8 +11,7 @@ import pytest
 from statistics import median
 
 import bench
-import harness
-import profiling
+from cell import harness, profiling
 from report import operators, readme, runs, summary
 from report import ratios as report_ratios
 from report.frame import finished

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 import bench
-import noise
+from cell import noise
 from report import names, plots, ratios
 from report.summary import summary_markdown
 
