@@ -28,7 +28,6 @@ def test_a_large_copy_leaves_no_openmp_team_on_the_calling_thread():
     # after the same copy by plain mx.nd.array (the control: it opens the team, 1 more thread).
     script = textwrap.dedent(f"""
         import os, sys, time
-        sys.path.insert(0, {str(ROOT)!r})
         import numpy as np
         import mxnet as mx
         from shim import arrays
@@ -54,8 +53,8 @@ def test_a_large_copy_leaves_no_openmp_team_on_the_calling_thread():
     """)
     env = {k: v for k, v in os.environ.items() if k != "MXNET_CPU_PARALLEL_SIZE"}
     env["OMP_NUM_THREADS"] = "2"  # a team of two: the calling thread and one more
-    done = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True,
-                          text=True, timeout=120)
+    done = subprocess.run([sys.executable, "-c", script], cwd=ROOT, env=env,
+                          capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr[-2000:]
     before, after_shim, after_plain = map(int, done.stdout.split()[-3:])
     assert after_shim == before

@@ -1,9 +1,6 @@
 """Keras and Gluon run the same experiment: architecture, parameters, initializers, data order,
 batch, contexts and metrics."""
 import signal
-import subprocess
-import sys
-import textwrap
 from pathlib import Path
 
 import numpy as np
@@ -17,6 +14,7 @@ import mxnet as mx
 from gluon_models import train as gluon_train
 from keras_models import graph as keras_graph
 from keras_models import train as keras_train
+from tests.helpers import run_python
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -211,11 +209,6 @@ def test_both_sides_train_on_the_harness_order_batch_and_contexts(impl, monkeypa
     assert trained.val_probabilities.shape == (n, 10)
     assert trained.trainable_parameters == scenarios.LENET.parameter_count()
     assert np.isfinite(trained.train_loss) and 0 <= trained.train_accuracy <= 1
-
-
-def run_python(code):
-    return subprocess.run([sys.executable, "-c", textwrap.dedent(code)], cwd=ROOT,
-                          capture_output=True, text=True, timeout=120)
 
 
 def test_gluon_cnn_lstm_survives_adam_steps():

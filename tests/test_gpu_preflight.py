@@ -10,9 +10,9 @@ from pathlib import Path
 
 import pytest
 
+from shim import gpu
+
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
-from shim import gpu  # noqa: E402
 
 CUDA_ON = {"CUDA": True, "CUDNN": True, "NCCL": True, "version": "1.9.1", "reason": None}
 CPU_BUILD = {"CUDA": False, "CUDNN": False, "NCCL": False, "version": "1.9.1", "reason": None}
@@ -277,9 +277,10 @@ def test_module_runs_without_mxnet_or_tabulate(tmp_path):
     """What tools/hopper_check.sh does: a python without mxnet, CLI on the fixture."""
     smi = fake_smi(tmp_path, f"echo '{H100}'")
     code = ("import sys; sys.modules['mxnet'] = None; sys.modules['tabulate'] = None; "
-            "sys.path.insert(0, 'shim'); import gpu; "
+            "import gpu; "
             f"sys.exit(gpu.main(['--gpus', '0', '--lib', {str(FIXTURE)!r}, '--nvidia-smi', {smi!r}]))")
-    proc = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True)
+    proc = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True,
+                          env={**os.environ, "PYTHONPATH": str(ROOT / "shim")})   # not shim/__init__
     assert proc.returncode == 2, proc.stderr
     assert "mxnet not importable" in proc.stdout and "NVIDIA H100 80GB HBM3" in proc.stdout
     assert "no kernel can run on it" in proc.stderr and "Traceback" not in proc.stderr
@@ -307,7 +308,6 @@ def test_find_cuda_libs_in_dependency_order(tmp_path):
 
 PRELOAD = """
 import json, sys, warnings
-sys.path.insert(0, {root!r})
 from shim import gpu
 with warnings.catch_warnings(record=True) as caught:
     warnings.simplefilter("always")
@@ -343,7 +343,7 @@ def test_add_cuda_library_paths_loads_each_library_once_in_dependency_order(tmp_
             shutil.copy(source, path)
             expected.append(str(path))
     done = subprocess.run([sys.executable, "-c", PRELOAD.format(
-        root=str(ROOT), libs=str(libs), empty=str(tmp_path / "empty"))],
+        libs=str(libs), empty=str(tmp_path / "empty"))], cwd=ROOT,
         capture_output=True, text=True, timeout=60)
     assert done.returncode == 0, done.stderr
     result = json.loads(done.stdout)

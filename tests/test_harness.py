@@ -8,9 +8,10 @@ import numpy as np
 import pytest
 
 import bench
-from cell import contract, harness
 from cell import arms
+from cell import contract, harness
 import scenarios
+from sweep import process
 
 N = 96                                     # --max-samples: 96 training and 96 validation samples
 EPOCH_SECONDS = [5.0, 2.0, 4.0, 3.0]       # the warm-up first
@@ -78,7 +79,7 @@ def test_peak_fraction_is_gflops_over_the_peak_json_beside_runs_csv(fake_impl, t
         measured_cells.append(planned)
         return harness.run_cell(dict(planned, impl="fake"), progress=False), None
 
-    monkeypatch.setattr(bench, "run_one", run_one)
+    monkeypatch.setattr(process, "run_one", run_one)
     assert bench.main(["--scenario", "lenet", "--impl", "gluon", "--data", "synthetic",
                        "--max-samples", str(N), "--epochs", "4", "--batch-sizes", "32",
                        "--quiet", "--out", str(out)]) == 0

@@ -1,4 +1,4 @@
-"""peak.py: the machine's FP32 GEMM rate through MXNet and numpy, and its JSON file."""
+"""cell/peak.py: the machine's FP32 GEMM rate through MXNet and numpy, and its JSON file."""
 import json
 import math
 
