@@ -27,8 +27,8 @@ mx = shim.import_mxnet()
 from mxnet import autograd, gluon, init
 
 import distributed
-import profiling
-from harness import Trained
+from cell import profiling
+from cell.contract import Trained
 from gluon_models import lenet, rnn
 
 MODELS = {"lenet": lenet, "rnn": rnn}

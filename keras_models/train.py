@@ -22,17 +22,16 @@ from shim.keras_mxnet import keras
 import mxnet as mx
 
 import distributed
-import profiling
-from harness import Trained
+from cell import profiling
+from cell.contract import Trained, take
 from keras_models import lenet, rnn
-from keras_models.user_model import take
 
 BUILDERS = {"lenet": lenet.build, "rnn": rnn.build}
 INITIAL_WEIGHTS_SEED = 0
 
 
 class EpochTimer(keras.callbacks.Callback):
-    """Times each epoch; with a profile, brackets the timed epochs with it (profiling.py)."""
+    """Times each epoch; with a profile, brackets the timed epochs with it (cell/profiling.py)."""
 
     def __init__(self, profile=None):
         super().__init__()

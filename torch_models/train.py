@@ -17,8 +17,8 @@ except ImportError as error:  # the yardstick is optional: say how to get it
 from torch import nn
 from tqdm import tqdm
 
-import profiling
-from harness import Trained
+from cell import profiling
+from cell.contract import Trained
 from torch_models import lenet, rnn
 
 MODELS = {"lenet": lenet, "rnn": rnn}
