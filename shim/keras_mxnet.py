@@ -64,6 +64,17 @@ variable is set (bench.py sets process-wide settings for every implementation al
   test_implementation_1_gives_each_gate_its_own_bias,
   test_stacked_recurrent_layers_build_and_match_unrolled, test_masked_default_lstm_matches_unrolled,
   test_default_lstm_get_weights_give_the_trained_weights
+- keras-mxnet's BatchNormalization called MXNet's BatchNorm without fix_gamma=False, so gamma was
+  neither applied nor learned; with scale=False / center=False it still had a gamma and a beta
+  weight (h5 files did not cross with Keras); under a channels_first keras.json its default axis
+  -1 became 1; it ignored `training=`; and MXNet updates the moving variance with the biased batch
+  variance where tf.keras uses the unbiased one (4-D inputs over axis 1 or 3). shim/batchnorm.py
+  says how each is mended.
+  Tests: test_batchnorm_applies_its_gamma,
+  test_batchnorm_learns_gamma_and_beta_and_updates_moving_statistics_as_keras,
+  test_batchnorm_without_scale_or_center_has_keras_weights,
+  test_batchnorm_training_argument_is_honoured,
+  test_batchnorm_default_axis_stays_the_last_with_channels_first
 
 Opt-in only, never on import: shim/fused/, the fused path (`fused.enable()`).
 
@@ -75,7 +86,7 @@ import os
 import warnings
 
 import shim
-from shim import recurrent
+from shim import batchnorm, recurrent
 
 # The backend is chosen before keras reads its config file. Nothing else of Keras's
 # configuration is touched: layouts are asked for per layer (keras_models/).
@@ -312,6 +323,7 @@ def _import_keras():
             warnings.showwarning(w.message, w.category, w.filename, w.lineno)
     _patch_keras(keras)
     recurrent.patch(keras)
+    batchnorm.patch(keras)
     return keras
 
 
