@@ -75,6 +75,13 @@ variable is set (bench.py sets process-wide settings for every implementation al
   test_batchnorm_without_scale_or_center_has_keras_weights,
   test_batchnorm_training_argument_is_honoured,
   test_batchnorm_default_axis_stays_the_last_with_channels_first
+- keras-mxnet copied between a variable's value and a Module's executors only for its last
+  compiled model (`_MODEL`): get_weights, save and set_weights of any other model read or wrote
+  stale values, and models sharing layers (a GAN) each trained a copy of their own.
+  shim/weights.py keeps one value per variable, whichever model wrote it last.
+  Tests: test_two_models_alternately_compiled_trained_read_and_saved_give_their_own_weights,
+  test_set_weights_reach_a_model_that_is_not_the_last_compiled,
+  test_models_sharing_layers_train_one_set_of_weights
 
 Opt-in only, never on import: shim/fused/, the fused path (`fused.enable()`).
 
@@ -86,7 +93,7 @@ import os
 import warnings
 
 import shim
-from shim import batchnorm, recurrent
+from shim import batchnorm, recurrent, weights
 
 # The backend is chosen before keras reads its config file. Nothing else of Keras's
 # configuration is touched: layouts are asked for per layer (keras_models/).
@@ -322,6 +329,7 @@ def _import_keras():
         if "discontinued" in str(w.message):
             warnings.showwarning(w.message, w.category, w.filename, w.lineno)
     _patch_keras(keras)
+    weights.patch(keras)
     recurrent.patch(keras)
     batchnorm.patch(keras)
     return keras
