@@ -10,6 +10,8 @@
   which would slow every operator after it.
 - `shim.recurrent`: keras-mxnet's default recurrent layers made to use their weights (applied by
   `shim.keras_mxnet`).
+- `shim.shapes`: the shape (and rank) of a tensor MXNet can't infer with an unknown batch
+  (applied by `shim.keras_mxnet`).
 - `shim.weights`: one value per Keras variable, whichever model trained it last (applied by
   `shim.keras_mxnet`).
 - `shim.batchnorm`: keras-mxnet's BatchNormalization made to compute Keras's function (applied

@@ -82,6 +82,14 @@ variable is set (bench.py sets process-wide settings for every implementation al
   Tests: test_two_models_alternately_compiled_trained_read_and_saved_give_their_own_weights,
   test_set_weights_reach_a_model_that_is_not_the_last_compiled,
   test_models_sharing_layers_train_one_set_of_weights
+- keras-mxnet resolved negative axes against `ndim`, which is 0 where MXNet infers no shape
+  with an unknown batch (a recurrent layer's output before `__call__` sets its _keras_shape):
+  Bidirectional's default concatenation stacked its directions along the batch ("dot shape
+  error: [32,6] X [12,3]"), and a sequence output's loss could not be weighed. shim/shapes.py
+  infers such shapes with the batch known. Tests:
+  test_bidirectional_concat_is_both_directions_side_by_side,
+  test_backend_negative_axes_on_a_tensor_without_a_keras_shape,
+  test_sequence_output_trains_on_its_mean_loss
 
 Opt-in only, never on import: shim/fused/, the fused path (`fused.enable()`).
 
@@ -93,7 +101,7 @@ import os
 import warnings
 
 import shim
-from shim import batchnorm, recurrent, weights
+from shim import batchnorm, recurrent, shapes, weights
 
 # The backend is chosen before keras reads its config file. Nothing else of Keras's
 # configuration is touched: layouts are asked for per layer (keras_models/).
@@ -329,6 +337,7 @@ def _import_keras():
         if "discontinued" in str(w.message):
             warnings.showwarning(w.message, w.category, w.filename, w.lineno)
     _patch_keras(keras)
+    shapes.patch(keras)
     weights.patch(keras)
     recurrent.patch(keras)
     batchnorm.patch(keras)
