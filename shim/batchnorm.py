@@ -18,11 +18,15 @@ computes instead:
   its inverse std: batch_norm.cc, mkldnn_batch_norm-inl.h), the same momentum convention as
   Keras's. tf.keras does the same except where it uses TensorFlow's fused kernel, a 4-D input
   normalized over axis 1 or 3 or a 5-D one over axis 1 or 4, whose batch variance carries
-  Bessel's correction n / (n - 1) (n: the elements per channel; 1 when n is 1). For those, the
-  training graph computes Keras's update from the op's batch mean and inverse std and writes it
-  over MXNet's after the step (a Keras state update, as fit() applies them). (Keras 2.2.4 on
+  Bessel's correction n / (n - 1) (n: the elements per channel; 1 when n is 1). (Keras 2.2.4 on
   TensorFlow 1 applied n / (n - 1 - epsilon) on top of the fused kernel's correction; the
-  reference is followed, not that double correction.)
+  reference is followed, not that double correction.) Also, MXNet skips the op's backward pass,
+  and with it both updates, where nothing before the layer nor the layer itself has a trainable
+  weight (a BatchNormalization(center=False, scale=False) on a model's input): its moving
+  statistics never moved. Now the training graph computes Keras's updates of both from the op's
+  batch mean and inverse std, and they are written over MXNet's after each step (Keras state
+  updates, applied as fit() applies them; keras-graph, which trains graphs without state
+  updates, refuses such a model in one line).
 - `training=False` / `training=True` when calling the layer: keras-mxnet ignored the argument.
   False now normalizes with the moving statistics in both phases (and updates nothing); True
   normalizes with the batch's statistics in both phases.
@@ -89,10 +93,8 @@ def patch(keras):
             inputs, self.gamma, self.beta, self.moving_mean, self.moving_variance, axis=axis,
             momentum=self.momentum, epsilon=self.epsilon, dim=inputs._keras_shape[axis],
             mode=mode, bessel=corrects_variance(ndim, axis))
-        if mode == "batch":
+        if mode != "global":
             self.add_update([(self.moving_mean, mean), (self.moving_variance, variance)], inputs)
-        elif mode == "phase" and corrects_variance(ndim, axis):
-            self.add_update([(self.moving_variance, variance)], inputs)
         if mode == "phase":
             output._uses_learning_phase = True
         return output
@@ -122,8 +124,8 @@ def batch_norm(x, gamma, beta, moving_mean, moving_variance, axis, momentum, eps
     """(output, the moving mean's update, the moving variance's) of a BatchNormalization on the
     KerasSymbol x; bessel: whether Keras's moving variance takes the unbiased batch variance.
 
-    mode: 'phase' (batch statistics in the training graph, moving ones in the inference graph;
-    MXNet's op updates the moving mean), 'global' (moving statistics in both, no update) or
+    mode: 'phase' (batch statistics in the training graph, moving ones in the inference graph),
+    'global' (moving statistics in both, no update) or
     'batch' (batch statistics in both graphs, in plain operators: MXNet's op uses them only in a
     training pass, and an uncompiled model predicts with its training graph)."""
     K = backend_module()
@@ -149,16 +151,15 @@ def batch_norm(x, gamma, beta, moving_mean, moving_variance, axis, momentum, eps
             outputs = mx.sym.BatchNorm(data, scale, offset, mean, var, eps=epsilon,
                                        momentum=momentum, axis=axis, fix_gamma=gamma is None,
                                        use_global_stats=mode == "global", output_mean_var=True)
-            output, batch_mean = outputs[0], mean   # MXNet's op updates the moving mean
-            # The op's third output is the batch's inverse std, 1 / sqrt(var + eps).
+            # Its second and third outputs: the batch's mean and inverse std, 1 / sqrt(var + eps).
+            output, batch_mean = outputs[0], outputs[1]
             batch_var = mx.sym.reciprocal(mx.sym.square(outputs[2])) - epsilon
         if mode == "global" or not (K.learning_phase() or mode == "batch"):
             return K.KerasSymbol(output), K.KerasSymbol(mean), K.KerasSymbol(var)
         if bessel:   # n / (n - 1), and 1 where n is 1 (as TensorFlow's kernel)
             n = count(data)
             batch_var = mx.sym.broadcast_mul(batch_var, n / mx.sym.maximum(n - 1, 1))
-        return (K.KerasSymbol(output),
-                K.KerasSymbol(moving(mean, batch_mean) if mode == "batch" else mean),
+        return (K.KerasSymbol(output), K.KerasSymbol(moving(mean, batch_mean)),
                 K.KerasSymbol(moving(var, batch_var)))
 
     return normalize(*neighbors)

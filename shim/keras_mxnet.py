@@ -68,12 +68,13 @@ variable is set (bench.py sets process-wide settings for every implementation al
   neither applied nor learned; with scale=False / center=False it still had a gamma and a beta
   weight (h5 files did not cross with Keras); under a channels_first keras.json its default axis
   -1 became 1; it ignored `training=`; and MXNet updates the moving variance with the biased batch
-  variance where tf.keras uses the unbiased one (4-D inputs over axis 1 or 3). shim/batchnorm.py
-  says how each is mended.
+  variance where tf.keras uses the unbiased one (4-D inputs over axis 1 or 3), and not at all
+  where nothing before it is trainable. shim/batchnorm.py says how each is mended.
   Tests: test_batchnorm_applies_its_gamma,
   test_batchnorm_learns_gamma_and_beta_and_updates_moving_statistics_as_keras,
   test_batchnorm_without_scale_or_center_has_keras_weights,
   test_batchnorm_training_argument_is_honoured,
+  test_batchnorm_without_weights_on_the_input_moves_its_statistics,
   test_batchnorm_default_axis_stays_the_last_with_channels_first
 - keras-mxnet copied between a variable's value and a Module's executors only for its last
   compiled model (`_MODEL`): get_weights, save and set_weights of any other model read or wrote

@@ -128,3 +128,18 @@ def test_batchnorm_default_axis_stays_the_last_with_channels_first(tmp_path):
         print(layer.get_config()['axis'], [w.shape for w in model.get_weights()][0])
     """, tmp_path)
     assert out.splitlines()[-1] == "-1 (3,)"
+
+
+@pytest.mark.parametrize("shape, axis", [((8, 3), -1), ((4, 5, 5, 3), -1)], ids=["2d", "4d"])
+def test_batchnorm_without_weights_on_the_input_moves_its_statistics(shape, axis):
+    # Nothing trainable before or in the layer: MXNet skipped its op's backward pass, where it
+    # updates the moving statistics, and they stayed at 0 and 1.
+    x = np.random.default_rng(4).normal(5, 10, shape).astype(np.float32)
+    model = bn_model(shape, axis=axis, center=False, scale=False, momentum=0.5)
+    model.train_on_batch(x, x)
+    flat = channel_view(x, axis % len(shape))
+    n = len(flat)
+    batch_var = flat.var(axis=0) * (n / (n - 1) if len(shape) == 4 else 1)
+    mean, variance = model.get_weights()
+    np.testing.assert_allclose(mean, 0.5 * flat.mean(axis=0), rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(variance, 0.5 + 0.5 * batch_var, rtol=1e-5, atol=1e-5)
