@@ -104,16 +104,6 @@ def patch(keras):
     layer.build = build
     layer.call = call
 
-    def _update(self, updates):
-        # keras-mxnet wrote a state update into an argument only; a moving statistic is an
-        # auxiliary state of MXNet's BatchNorm.
-        for exe in self._module._curr_module._exec_group.execs:
-            outputs, args, auxs = exe.output_dict, exe.arg_dict, exe.aux_dict
-            for dst, src in updates.items():
-                (args[dst] if dst in args else auxs[dst])[:] = outputs[src + "_output"]
-
-    keras.engine.training.Model._update = _update
-
 
 def _symbol(x):
     return x.symbol if x is not None else None

@@ -83,6 +83,11 @@ variable is set (bench.py sets process-wide settings for every implementation al
   Tests: test_two_models_alternately_compiled_trained_read_and_saved_give_their_own_weights,
   test_set_weights_reach_a_model_that_is_not_the_last_compiled,
   test_models_sharing_layers_train_one_set_of_weights
+- keras-mxnet's Module of a model predicting uncompiled came from the training graph and applied
+  no state update, and a state update written by a prediction never reached get_weights or
+  K.eval (the Module's parameter cache stayed clean): a stateful layer's states never moved, or
+  moved unseen. shim/weights.py builds that Module as compile builds its prediction graph and
+  marks the cache dirty. Tests: test_stateful_states_are_carried_and_read_back_after_predict
 - keras-mxnet resolved negative axes against `ndim`, which is 0 where MXNet infers no shape
   with an unknown batch (a recurrent layer's output before `__call__` sets its _keras_shape):
   Bidirectional's default concatenation stacked its directions along the batch ("dot shape

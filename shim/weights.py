@@ -110,11 +110,38 @@ def patch(keras):
         wrapped._shim = True
         return wrapped
 
+    def _update(self, updates):
+        # A Keras state update (a stateful layer's states, BatchNormalization's moving
+        # statistics: shim/batchnorm.py) computed by the graph, written into the executors.
+        # keras-mxnet wrote into arguments only (a moving statistic is an auxiliary state of
+        # MXNet's BatchNorm), and left the Module's cache of its parameters clean, so that
+        # get_params (and with it get_weights, K.eval of a stateful layer's states) kept
+        # returning the values from before a prediction.
+        for exe in self._module._curr_module._exec_group.execs:
+            outputs, args, auxs = exe.output_dict, exe.arg_dict, exe.aux_dict
+            for dst, src in updates.items():
+                (args[dst] if dst in args else auxs[dst])[:] = outputs[src + "_output"]
+        self._module._params_dirty = True
+
     model_cls._sync_weights = _sync_weights
+    model_cls._update = _update
     model_cls._adjust_module = before(model_cls._adjust_module)
     model_cls.compile = before(model_cls.compile, after_register=True)
-    model_cls._create_predict_module = before(model_cls._create_predict_module,
-                                              after_register=True)
+    stock_predict_module = model_cls._create_predict_module
+
+    def _create_predict_module(self):
+        # The Module of a model predicting uncompiled: keras-mxnet built it from the training
+        # graph (the learning phase is 1 outside compile) and applied none of its state updates,
+        # so a stateful layer's states never moved. Built as compile builds its 'pred' graph.
+        phase = K.learning_phase()
+        K.set_learning_phase(0)
+        try:
+            stock_predict_module(self)
+            self._test_updates = {dst.name: src.name for dst, src in self.state_updates}
+        finally:
+            K.set_learning_phase(phase)
+
+    model_cls._create_predict_module = before(_create_predict_module, after_register=True)
 
     stock_eval = K.eval
 

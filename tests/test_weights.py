@@ -4,6 +4,8 @@ import numpy as np
 from shim.keras_mxnet import keras
 from keras import layers
 
+K = keras.backend
+
 RNG = np.random.default_rng(0)
 X = RNG.random((16, 5), dtype=np.float32)
 
@@ -80,3 +82,22 @@ def test_models_sharing_layers_train_one_set_of_weights():
     np.testing.assert_allclose(discriminator.predict(hidden), hidden @ wd + bd, rtol=1e-5,
                                atol=1e-6)
     np.testing.assert_allclose(combined.predict(noise), by_numpy(), rtol=1e-5, atol=1e-6)
+
+
+def test_stateful_states_are_carried_and_read_back_after_predict():
+    # An uncompiled model's prediction applied no state update (its states never moved), and a
+    # state written by a prediction never reached K.eval / get_weights (the Module's cache of
+    # its parameters stayed clean).
+    for compiled in (False, True):
+        inputs = layers.Input(batch_shape=(2, 4, 3))
+        layer = layers.LSTM(5, return_state=True, stateful=True)
+        model = keras.models.Model(inputs, layer(inputs)[2])   # the cell state
+        if compiled:
+            model.compile(keras.optimizers.SGD(lr=0.1), "mse")
+        x = RNG.random((2, 4, 3), dtype=np.float32)
+        first = model.predict(x)
+        np.testing.assert_allclose(K.eval(layer.states[1]), first, rtol=1e-6, atol=1e-6)
+        second = model.predict(x)          # from the carried state, not from zeros
+        assert np.abs(second - first).max() > 1e-3
+        layer.reset_states()
+        np.testing.assert_allclose(model.predict(x), first, rtol=1e-5, atol=1e-6)
