@@ -58,12 +58,15 @@ variable is set (bench.py sets process-wide settings for every implementation al
 - keras-mxnet's default recurrent loop (unroll=False, over `contrib.foreach`) never used the
   layer's weights: a fresh LSTM predicted exactly 0.0 and get_weights reported values it never
   used; its LSTM step also added bias_i to all four gates. A stacked recurrent layer could not be
-  built (its zero state was (1, N x units)). shim/recurrent.py says how each is mended.
+  built (its zero state was (1, N x units)), nor one with dropout (a training-trace mask reused
+  in the inference trace); a cell that is not a Layer had no `weights` for the loop. shim/recurrent.py says how each is mended.
   Tests: test_stock_default_lstm_ignores_its_weights,
   test_default_recurrent_layer_predicts_and_trains_as_unrolled,
   test_implementation_1_gives_each_gate_its_own_bias,
   test_stacked_recurrent_layers_build_and_match_unrolled, test_masked_default_lstm_matches_unrolled,
-  test_default_lstm_get_weights_give_the_trained_weights
+  test_default_lstm_get_weights_give_the_trained_weights,
+  test_recurrent_dropout_builds_and_predicts_without_dropout,
+  test_cell_that_is_not_a_layer_computes_with_its_variables
 - keras-mxnet's BatchNormalization called MXNet's BatchNorm without fix_gamma=False, so gamma was
   neither applied nor learned; with scale=False / center=False it still had a gamma and a beta
   weight (h5 files did not cross with Keras); under a channels_first keras.json its default axis
