@@ -32,31 +32,31 @@ def _parse(text):
     return tuple(int(d) for d in text.strip("()[] ").split(",") if d.strip())
 
 
+def _infer(symbol, shapes):
+    try:
+        _, out, _ = symbol.infer_shape_partial(**shapes)
+    except Exception:   # MXNetError: inference itself failed
+        return None
+    return tuple(out[0]) if out and out[0] else None
+
+
 def inferred_shape(symbol):
     """The shape of the symbol's (first) output with its inputs' unknown batch dimension (0)
-    set to 1 and to 2: dimensions equal in both stay, the others are 0; None where even that
-    fails. Only the batch is set: other unknown dimensions (a target's, say) are left to MXNet,
-    which unifies them with the known ones."""
+    set to 1 and to 2: dimensions equal in both stay, the others are 0. Only the batch is set
+    first: other unknown dimensions (a target's, say) are left to MXNet, which unifies them with
+    the known ones; where that is not enough (a loop over an unknown number of steps), every
+    unknown dimension is set. None where nothing works: MXNet's own answer stays."""
     inputs = set(symbol.list_inputs())
     declared = {name: _parse(attrs["__shape__"]) for name, attrs in symbol.attr_dict().items()
                 if "__shape__" in attrs and name in inputs}
-    if not any(shape and shape[0] == 0 for shape in declared.values()):
-        return None
-    outcomes = []
-    for batch in (1, 2):
-        shapes = {name: (shape[0] or batch,) + shape[1:] for name, shape in declared.items()
-                  if shape}
-        try:
-            _, out, _ = symbol.infer_shape_partial(**shapes)
-        except Exception:   # MXNetError: inference itself failed; keep MXNet's own answer
-            return None
-        if not out or not out[0]:
-            return None
-        outcomes.append(tuple(out[0]))
-    one, two = outcomes
-    if len(one) != len(two):
-        return None
-    return tuple(a if a == b else 0 for a, b in zip(one, two))
+    fillings = (lambda shape, n: (shape[0] or n,) + shape[1:],
+                lambda shape, n: tuple(d or n for d in shape))
+    for fill in fillings:
+        one, two = (_infer(symbol, {name: fill(shape, n) for name, shape in declared.items()
+                                    if shape and 0 in shape}) for n in (1, 2))
+        if one and two and len(one) == len(two):
+            return tuple(a if a == b else 0 for a, b in zip(one, two))
+    return None
 
 
 def patch(keras):

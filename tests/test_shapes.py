@@ -17,21 +17,23 @@ def weights_like(model, seed):
 
 def one_direction(layer, sequences, unroll, weights, backwards):
     model = keras.models.Sequential([layer(6, input_shape=(5, 3), return_sequences=sequences,
-                                           unroll=unroll, go_backwards=backwards)])
+                                           unroll=bool(unroll), go_backwards=backwards)])
     model.set_weights(weights)
     output = model.predict(X)
     return output[:, ::-1] if backwards and sequences else output
 
 
-@pytest.mark.parametrize("unroll", [False, True], ids=["default", "unrolled"])
+@pytest.mark.parametrize("unroll", [False, True, None],
+                         ids=["default", "unrolled", "unknown-length"])
 @pytest.mark.parametrize("sequences", [False, True], ids=["last", "sequences"])
 @pytest.mark.parametrize("layer", [layers.LSTM, layers.GRU], ids=["lstm", "gru"])
 def test_bidirectional_concat_is_both_directions_side_by_side(layer, sequences, unroll):
     # Stock: the two directions were concatenated along the batch, and the Dense after them
     # failed to bind ("dot shape error: [32,6] X [12,3]").
+    # unroll None: the default loop over an unknown number of steps (contrib.foreach)
     model = keras.models.Sequential([
-        layers.Bidirectional(layer(6, return_sequences=sequences, unroll=unroll),
-                             input_shape=(5, 3)),
+        layers.Bidirectional(layer(6, return_sequences=sequences, unroll=bool(unroll)),
+                             input_shape=(5 if unroll is not None else None, 3)),
         layers.Dense(2)])
     model.compile(keras.optimizers.SGD(lr=0.1), "mse")
     weights = weights_like(model, 1)
