@@ -16,6 +16,8 @@
   `shim.keras_mxnet`).
 - `shim.batchnorm`: keras-mxnet's BatchNormalization made to compute Keras's function (applied
   by `shim.keras_mxnet`).
+- `shim.convolution`: keras-mxnet's transposed convolutions made to run and crop as Keras's
+  (applied by `shim.keras_mxnet`).
 - `shim.fused`: opt-in only (`fused.enable()`), the fused path: a Keras model's graph built from
   MXNet's fused operators, computing the same function (one module per fix).
 

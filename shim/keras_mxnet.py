@@ -99,6 +99,10 @@ variable is set (bench.py sets process-wide settings for every implementation al
   test_bidirectional_concat_is_both_directions_side_by_side,
   test_backend_negative_axes_on_a_tensor_without_a_keras_shape,
   test_sequence_output_trains_on_its_mean_loss
+- keras-mxnet's transposed convolutions let MXNet pad to Keras's output size (target_shape),
+  which MXNet's oneDNN deconvolution fails to run wherever that padding isn't 0 (every
+  padding='same' layer), and which crops an odd padding at the other end than Keras.
+  shim/convolution.py gives MXNet Keras's crop. Tests: test_conv2d_transpose_matches_keras
 
 Opt-in only, never on import: shim/fused/, the fused path (`fused.enable()`).
 
@@ -110,7 +114,7 @@ import os
 import warnings
 
 import shim
-from shim import batchnorm, recurrent, shapes, weights
+from shim import batchnorm, convolution, recurrent, shapes, weights
 
 # The backend is chosen before keras reads its config file. Nothing else of Keras's
 # configuration is touched: layouts are asked for per layer (keras_models/).
@@ -350,6 +354,7 @@ def _import_keras():
     weights.patch(keras)
     recurrent.patch(keras)
     batchnorm.patch(keras)
+    convolution.patch(keras)
     return keras
 
 
