@@ -18,6 +18,8 @@
   by `shim.keras_mxnet`).
 - `shim.convolution`: keras-mxnet's transposed convolutions made to run and crop as Keras's
   (applied by `shim.keras_mxnet`).
+- `shim.noise`: random tensors shaped like a tensor, training-only noise, dropout's noise_shape
+  (applied by `shim.keras_mxnet`).
 - `shim.fused`: opt-in only (`fused.enable()`), the fused path: a Keras model's graph built from
   MXNet's fused operators, computing the same function (one module per fix).
 

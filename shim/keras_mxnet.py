@@ -103,6 +103,14 @@ variable is set (bench.py sets process-wide settings for every implementation al
   which MXNet's oneDNN deconvolution fails to run wherever that padding isn't 0 (every
   padding='same' layer), and which crops an odd padding at the other end than Keras.
   shim/convolution.py gives MXNet Keras's crop. Tests: test_conv2d_transpose_matches_keras
+- keras-mxnet's K.shape was static (None for the batch), so GaussianNoise, GaussianDropout and
+  AlphaDropout could not be built (a random tensor of shape (0, n)); K.in_train_phase chose its
+  branch once, so a noise layer's noise went into predict too; and K.dropout ignored noise_shape
+  (SpatialDropout dropped elements, not channels). shim/noise.py mends each, and refuses in one
+  line a random shape or noise_shape MXNet can't make.
+  Tests: test_noise_layers_add_noise_in_training_only,
+  test_spatial_dropout_drops_whole_channels,
+  test_random_tensor_of_an_unknown_shape_is_refused_in_one_line
 
 Opt-in only, never on import: shim/fused/, the fused path (`fused.enable()`).
 
@@ -114,7 +122,7 @@ import os
 import warnings
 
 import shim
-from shim import batchnorm, convolution, recurrent, shapes, weights
+from shim import batchnorm, convolution, noise, recurrent, shapes, weights
 
 # The backend is chosen before keras reads its config file. Nothing else of Keras's
 # configuration is touched: layouts are asked for per layer (keras_models/).
@@ -355,6 +363,7 @@ def _import_keras():
     recurrent.patch(keras)
     batchnorm.patch(keras)
     convolution.patch(keras)
+    noise.patch(keras)
     return keras
 
 
