@@ -1,5 +1,13 @@
-"""keras-mxnet's transposed convolutions (Conv2DTranspose, Conv3DTranspose) made to compute
-Keras's function (applied by shim.keras_mxnet).
+"""keras-mxnet's transposed and depthwise convolutions made to compute Keras's function (applied
+by shim.keras_mxnet).
+
+Depthwise (DepthwiseConv2D, and SeparableConv2D's first step): keras-mxnet refused a
+depth_multiplier other than 1, and padded 'same' as its other convolutions did (shim/padding.py
+says how that was wrong). Now the (in, multiplier, *kernel) kernel becomes MXNet's grouped
+Convolution weight (in x multiplier, 1, *kernel), output channel c x multiplier + m as Keras
+orders them, padded as shim/padding.py pads.
+
+Transposed (Conv2DTranspose, Conv3DTranspose):
 
 keras-mxnet handed MXNet's Deconvolution the output size Keras asks for (`target_shape`) and let
 MXNet choose the padding:
@@ -17,6 +25,9 @@ adj 0, and the one element left over where T is odd is sliced off the end; where
 more than L (output_padding, or a kernel smaller than the stride with 'valid'), pad 0 and
 adj = -T, the extra elements at the end, as TensorFlow's.
 """
+
+
+from shim import padding
 
 
 def backend_module():
@@ -68,3 +79,26 @@ def patch(keras):
 
     _convnd_transpose._shim = True   # (on the decorator's wrapper)
     K._convnd_transpose = _convnd_transpose
+
+    @K.keras_mxnet_symbol
+    def _dw_conv(x, kernel, strides, filter_dilation, name=None, padding_mode="valid",
+                 data_format="default"):
+        if data_format is None or data_format == "default":
+            data_format = K.image_data_format()
+        x = K._preprocess_convnd_input(x, data_format)
+        kernel = K._preprocess_dw_convnd_kernel(kernel, data_format)   # (in, multiplier, *k)
+        K._validate_conv_input_shape(x.shape)
+        channels, multiplier, layout_kernel = kernel.shape[0], kernel.shape[1], \
+            tuple(kernel.shape[2:])
+        data, pad = x.symbol, (0,) * len(layout_kernel)
+        if padding_mode == "same":
+            data, pad = padding.padded_for_convolution(mx, data, x.shape[2:], layout_kernel,
+                                                       strides, filter_dilation)
+        weight = mx.sym.reshape(kernel.symbol, shape=(channels * multiplier, 1) + layout_kernel)
+        out = mx.sym.Convolution(data=data, name=K._prepare_name(name, "convnd"),
+                                 kernel=layout_kernel, num_group=channels, stride=strides,
+                                 pad=pad, num_filter=channels * multiplier, weight=weight,
+                                 dilate=filter_dilation, no_bias=True)
+        return K._postprocess_convnd_output(K.KerasSymbol(out), data_format)
+
+    K._dw_conv = _dw_conv

@@ -101,8 +101,10 @@ variable is set (bench.py sets process-wide settings for every implementation al
   test_sequence_output_trains_on_its_mean_loss
 - keras-mxnet's transposed convolutions let MXNet pad to Keras's output size (target_shape),
   which MXNet's oneDNN deconvolution fails to run wherever that padding isn't 0 (every
-  padding='same' layer), and which crops an odd padding at the other end than Keras.
-  shim/convolution.py gives MXNet Keras's crop. Tests: test_conv2d_transpose_matches_keras
+  padding='same' layer), and which crops an odd padding at the other end than Keras; its
+  depthwise convolutions refused depth_multiplier != 1. shim/convolution.py gives MXNet Keras's
+  crop, and the multiplier as a grouped convolution.
+  Tests: test_conv2d_transpose_matches_keras, test_depthwise_conv2d_matches_keras
 - keras-mxnet's K.shape was static (None for the batch), so GaussianNoise, GaussianDropout and
   AlphaDropout could not be built (a random tensor of shape (0, n)); K.in_train_phase chose its
   branch once, so a noise layer's noise went into predict too; and K.dropout ignored noise_shape
@@ -111,6 +113,11 @@ variable is set (bench.py sets process-wide settings for every implementation al
   Tests: test_noise_layers_add_noise_in_training_only,
   test_spatial_dropout_drops_whole_channels,
   test_random_tensor_of_an_unknown_shape_is_refused_in_one_line
+- keras-mxnet padded padding='same' convolutions and pooling ceil(total / 2) at both ends and cut
+  the end, so where the total is odd (an even kernel; stride 2 on an even size) every window
+  started one element early; its 'same' average pooling counted the padding. shim/padding.py
+  pads as Keras (the fused path uses it too). Tests: test_same_convolution_pads_as_keras,
+  test_same_pooling_pads_and_averages_as_keras
 
 Opt-in only, never on import: shim/fused/, the fused path (`fused.enable()`).
 
@@ -122,7 +129,7 @@ import os
 import warnings
 
 import shim
-from shim import batchnorm, convolution, files, noise, recurrent, shapes, weights
+from shim import batchnorm, convolution, files, noise, padding, recurrent, shapes, weights
 
 # The backend is chosen before keras reads its config file. Nothing else of Keras's
 # configuration is touched: layouts are asked for per layer (keras_models/).
@@ -264,6 +271,7 @@ def _import_keras():
     recurrent.patch(keras)
     batchnorm.patch(keras)
     convolution.patch(keras)
+    padding.patch(keras)
     noise.patch(keras)
     return keras
 

@@ -59,3 +59,32 @@ def test_conv2d_transpose_matches_keras(options):
     np.testing.assert_allclose(model.predict(X), expected, rtol=1e-5, atol=1e-5)
     model.compile(keras.optimizers.SGD(lr=0.01), "mse")
     model.train_on_batch(X, np.zeros(expected.shape, np.float32))
+
+
+def depthwise_same(x, kernel, strides):
+    """x (N, H, W, in), kernel (kh, kw, in, multiplier), padding 'same' as Keras pads it;
+    output channel c * multiplier + m."""
+    from numpy.lib.stride_tricks import sliding_window_view
+    from tests.test_padding import pads
+
+    padded = np.pad(x, [(0, 0)] + pads(x.shape[1:3], kernel.shape[:2], strides) + [(0, 0)])
+    windows = sliding_window_view(padded, kernel.shape[:2], axis=(1, 2))
+    windows = windows[:, ::strides[0], ::strides[1]]          # (N, oh, ow, in, kh, kw)
+    out = np.einsum("zhwcij,ijcm->zhwcm", windows, kernel)
+    return out.reshape(out.shape[:3] + (-1,))
+
+
+@pytest.mark.parametrize("multiplier, strides, shape", [(2, 2, (9, 9, 3)), (1, 2, (8, 8, 3)),
+                                                       (3, 1, (6, 7, 2))],
+                         ids=["multiplier2-stride2", "multiplier1-stride2-even", "multiplier3"])
+def test_depthwise_conv2d_matches_keras(multiplier, strides, shape):
+    # keras-mxnet refused depth_multiplier != 1, and padded 'same' one element early where the
+    # padding is odd (an even size at stride 2).
+    model = keras.models.Sequential([layers.DepthwiseConv2D(
+        3, depth_multiplier=multiplier, strides=strides, padding="same", input_shape=shape)])
+    rng = np.random.default_rng(2)
+    kernel, bias = [rng.normal(0, 1, w.shape).astype(np.float32) for w in model.get_weights()]
+    model.set_weights([kernel, bias])
+    x = rng.normal(0, 1, (2,) + shape).astype(np.float32)
+    expected = depthwise_same(x.astype(np.float64), kernel, (strides, strides)) + bias
+    np.testing.assert_allclose(model.predict(x), expected, rtol=1e-4, atol=1e-4)
