@@ -16,8 +16,8 @@ shim.keras_mxnet).
 - `K.dropout(x, level, noise_shape)` ignored noise_shape: SpatialDropout1D/2D/3D and
   Dropout(noise_shape=...) dropped single elements instead of whole channels (or steps) in
   training, a different function with no error. A noise_shape of 1 on some axes now shares the
-  mask along them (MXNet's Dropout `axes`); one that is neither 1 nor the tensor's size there is
-  refused at build.
+  mask along them (MXNet's Dropout `axes`); one that is neither 1 nor the tensor's size there
+  (where that size is known) is refused at build.
 """
 
 
@@ -98,7 +98,7 @@ def patch(keras):
         dims = tuple(K.int_shape(x))
         noise = tuple(noise_shape)
         if len(noise) != len(dims) or any(
-                n not in (1, None) and n != d for n, d in zip(noise, dims)):
+                n not in (1, None, d) and d is not None for n, d in zip(noise, dims)):
             raise ValueError(f"MXNet backend: dropout's noise_shape {noise} must be 1 or the "
                              f"input's size on each axis (input {dims}); MXNet shares a mask "
                              f"only along whole axes.")

@@ -57,3 +57,4 @@ def test_random_tensor_of_an_unknown_shape_is_refused_in_one_line():
         K.random_normal((None, 3))
     with pytest.raises(ValueError, match="noise_shape"):
         K.dropout(layers.Input((4, 3)), 0.5, noise_shape=(None, 2, 3))
+    K.dropout(layers.Input((2,)), 0.5, noise_shape=(3, 1))   # a batch size: unknown till run
