@@ -21,6 +21,8 @@
 - `shim.noise`: random tensors shaped like a tensor, training-only noise, dropout's noise_shape
   (applied by `shim.keras_mxnet`).
 - `shim.padding`: padding='same' placed as Keras places it (applied by `shim.keras_mxnet`).
+- `shim.refusals`: what can't be built on MXNet is refused naming the layer and what would work
+  (applied by `shim.keras_mxnet`).
 - `shim.fused`: opt-in only (`fused.enable()`), the fused path: a Keras model's graph built from
   MXNet's fused operators, computing the same function (one module per fix).
 

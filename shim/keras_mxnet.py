@@ -118,6 +118,10 @@ variable is set (bench.py sets process-wide settings for every implementation al
   started one element early; its 'same' average pooling counted the padding. shim/padding.py
   pads as Keras (the fused path uses it too). Tests: test_same_convolution_pads_as_keras,
   test_same_pooling_pads_and_averages_as_keras
+- keras-mxnet's refusals named a backend function ("local_conv2d operator is not supported
+  yet"), not the layer: raised while a layer is built, they now name it (and for the features
+  known to be missing, what builds instead) (shim/refusals.py).
+  Tests: test_unsupported_layers_are_refused_naming_the_layer_and_what_builds
 
 Opt-in only, never on import: shim/fused/, the fused path (`fused.enable()`).
 
@@ -129,7 +133,8 @@ import os
 import warnings
 
 import shim
-from shim import batchnorm, convolution, files, noise, padding, recurrent, shapes, weights
+from shim import (batchnorm, convolution, files, noise, padding, recurrent, refusals, shapes,
+                  weights)
 
 # The backend is chosen before keras reads its config file. Nothing else of Keras's
 # configuration is touched: layouts are asked for per layer (keras_models/).
@@ -272,6 +277,7 @@ def _import_keras():
     batchnorm.patch(keras)
     convolution.patch(keras)
     padding.patch(keras)
+    refusals.patch(keras)
     noise.patch(keras)
     return keras
 
