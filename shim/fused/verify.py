@@ -66,8 +66,10 @@ def weight_like(weight, shape, rng):
 def same_weights(stock, fast):
     """Both models given the same random weights (weight_like); returns them."""
     rng = np.random.default_rng(WEIGHTS_SEED)
+    # get_weights' order: layer by layer (model.weights lists all trainable weights first)
+    ordered = [w for layer in stock.layers for w in layer.weights]
     weights = [weight_like(w, value.shape, rng)
-               for w, value in zip(stock.weights, stock.get_weights())]
+               for w, value in zip(ordered, stock.get_weights())]
     for model in (stock, fast):
         model.set_weights(weights)
     return weights
