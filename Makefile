@@ -14,7 +14,8 @@ BENCH_ARGS ?= --scenario lenet,rnn --impl keras,keras-fused,gluon --control --ct
               --batch-sizes 128 --threads 1,all --epochs 3 --max-samples 1024 --target-ci 0.05 \
               --budget-min 11
 
-.PHONY: setup setup-gpu setup-peers bench test plots check clean rehearse-hosts
+.PHONY: setup setup-gpu setup-peers bench test plots check clean rehearse-hosts \
+        keras-mxnet-layer-tests
 
 setup: $(STAMP)
 
@@ -50,6 +51,16 @@ test: setup
 
 clean:
 	rm -rf $(VENV)
+
+# keras-mxnet's own tests/keras/layers (tag 2.2.4.3) through the shim, copied to a scratch folder
+# outside the repository; the table goes to docs/keras-mxnet-layer-tests.md. KMX_GIT: a clone of
+# keras-apache-mxnet (made here, bare, if absent).
+KMX_GIT ?= /tmp/keras-apache-mxnet.git
+keras-mxnet-layer-tests: setup
+	test -d $(KMX_GIT) || git clone --quiet --bare --branch 2.2.4.3 \
+		https://github.com/awslabs/keras-apache-mxnet $(KMX_GIT)
+	$(PY) lab/keras_mxnet_layer_tests.py $(KMX_GIT) --scratch /tmp/kmx-tests \
+		--doc docs/keras-mxnet-layer-tests.md
 
 # Several hosts made of network namespaces on this machine (root), then docs/distributed.md's multi-host
 # recipe on them; e.g. REHEARSE_ARGS="--impl keras --servers 2" or "--fault partition".

@@ -10,6 +10,19 @@
   which would slow every operator after it.
 - `shim.recurrent`: keras-mxnet's default recurrent layers made to use their weights (applied by
   `shim.keras_mxnet`).
+- `shim.shapes`: the shape (and rank) of a tensor MXNet can't infer with an unknown batch
+  (applied by `shim.keras_mxnet`).
+- `shim.weights`: one value per Keras variable, whichever model trained it last (applied by
+  `shim.keras_mxnet`).
+- `shim.batchnorm`: keras-mxnet's BatchNormalization made to compute Keras's function (applied
+  by `shim.keras_mxnet`).
+- `shim.convolution`: keras-mxnet's transposed convolutions made to run and crop as Keras's
+  (applied by `shim.keras_mxnet`).
+- `shim.noise`: random tensors shaped like a tensor, training-only noise, dropout's noise_shape
+  (applied by `shim.keras_mxnet`).
+- `shim.padding`: padding='same' placed as Keras places it (applied by `shim.keras_mxnet`).
+- `shim.refusals`: what can't be built on MXNet is refused naming the layer and what would work
+  (applied by `shim.keras_mxnet`).
 - `shim.fused`: opt-in only (`fused.enable()`), the fused path: a Keras model's graph built from
   MXNet's fused operators, computing the same function (one module per fix).
 

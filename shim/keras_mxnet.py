@@ -16,13 +16,13 @@ variable is set (bench.py sets process-wide settings for every implementation al
 - PyYAML 6 made `yaml.load` require a Loader, which keras's `model_from_yaml` doesn't pass: a call
   without one gets a safe loader that also reads what keras's `to_yaml` writes (tuples, numpy
   arrays and dtypes, e.g. a Constant initializer's value) and refuses, with a clear error, any
-  other Python tag, as loading it would run code.
+  other Python tag, as loading it would run code (shim/files.py).
   Tests: test_functional_model_with_lambda_survives_save_and_config,
   test_yaml_config_with_a_numpy_array_round_trips,
   test_yaml_naming_any_other_python_object_is_refused_and_runs_nothing
 - h5py 3 reads every string attribute as str; keras writes bytes and calls .decode('utf8') on
   them. ASCII string attributes (written as bytes) come back as bytes again, as with h5py 2;
-  UTF-8 ones (written as str) stay str.
+  UTF-8 ones (written as str) stay str (shim/files.py).
   Tests: test_hdf5_attributes_come_back_as_written,
   test_sequential_fit_evaluate_predict_and_hdf5_round_trip
 - keras/__init__.py sets `warnings.simplefilter('always', DeprecationWarning)`, which repeats every
@@ -58,12 +58,70 @@ variable is set (bench.py sets process-wide settings for every implementation al
 - keras-mxnet's default recurrent loop (unroll=False, over `contrib.foreach`) never used the
   layer's weights: a fresh LSTM predicted exactly 0.0 and get_weights reported values it never
   used; its LSTM step also added bias_i to all four gates. A stacked recurrent layer could not be
-  built (its zero state was (1, N x units)). shim/recurrent.py says how each is mended.
+  built (its zero state was (1, N x units)), nor one with dropout (a training-trace mask reused
+  in the inference trace); a cell that is not a Layer had no `weights` for the loop. shim/recurrent.py says how each is mended.
   Tests: test_stock_default_lstm_ignores_its_weights,
   test_default_recurrent_layer_predicts_and_trains_as_unrolled,
   test_implementation_1_gives_each_gate_its_own_bias,
   test_stacked_recurrent_layers_build_and_match_unrolled, test_masked_default_lstm_matches_unrolled,
-  test_default_lstm_get_weights_give_the_trained_weights
+  test_default_lstm_get_weights_give_the_trained_weights,
+  test_recurrent_dropout_builds_and_predicts_without_dropout,
+  test_cell_that_is_not_a_layer_computes_with_its_variables
+- keras-mxnet's BatchNormalization called MXNet's BatchNorm without fix_gamma=False, so gamma was
+  neither applied nor learned; with scale=False / center=False it still had a gamma and a beta
+  weight (h5 files did not cross with Keras); under a channels_first keras.json its default axis
+  -1 became 1; it ignored `training=`; and MXNet updates the moving variance with the biased batch
+  variance where tf.keras uses the unbiased one (4-D inputs over axis 1 or 3), and not at all
+  where nothing before it is trainable. shim/batchnorm.py says how each is mended.
+  Tests: test_batchnorm_applies_its_gamma,
+  test_batchnorm_learns_gamma_and_beta_and_updates_moving_statistics_as_keras,
+  test_batchnorm_without_scale_or_center_has_keras_weights,
+  test_batchnorm_training_argument_is_honoured,
+  test_batchnorm_without_weights_on_the_input_moves_its_statistics,
+  test_batchnorm_default_axis_stays_the_last_with_channels_first
+- keras-mxnet copied between a variable's value and a Module's executors only for its last
+  compiled model (`_MODEL`): get_weights, save and set_weights of any other model read or wrote
+  stale values, and models sharing layers (a GAN) each trained a copy of their own.
+  shim/weights.py keeps one value per variable, whichever model wrote it last.
+  Tests: test_two_models_alternately_compiled_trained_read_and_saved_give_their_own_weights,
+  test_set_weights_reach_a_model_that_is_not_the_last_compiled,
+  test_models_sharing_layers_train_one_set_of_weights
+- keras-mxnet's Module of a model predicting uncompiled came from the training graph and applied
+  no state update, and a state update written by a prediction never reached get_weights or
+  K.eval (the Module's parameter cache stayed clean): a stateful layer's states never moved, or
+  moved unseen. shim/weights.py builds that Module as compile builds its prediction graph and
+  marks the cache dirty. Tests: test_stateful_states_are_carried_and_read_back_after_predict
+- keras-mxnet resolved negative axes against `ndim`, which is 0 where MXNet infers no shape
+  with an unknown batch (a recurrent layer's output before `__call__` sets its _keras_shape):
+  Bidirectional's default concatenation stacked its directions along the batch ("dot shape
+  error: [32,6] X [12,3]"), and a sequence output's loss could not be weighed. shim/shapes.py
+  infers such shapes with the batch known. Tests:
+  test_bidirectional_concat_is_both_directions_side_by_side,
+  test_backend_negative_axes_on_a_tensor_without_a_keras_shape,
+  test_sequence_output_trains_on_its_mean_loss
+- keras-mxnet's transposed convolutions let MXNet pad to Keras's output size (target_shape),
+  which MXNet's oneDNN deconvolution fails to run wherever that padding isn't 0 (every
+  padding='same' layer), and which crops an odd padding at the other end than Keras; its
+  depthwise convolutions refused depth_multiplier != 1. shim/convolution.py gives MXNet Keras's
+  crop, and the multiplier as a grouped convolution.
+  Tests: test_conv2d_transpose_matches_keras, test_depthwise_conv2d_matches_keras
+- keras-mxnet's K.shape was static (None for the batch), so GaussianNoise, GaussianDropout and
+  AlphaDropout could not be built (a random tensor of shape (0, n)); K.in_train_phase chose its
+  branch once, so a noise layer's noise went into predict too; and K.dropout ignored noise_shape
+  (SpatialDropout dropped elements, not channels). shim/noise.py mends each, and refuses in one
+  line a random shape or noise_shape MXNet can't make.
+  Tests: test_noise_layers_add_noise_in_training_only,
+  test_spatial_dropout_drops_whole_channels,
+  test_random_tensor_of_an_unknown_shape_is_refused_in_one_line
+- keras-mxnet padded padding='same' convolutions and pooling ceil(total / 2) at both ends and cut
+  the end, so where the total is odd (an even kernel; stride 2 on an even size) every window
+  started one element early; its 'same' average pooling counted the padding. shim/padding.py
+  pads as Keras (the fused path uses it too). Tests: test_same_convolution_pads_as_keras,
+  test_same_pooling_pads_and_averages_as_keras
+- keras-mxnet's refusals named a backend function ("local_conv2d operator is not supported
+  yet"), not the layer: raised while a layer is built, they now name it (and for the features
+  known to be missing, what builds instead) (shim/refusals.py).
+  Tests: test_unsupported_layers_are_refused_naming_the_layer_and_what_builds
 
 Opt-in only, never on import: shim/fused/, the fused path (`fused.enable()`).
 
@@ -75,110 +133,12 @@ import os
 import warnings
 
 import shim
-from shim import recurrent
+from shim import (batchnorm, convolution, files, noise, padding, recurrent, refusals, shapes,
+                  weights)
 
 # The backend is chosen before keras reads its config file. Nothing else of Keras's
 # configuration is touched: layouts are asked for per layer (keras_models/).
 os.environ["KERAS_BACKEND"] = "mxnet"
-
-def _patch_yaml():
-    import numpy as np
-    import yaml
-
-    if getattr(yaml.load, "_shim", False):
-        return
-    original_load = yaml.load
-    python_tag = "tag:yaml.org,2002:python/"
-    # What PyYAML's dumper writes for a numpy array in a Keras config (e.g. a Constant
-    # initializer's value): numpy's own pickle protocol, spelled as YAML tags.
-    reconstruct = np.ndarray(0).__reduce__()[0]
-
-    class KerasConfigLoader(yaml.SafeLoader):
-        """The safe loader plus the Python tags keras's `to_yaml` writes: tuples, and numpy
-        arrays and dtypes. Any other Python tag is refused: loading it would run code."""
-
-    def construct_tuple(loader, node):
-        return tuple(loader.construct_sequence(node))
-
-    def apply_arguments(loader, node):
-        fields = loader.construct_mapping(node, deep=True) if isinstance(
-            node, yaml.MappingNode) else {"args": loader.construct_sequence(node, deep=True)}
-        return list(fields.get("args", ())), fields.get("state")
-
-    def checked(dtype, node):
-        if dtype.hasobject:
-            raise yaml.constructor.ConstructorError(
-                None, None, f"refusing a numpy object dtype ({dtype}) in a Keras config: "
-                "its elements would be arbitrary Python objects", node.start_mark)
-        return dtype
-
-    def construct_dtype(loader, node):
-        args, state = apply_arguments(loader, node)
-        dtype = np.dtype(*args)
-        if state is not None:
-            dtype.__setstate__(state)
-        return checked(dtype, node)
-
-    def construct_array(loader, node):
-        args, state = apply_arguments(loader, node)
-        if not args or args[0] is not np.ndarray:
-            raise yaml.constructor.ConstructorError(
-                None, None, "a numpy array in a Keras config must be a plain numpy.ndarray",
-                node.start_mark)
-        array = reconstruct(*args)
-        if state is not None:
-            checked(np.dtype(state[2]), node)
-            array.__setstate__(state)
-        return array
-
-    def refuse(loader, suffix, node):
-        raise yaml.constructor.ConstructorError(
-            None, None, f"refusing the YAML tag {node.tag!r}: a Keras config may name only "
-            "tuples, numpy arrays and numpy dtypes, and loading any other Python object would "
-            "run its code", node.start_mark)
-
-    KerasConfigLoader.add_constructor(python_tag + "tuple", construct_tuple)
-    KerasConfigLoader.add_constructor(python_tag + "name:numpy.ndarray",
-                                      lambda loader, node: np.ndarray)
-    KerasConfigLoader.add_constructor(python_tag + "object/apply:numpy.dtype", construct_dtype)
-    KerasConfigLoader.add_constructor(
-        f"{python_tag}object/apply:{reconstruct.__module__}.{reconstruct.__name__}",
-        construct_array)
-    KerasConfigLoader.add_multi_constructor(python_tag, refuse)
-
-    def load(stream, Loader=None):
-        return original_load(stream, Loader=Loader or KerasConfigLoader)
-
-    load._shim = True
-    yaml.load = load
-
-
-def _patch_h5py():
-    """h5py 2 read an ASCII string attribute (what keras writes: bytes) as bytes, and a UTF-8
-    one (a str) as str; h5py 3 reads both as str, and keras 2.2.4 calls .decode('utf8') on what
-    it wrote as bytes. Give ASCII strings back as bytes again, and leave everything else."""
-    import h5py
-    import numpy as np
-
-    attrs_cls = h5py._hl.attrs.AttributeManager
-    if getattr(attrs_cls.__getitem__, "_shim", False):
-        return
-    original_getitem = attrs_cls.__getitem__
-
-    def getitem(self, name):
-        value = original_getitem(self, name)
-        string = h5py.check_string_dtype(self.get_id(name).dtype)
-        if string is None or string.encoding != "ascii":
-            return value
-        if isinstance(value, str):
-            return value.encode("ascii")
-        if isinstance(value, np.ndarray) and value.dtype == object:
-            return value.astype(np.bytes_)
-        return value
-
-    getitem._shim = True
-    attrs_cls.__getitem__ = getitem
-
 
 def _as_mxnet(optimizer):
     """The MXNet optimizer a keras-mxnet optimizer extends, with the same state: what a dist
@@ -300,8 +260,8 @@ def _patch_keras(keras):
 
 def _import_keras():
     shim.import_mxnet()
-    _patch_yaml()
-    _patch_h5py()
+    files.patch_yaml()
+    files.patch_h5py()
     with warnings.catch_warnings(record=True) as caught:
         # keras/__init__.py sets an 'always' filter for DeprecationWarning, then warns of its
         # end of life: record that warning, drop the filter, and show the warning once.
@@ -311,7 +271,14 @@ def _import_keras():
         if "discontinued" in str(w.message):
             warnings.showwarning(w.message, w.category, w.filename, w.lineno)
     _patch_keras(keras)
+    shapes.patch(keras)
+    weights.patch(keras)
     recurrent.patch(keras)
+    batchnorm.patch(keras)
+    convolution.patch(keras)
+    padding.patch(keras)
+    refusals.patch(keras)
+    noise.patch(keras)
     return keras
 
 

@@ -19,6 +19,10 @@ Two defects of keras-mxnet 2.2.4.3 on MXNet 1.9.1, both in the stock path every 
   built: `get_initial_state` calls `K.expand_dims(x)` (axis -1), which keras-mxnet resolves from
   a shape MXNet cannot infer there, so it expanded axis 0 and the zero state became (1, N * units).
   The zero state now expands axis 1, as Keras means.
+- A recurrent layer with dropout or recurrent_dropout could not be built through the unrolled
+  loop (with a known length, so through the mend above): its cell's dropout mask, cached in the
+  training trace, was reused in the inference trace, where it has no graph. Each trace now
+  draws its own (`masks_per_phase`).
 """
 
 
@@ -40,8 +44,8 @@ def patch(keras):
             return stock_rnn(step_function, inputs, initial_states, go_backwards, mask,
                              constants, unroll, input_length, cell, training)
         if inputs.shape[1]:  # a known length: Keras's unrolled loop
-            return stock_rnn(step_function, inputs, initial_states, go_backwards, mask,
-                             constants, True, input_length, cell, training)
+            return stock_rnn(masks_per_phase(step_function, cell), inputs, initial_states,
+                             go_backwards, mask, constants, True, input_length, cell, training)
         return foreach_rnn(step_function, inputs, list(initial_states), go_backwards, mask,
                            list(constants or []), cell)
 
@@ -58,6 +62,33 @@ def patch(keras):
     keras.layers.RNN.get_initial_state = get_initial_state
 
 
+def forget_masks(cell):
+    """A cell's cached dropout masks dropped (those of each cell of a StackedRNNCells)."""
+    for one in getattr(cell, "cells", [cell]):
+        for cached in ("_dropout_mask", "_recurrent_dropout_mask"):
+            if hasattr(one, cached):
+                setattr(one, cached, None)
+
+
+def masks_per_phase(step_function, cell):
+    """The step function, with the cell's dropout masks drawn anew in each learning phase's trace.
+
+    keras-mxnet traces K.rnn once per learning phase; a cell caches its dropout mask on its first
+    step (Keras's LSTM.call resets it once per call), so the inference trace reused the training
+    trace's mask, a symbol with no inference graph: any recurrent layer with dropout or
+    recurrent_dropout failed to build ("[Debug Info] <Symbol lstm_1/dropout1>, None")."""
+    K = backend_module()
+    traced = set()
+
+    def step(*args):
+        if K.learning_phase() not in traced:
+            traced.add(K.learning_phase())
+            forget_masks(cell)
+        return step_function(*args)
+
+    return step
+
+
 def _foreach_rnn(step_function, inputs, initial_states, go_backwards, mask, constants, cell,
                  weights):
     """`K.rnn`'s contract (last output, outputs, new states) over `foreach`, stepping with Keras's
@@ -68,9 +99,7 @@ def _foreach_rnn(step_function, inputs, initial_states, go_backwards, mask, cons
     K = backend_module()
     # Traced once per learning phase: a dropout mask a cell cached in one trace is a symbol of
     # that trace's loop body, which the other cannot use.
-    for cached in ("_dropout_mask", "_recurrent_dropout_mask"):
-        if hasattr(cell, cached):
-            setattr(cell, cached, None)
+    forget_masks(cell)
     x = inputs.symbol
     if go_backwards:
         x = mx.sym.reverse(x, axis=1)
@@ -104,11 +133,25 @@ def _foreach_rnn(step_function, inputs, initial_states, go_backwards, mask, cons
             [K.KerasSymbol(s) for s in final[:n]])
 
 
+def cell_variables(cell):
+    """The cell's weights; for a cell that is not a Layer (Keras accepts any object with `call`
+    and `state_size`), the Keras variables among its attributes."""
+    if hasattr(cell, "weights"):
+        return list(cell.weights)
+    K = backend_module()
+    found = []
+    for value in vars(cell).values():
+        for one in value if isinstance(value, (list, tuple)) else [value]:
+            if isinstance(one, K.KerasSymbol) and one.tensor is not None:
+                found.append(one)
+    return found
+
+
 def foreach_rnn(step_function, inputs, initial_states, go_backwards, mask, constants, cell):
     K = backend_module()
     loop = K.keras_mxnet_symbol(_foreach_rnn)  # a train and a test graph, and the neighbours
     last, outputs, states = loop(step_function, inputs, initial_states, go_backwards, mask,
-                                 constants, cell, list(cell.weights))
+                                 constants, cell, cell_variables(cell))
     last._uses_learning_phase = 0 < getattr(cell, "dropout", 0) + getattr(
         cell, "recurrent_dropout", 0)
     return last, outputs, states

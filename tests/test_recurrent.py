@@ -104,3 +104,40 @@ def test_masked_default_lstm_matches_unrolled():
     for model in models:
         model.set_weights(weights)
     np.testing.assert_allclose(models[0].predict(x), models[1].predict(x), rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize("layer", [layers.LSTM, layers.GRU, layers.SimpleRNN],
+                         ids=["lstm", "gru", "simple-rnn"])
+def test_recurrent_dropout_builds_and_predicts_without_dropout(layer):
+    # keras-mxnet reused the training trace's dropout mask in the inference trace, where it has
+    # no graph: no recurrent layer with dropout could be built ("[Debug Info] <Symbol ...>").
+    x = np.random.default_rng(8).random((4, 5, 3), dtype=np.float32)
+    y = np.zeros((4, 4), np.float32)
+    dropped = sequential(layer(4, input_shape=(5, 3), dropout=0.5, recurrent_dropout=0.5))
+    plain = sequential(layer(4, input_shape=(5, 3)))
+    weights = weights_like(plain, 9)
+    for model in (dropped, plain):
+        model.set_weights(weights)
+    np.testing.assert_allclose(dropped.predict(x), plain.predict(x), rtol=1e-5, atol=1e-6)
+    assert abs(dropped.train_on_batch(x, y) - plain.train_on_batch(x, y)) > 1e-4
+
+
+def test_cell_that_is_not_a_layer_computes_with_its_variables():
+    # Keras takes any object with call() and state_size as a cell; the default loop asked it
+    # for `weights`, which only a Layer has.
+    class MinimalCell(object):
+        state_size = 2
+
+        def __init__(self):
+            self.kernel = K.variable(np.array([[0.5, -1.0], [2.0, 0.25]], np.float32))
+
+        def call(self, inputs, states):
+            output = K.dot(inputs, self.kernel) + states[0]
+            return output, [output]
+
+    cell = MinimalCell()
+    inputs = keras.Input((None, 2))
+    model = keras.models.Model(inputs, layers.RNN(cell)(inputs))
+    x = np.random.default_rng(10).random((3, 4, 2), dtype=np.float32)
+    expected = x.sum(axis=1) @ K.eval(cell.kernel)   # a linear recurrence: the sum of the steps
+    np.testing.assert_allclose(model.predict(x), expected, rtol=1e-5, atol=1e-6)

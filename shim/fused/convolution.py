@@ -1,6 +1,6 @@
 """The bias and conv1d fixes: keras-mxnet's convolutions and 1-D pooling as MXNet builds them
 natively (shim/fused/__init__.py lists why)."""
-from shim import fused
+from shim import fused, padding as same_padding
 
 _pending_bias = []  # the bias of the convolution being built, which its Convolution takes
 
@@ -21,14 +21,20 @@ def bias(keras):
         x = K._preprocess_convnd_input(x, data_format)
         kernel = K._preprocess_convnd_kernel(kernel, data_format)
         layout_kernel = tuple(kernel.shape[2:])
-        padding, is_slice, out_size = K._preprocess_padding_mode(
-            padding_mode, x.shape, layout_kernel, strides, filter_dilation)
-        out = mx.sym.Convolution(data=x.symbol, name=K._prepare_name(name, "convnd"),
+        data, is_slice = x.symbol, False
+        if padding_mode == "same":   # as the shim pads it (shim/padding.py)
+            K._validate_conv_input_shape(x.shape)
+            data, padding = same_padding.padded_for_convolution(
+                mx, data, x.shape[2:], layout_kernel, strides, filter_dilation)
+        else:
+            padding, is_slice, out_size = K._preprocess_padding_mode(
+                padding_mode, x.shape, layout_kernel, strides, filter_dilation)
+        out = mx.sym.Convolution(data=data, name=K._prepare_name(name, "convnd"),
                                  kernel=layout_kernel, stride=strides, pad=padding,
                                  num_filter=kernel.shape[0], weight=kernel.symbol,
                                  bias=bias.symbol, dilate=filter_dilation, no_bias=False)
         out = fused.as_keras_dtype(mx, out)
-        if is_slice:  # an even kernel with 'same' padding, cropped as keras-mxnet crops it
+        if is_slice:  # 'full' padding, cropped as keras-mxnet crops it
             for axis in (2, 3):
                 out = mx.sym.slice_axis(out, axis=axis, begin=0, end=out_size[axis - 2])
         return K._postprocess_convnd_output(K.KerasSymbol(out), data_format)
@@ -101,8 +107,8 @@ def conv1d(keras):
     @K.keras_mxnet_symbol
     def convolution_1d(x, kernel, bias, strides, padding, data_format, dilation_rate, length,
                        keep_channels_first):
-        """keras-mxnet's conv1d (its causal padding, 'same' padding and cropping included), as
-        one 1-D Convolution rather than a 2-D one on (batch, channels, steps, 1)."""
+        """keras-mxnet's conv1d (its causal padding included; 'same' padded as the shim pads
+        it), as one 1-D Convolution rather than a 2-D one on (batch, channels, steps, 1)."""
         import mxnet as mx
 
         if padding == "causal":  # as keras-mxnet pads it, by the kernel's first dimension
@@ -114,8 +120,13 @@ def conv1d(keras):
                 kernel.shape
         else:                               # and (out, in, size) here
             data, (weight, (filters, _, size)) = x.symbol, (kernel.symbol, kernel.shape)
-        pads, is_slice, out_size = K._preprocess_padding_mode(
-            padding, (None, None, length), (size,), (strides,), (dilation_rate,))
+        is_slice = False
+        if padding == "same":   # as the shim pads it (shim/padding.py)
+            data, pads = same_padding.padded_for_convolution(
+                mx, data, (length,), (size,), (strides,), (dilation_rate,))
+        else:
+            pads, is_slice, out_size = K._preprocess_padding_mode(
+                padding, (None, None, length), (size,), (strides,), (dilation_rate,))
         out = mx.sym.Convolution(data=data, weight=weight, kernel=(size,), stride=(strides,),
                                  dilate=(dilation_rate,), pad=pads, num_filter=filters,
                                  bias=None if bias is None else bias.symbol, no_bias=bias is None)
@@ -159,16 +170,15 @@ def conv1d(keras):
 
     @K.keras_mxnet_symbol
     def pooling_1d(x, pool_size, strides, padding, data_format, pool_mode, length):
-        """keras-mxnet's _poolnd as one 1-D Pooling (its padding rule included)."""
+        """The shim's _poolnd as one 1-D Pooling (its padding rule included)."""
         import mxnet as mx
 
         data = channels_first(mx, x) if data_format == "channels_last" else x.symbol
-        pads, _, _ = K._preprocess_pooling_padding_mode(padding, (None, None, length),
-                                                        pool_size, strides)
-        # keras-mxnet crops nothing after pooling a 1-D input (its crop skips the first two
-        # spatial axes), so neither does this.
-        out = mx.sym.Pooling(data=data, kernel=pool_size, stride=strides, pad=pads,
-                             pool_type=pool_mode, pooling_convention="valid")
+        if padding == "same":   # as the shim pools it (shim/padding.py)
+            out = same_padding.pooled(mx, data, (length,), pool_size, strides, pool_mode)
+        else:
+            out = mx.sym.Pooling(data=data, kernel=pool_size, stride=strides,
+                                 pool_type=pool_mode, pooling_convention="valid")
         if data_format == "channels_last":
             out = channels_last_view(mx, K, out)
         return K.KerasSymbol(out)

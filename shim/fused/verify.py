@@ -39,17 +39,37 @@ def difference(a, b):
     a, b = np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64)
     if a.shape != b.shape:
         return f"shape {b.shape} against {a.shape}"
+    if not (np.isfinite(a).all() and np.isfinite(b).all()):
+        # NaN never equals NaN, and what a path makes of one (a ReLU, a fused operator) is
+        # its own: such a comparison shows nothing either way.
+        return "values that are not finite (NaN or inf) on " + (
+            "both sides" if not np.isfinite(a).all() else "the fused side")
     atol = max(TOLERANCE["atol"], SCALE_ATOL * float(np.abs(a).max(initial=0)))
     if np.allclose(b, a, rtol=TOLERANCE["rtol"], atol=atol):
         return None
     return f"max |difference| {float(np.abs(b - a).max()):.3g}"
 
 
+def weight_like(weight, shape, rng):
+    """A random value for one weight, drawn by its role: N(0, 0.2) (larger than initial weights,
+    so that every path carries signal), except a BatchNormalization's moving variance, which
+    must be positive (a negative one made the layer's output NaN: MobileNet's conv1_bn), and
+    its gamma, drawn around 1 so that the signal survives a deep stack of them."""
+    role = weight.name.split("/")[-1].rstrip("0123456789")
+    if role == "moving_variance":
+        return rng.uniform(0.5, 1.5, shape).astype(np.float32)
+    if role == "gamma":
+        return rng.normal(1.0, 0.2, shape).astype(np.float32)
+    return rng.normal(0, 0.2, shape).astype(np.float32)
+
+
 def same_weights(stock, fast):
-    """Both models given the same random weights (larger than initial ones, so that every path
-    carries signal); returns them."""
+    """Both models given the same random weights (weight_like); returns them."""
     rng = np.random.default_rng(WEIGHTS_SEED)
-    weights = [rng.normal(0, 0.2, w.shape).astype(np.float32) for w in stock.get_weights()]
+    # get_weights' order: layer by layer (model.weights lists all trainable weights first)
+    ordered = [w for layer in stock.layers for w in layer.weights]
+    weights = [weight_like(w, value.shape, rng)
+               for w, value in zip(ordered, stock.get_weights())]
     for model in (stock, fast):
         model.set_weights(weights)
     return weights

@@ -1,0 +1,50 @@
+"""shim/fused/verify.py's own checks: the weights it draws make a valid model, a comparison of
+values that are not finite is refused, and MobileNet's fused path is verified."""
+import numpy as np
+
+from shim.fused import verify
+from shim.keras_mxnet import keras
+from keras import layers
+
+
+def small_bn_model():
+    model = keras.models.Sequential([
+        layers.Conv2D(4, 3, use_bias=False, input_shape=(8, 8, 3)),
+        layers.BatchNormalization(), layers.Activation("relu"),
+        layers.Flatten(), layers.Dense(2, activation="softmax")])
+    model.compile(keras.optimizers.SGD(lr=0.01), "categorical_crossentropy")
+    return model
+
+
+def test_verification_weights_give_batchnorm_a_positive_variance():
+    # Every weight drawn from N(0, 0.2) gave moving variances below -epsilon: the layer's
+    # output was NaN, and what each path made of NaN decided the verdict (MobileNet's
+    # "predictions differ (max |difference| 0.454), first at layer conv1_bn").
+    stock, fast = small_bn_model(), small_bn_model()
+    verify.same_weights(stock, fast)
+    for model in (stock, fast):
+        gamma, _, _, variance = model.layers[1].get_weights()   # as the layer holds them
+        assert (variance > 0).all() and abs(gamma.mean() - 1) < 0.5
+    x = np.random.default_rng(0).random((4, 8, 8, 3), dtype=np.float32)
+    assert np.isfinite(stock.predict(x)).all()
+
+
+def test_verification_refuses_values_that_are_not_finite():
+    assert verify.difference([np.nan, 1.0], [np.nan, 1.0]).startswith("values that are not")
+    assert "fused side" in verify.difference([0.0, 1.0], [np.inf, 1.0])
+    assert verify.difference([0.0, 1.0], [0.0, 1.0]) is None
+
+
+def test_mobilenet_fused_is_verified():
+    # The issue's model: keras-fused was refused at conv1_bn (see above).
+    def build():
+        model = keras.applications.MobileNet(input_shape=(32, 32, 3), alpha=0.25, weights=None,
+                                             classes=10)
+        model.compile(keras.optimizers.SGD(lr=0.01), "categorical_crossentropy")
+        return model
+
+    rng = np.random.default_rng(1)
+    x = rng.random((8, 32, 32, 3), dtype=np.float32)
+    y = keras.utils.to_categorical(rng.integers(0, 10, 8), 10)
+    stock, fast = (verify.build(build, fixes) for fixes in (False, None))
+    assert verify.first_difference(stock, fast, x, y, ["cpu(0)"]) is None
