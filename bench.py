@@ -37,7 +37,9 @@ import noise
 from cell import arms as registry
 import peak
 import sweep_model
-from report import frame, headline, ratios, readme, record, runs, summary
+from report import frame, headline, ratios, readme, summary
+from report import storage as record  # noqa: I001 -- record.X and runs.X are report.storage.X
+from report import storage as runs
 from shim.contexts import parse_list
 from sweep_args import (UsageError, cpu_model, default_label, fused_arm, is_fused, parser,
                         threads_overridden, validate)

@@ -7,7 +7,7 @@ repeat, spread wider than the effect), the text says so instead of concluding.
 from report import frame
 from report.names import context_label, format_rate, format_ratio, group_title, impl_name
 from report.ratios import paired_ratios
-from report.runs import device_kind
+from report.storage import device_kind
 from report.summary import median_of, per_device_batch
 
 SATURATION_FRACTION = 0.9

@@ -11,18 +11,18 @@ Normalized columns (the rules that were spread over the report's modules):
 - workers: 1 for a single, non-distributed process; data: 'real'; dtype: 'float32';
 - samples: the --max-samples prefix, 0 for the whole training set;
 - threads: 'all' for rows from before --threads; model_sha256: '' for the built-in scenarios;
-- method: report.runs.method_of; profiled: a bool.
+- method: report.storage.method_of; profiled: a bool.
 """
 import pandas as pd
 
-from report.runs import COLUMNS, method_of
+from report.storage import COLUMNS, method_of
 
 # The rows that share a table: every arm, every batch size. Two prefixes, two dtypes, real and
 # synthetic data, two thread settings or two versions of a --model file never share one.
 GROUP = ["scenario", "ctx", "workers", "data", "dtype", "samples", "threads", "model_sha256"]
 # A configuration: the rows whose arms are compared with each other, round by round.
 LINE = GROUP + ["batch_size"]
-# One measured cell: a configuration's arm in one round (report.runs.cell_key, normalized).
+# One measured cell: a configuration's arm in one round (report.storage.cell_key, normalized).
 CELL = LINE + ["arm", "round"]
 
 
@@ -31,7 +31,7 @@ def _filled(column, default):
 
 
 def as_frame(rows):
-    """The normalized frame of runs.csv rows (report.runs.read_rows's dicts); a frame is
+    """The normalized frame of runs.csv rows (report.storage.read_rows's dicts); a frame is
     returned as it is, so every function of the report takes either."""
     if isinstance(rows, pd.DataFrame):
         return rows

@@ -2,7 +2,7 @@
 per scenario and arm pair, a column per context and batch), the sweeps it comes from, a few
 computed sentences and a reproducibility line; and the index of sweeps.
 
-A headline cell comes from the latest sweep of the current method (report/runs.py, METHOD) that
+A headline cell comes from the latest sweep of the current method (report/storage/schema.py, METHOD) that
 measured its scenario, context and batch on that machine; each of its pairs from that one sweep,
 so a column's ratios were measured together. Earlier sweeps of the same configuration give the
 reproducibility line.
@@ -15,7 +15,7 @@ import scenarios
 from report import frame, models
 from report.names import format_cell, impl_name, pair_name, threads_label
 from report.ratios import all_pairs
-from report.runs import METHOD, RUNS_FILE
+from report.storage import METHOD, RUNS_FILE
 
 # The rows of a headline table, per scenario: the question, then what the fused path leaves and
 # what it gives back (shown where measured).

@@ -12,7 +12,7 @@ from report import frame
 from report.names import context_label, format_ratio, impl_name, pair_title
 from report.operators import per_step, top_operators
 from report.ratios import all_pairs, fix_pairs
-from report.runs import read_operators
+from report.storage import read_operators
 
 MODEL_PAIRS = [("keras", "keras-fused"), ("keras", "keras-graph"), ("keras-control", "keras")]
 

@@ -22,7 +22,7 @@ import pandas as pd
 
 from report import frame, ratios
 from report.names import context_label, impl_name
-from report.runs import read_operators
+from report.storage import read_operators
 
 PLOT_NAME = "operators"
 ARMS = ("keras", "keras-graph", "gluon")

@@ -16,7 +16,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 from report import frame  # noqa: E402
 from report.names import context_label, impl_name  # noqa: E402
 from report.ratios import paired_ratios  # noqa: E402
-from report.runs import device_kind, read_rows  # noqa: E402
+from report.storage import device_kind, read_rows  # noqa: E402
 from report.summary import median_of, per_device_batch  # noqa: E402
 
 PLOT_NAMES = ["throughput", "overhead", "accuracy", "scaling", "warmup"]

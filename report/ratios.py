@@ -26,7 +26,7 @@ from scipy import stats
 
 from cell import arms
 from report import frame
-from report.runs import replace_csv
+from report.storage import replace_csv
 
 CI_LEVEL = 0.95
 OUTLIER_Z = 3.5

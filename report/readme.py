@@ -6,10 +6,10 @@ from pathlib import Path
 
 from tabulate import tabulate
 
-from report import frame, headline, models, operators, record
+from report import frame, headline, models, operators, storage
 from report.conclusions import conclusions
 from report.plots import PLOT_NAMES, plot_headline, render_plots
-from report.runs import METHOD, RUNS_FILE, ReportError, read_machine
+from report.storage import METHOD, RUNS_FILE, ReportError, read_machine
 from report.summary import summary_sections
 
 HISTORICAL_CSV = Path(__file__).with_name("historical.csv")
@@ -146,7 +146,7 @@ def historical_markdown(path=HISTORICAL_CSV):
     return "\n\n".join(parts)
 
 
-# What a folder measured by an earlier method (report/runs.py, METHOD) says of itself: a title
+# What a folder measured by an earlier method (report/storage/schema.py, METHOD) says of itself: a title
 # suffix and a sentence. Such folders stay, and stay out of the headline.
 EARLIER_METHODS = {
     0: (" (before rounds)", " In results/archive/: measured before rounds: repeats, run in a fixed order (Keras first), "
@@ -190,7 +190,7 @@ agree within float32 rounding on both scenarios, on one and two contexts, and on
 
 
 def oldest_method(rows):
-    """The oldest measurement method among a folder's rows (report/runs.py, METHOD)."""
+    """The oldest measurement method among a folder's rows (report/storage/schema.py, METHOD)."""
     return min(frame.as_frame(rows)["method"], default=METHOD)
 
 
@@ -267,7 +267,7 @@ def regenerate(results_dir, readme=None):
     read = {}
     for run_dir in run_dirs(results_dir) + archive_dirs(results_dir):
         rows = read[run_dir] = read_machine(run_dir)
-        busy = record.running(run_dir)
+        busy = storage.running(run_dir)
         if busy:
             notes.append(f"{run_dir.name}: a sweep is running ({busy}); its tables hold the rows "
                          "written so far")

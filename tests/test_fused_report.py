@@ -4,7 +4,7 @@ Fake rows with known epoch times, as tests/test_rounds.py and tests/test_report.
 
 import pytest
 
-from report import ablation, names, operators, ratios, runs
+from report import ablation, names, operators, ratios, storage
 from report.conclusions import conclusions
 from report.names import impl_name
 from report.summary import summary_markdown
@@ -153,7 +153,7 @@ def test_the_recovered_time_reaches_the_where_the_time_goes_section(tmp_path):
             {"operator": o["operator"], "calls_per_step": 1.0, "ms_per_step": o["ms_per_step"],
              "share_of_step": 0.1})
     for arm, ops in by_cell.items():
-        runs.append_operators(tmp_path / runs.OPERATORS_FILE,
+        storage.append_operators(tmp_path / storage.OPERATORS_FILE,
                               dict(scenario="lenet", impl=arm, ctx="cpu", batch_size=128,
                                    dtype="float32", max_samples=None, round=1), ops)
     text = operators.section(tmp_path, sweep_rows(COMPOUNDED))

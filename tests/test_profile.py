@@ -13,7 +13,7 @@ from statistics import median
 import bench
 import harness
 import profiling
-from report import operators, readme, runs, summary
+from report import operators, readme, storage, summary
 from report import ratios as report_ratios
 from report.frame import finished
 
@@ -38,7 +38,7 @@ def profiled_run(tmp_path_factory):
 def test_operators_csv_has_its_columns_and_every_arm(profiled_run):
     with open(profiled_run / "operators.csv", newline="") as f:
         reader = csv.DictReader(f)
-        assert reader.fieldnames == OPERATOR_COLUMNS == runs.OPERATOR_COLUMNS
+        assert reader.fieldnames == OPERATOR_COLUMNS == storage.OPERATOR_COLUMNS
         rows = list(reader)
     assert {r["impl"] for r in rows} == {"keras", "keras-graph", "gluon"}
     for r in rows:
@@ -52,12 +52,12 @@ def test_operators_csv_has_its_columns_and_every_arm(profiled_run):
 
 
 def test_profiled_rows_are_marked_with_their_coverage(profiled_run):
-    rows = runs.read_rows(profiled_run)
+    rows = storage.read_rows(profiled_run)
     assert len(rows) == 3 and all(r["status"] == "ok" for r in rows)
     for r in rows:
         assert r["profiled"] == "yes"
         assert 0.2 < r["profile_coverage"] < 4, r   # operators overlap the loop's own time
-    assert {"profiled", "profile_coverage"} <= set(runs.COLUMNS)   # order: test_report.py
+    assert {"profiled", "profile_coverage"} <= set(storage.COLUMNS)   # order: test_report.py
 
 
 def test_a_profiled_sweep_writes_no_throughput_table(profiled_run):
@@ -102,10 +102,10 @@ def test_a_profiled_cell_stays_out_of_the_ratio_tables():
 
 def test_resume_tells_profiled_cells_from_timed_ones(tmp_path):
     path = tmp_path / "runs.csv"
-    runs.append_row(path, dict(row("gluon", 1.0, profiled="yes"), profile_coverage=0.9))
-    key = runs.cell_key(row("gluon", 1.0))
-    assert runs.done_keys(path) == set()
-    assert runs.done_keys(path, profiled=True) == {key}
+    storage.append_row(path, dict(row("gluon", 1.0, profiled="yes"), profile_coverage=0.9))
+    key = storage.cell_key(row("gluon", 1.0))
+    assert storage.done_keys(path) == set()
+    assert storage.done_keys(path, profiled=True) == {key}
 
 
 def test_loop_and_graph_split_per_round():

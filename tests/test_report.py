@@ -20,7 +20,7 @@ sys.path.insert(0, str(ROOT))  # so `import report` works however pytest is star
 from report import plots  # noqa: E402
 from report.__main__ import main  # noqa: E402
 from report.readme import readme_markdown, regenerate  # noqa: E402
-from report.runs import (COLUMNS, ReportError, append_row, cell_key, done_keys,  # noqa: E402
+from report.storage import (COLUMNS, ReportError, append_row, cell_key, done_keys,  # noqa: E402
                          read_machine, read_rows)
 from report.frame import finished, records  # noqa: E402
 from report.summary import summary_markdown  # noqa: E402
@@ -320,7 +320,7 @@ def test_append_row_survives_a_kill(tmp_path, kill):
     started = tmp_path / "started"
     reason = 'a, quoted "reason" /' * 20  # commas and quotes: CSV quoting
     script = (f"import os, pathlib, signal, sys; sys.path.insert(0, {str(ROOT)!r})\n"
-              "from report.runs import append_row\n"
+              "from report.storage import append_row\n"
               "fsync, calls = os.fsync, []\n"
               "def killing_fsync(fd):\n"
               "    calls.append(fd)\n"
@@ -355,7 +355,7 @@ def test_append_row_rejects_bad_input(tmp_path):
         append_row(tmp_path / "runs.csv", {"scenario": "lenet", "speed": 3})
     other = tmp_path / "other.csv"
     other.write_text("a,b\n1,2\n")
-    with pytest.raises(ReportError, match="columns report.runs.COLUMNS lacks"):
+    with pytest.raises(ReportError, match="columns report.storage.COLUMNS lacks"):
         append_row(other, {"scenario": "lenet"})
     assert other.read_text() == "a,b\n1,2\n"
 

@@ -201,7 +201,7 @@ def test_a_second_sweep_never_writes_its_rounds_beside_an_earlier_ones(monkeypat
     assert bench.main(SYNTHETIC + ["--rounds", "1", "--label", "box", "--batch-sizes", "16"]) == 0
 
 def test_resume_refuses_a_sweep_measured_by_an_older_method(monkeypatch, tmp_path, capsys):
-    from report.runs import METHOD, append_row
+    from report.storage import METHOD, append_row
 
     monkeypatch.setattr(bench, "HARNESS", fake_harness(tmp_path, keras_ratio="1.25"))
     monkeypatch.setattr(bench, "RESULTS", tmp_path / "results")
@@ -394,7 +394,7 @@ def test_bad_round_flags_are_one_line_and_exit_status_2(args, says, capsys):
 
 
 def test_resume_counts_rows_from_before_rounds_as_their_round():
-    from report.runs import cell_key
+    from report.storage import cell_key
 
     args = bench.parser().parse_args(SYNTHETIC + ["--rounds", "2", "--control"])
     bench.validate(args)
@@ -422,7 +422,7 @@ def test_the_overhead_plot_draws_the_ci(tmp_path):
 
 def test_the_headline_takes_folders_with_rounds_and_marks_the_others(tmp_path):
     from report.readme import folder_page, readme_markdown
-    from report.runs import METHOD, append_row, read_rows
+    from report.storage import METHOD, append_row, read_rows
 
     environment = dict(cpu="Made-up CPU", cores=2, label="x")
     for row in rows_with_ratios([1.3, 1.4, 1.35]):
