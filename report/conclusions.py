@@ -64,22 +64,26 @@ def overhead_conclusions(rows):
 
 
 def _median_rate_by_batch(rows):
-    """{(scenario, impl, ctx, workers, data, dtype): {batch: (median samples/s, repeats)}}."""
-    keys = ["scenario", "impl", "ctx", "workers", "data", "dtype"]
-    series = {}
-    for key, cells in frame.grouped(frame.records(rows), keys):
-        series[key] = {batch: (median_of(same, "samples_per_s"), len(same))
-                       for (batch,), same in frame.grouped(cells, ["batch_size"])}
-    return series
+    """{GROUP + (arm,): {batch: (median samples/s, rounds)}}: one configuration's series, so no
+    median pools two prefixes, thread settings or models."""
+    return {key: {batch: (median_of(same, "samples_per_s"), len(same))
+                  for (batch,), same in frame.grouped(cells, ["batch_size"])}
+            for key, cells in frame.grouped(frame.records(rows), frame.GROUP + ["arm"])}
 
 
 def saturation_conclusions(rows):
-    """One sub-bullet per context: for each impl, the smallest batch reaching 90% of its max."""
-    series = {k: v for k, v in _median_rate_by_batch(frame.finished(rows)).items() if len(v) >= 2}
+    """One sub-bullet per context: for each arm, the smallest batch reaching 90% of its max."""
+    every = _median_rate_by_batch(frame.finished(rows))
+    series = {k: v for k, v in every.items() if len(v) >= 2}
     if not series:
         return ["Throughput saturation: no implementation was run at two or more batch sizes."]
+    # a context names its prefix and threads where the folder's configurations differ in them
+    same = [i for i, name in enumerate(frame.GROUP) if name in ("samples", "threads")
+            and len({key[i] for key in every}) == 1]
     found = []
-    for (scenario, impl, ctx, workers, data, dtype), by_batch in sorted(series.items()):
+    for key, by_batch in sorted(series.items()):
+        scenario, *context = [(0, "all")[i == 6] if i in same else v for i, v in enumerate(key[:-1])]
+        impl = key[-1]
         best_batch = max(by_batch, key=lambda b: by_batch[b][0])
         best = by_batch[best_batch][0]
         first = min(b for b in by_batch if by_batch[b][0] >= SATURATION_FRACTION * best)
@@ -91,22 +95,22 @@ def saturation_conclusions(rows):
                     f"samples/s; max {format_rate(best)} at batch {best_batch})")
         if all(n < 2 for _, n in by_batch.values()):
             text += ", one repeat: weak evidence"
-        found.append(dict(scenario=scenario, where=context_label(ctx, workers, data, dtype),
-                          first=(scenario, impl, ctx, workers, data, dtype), text=text))
-    # a line per context, in the order its first implementation came above
-    contexts = sorted(frame.grouped(found, ["scenario", "where"]), key=lambda g: g[1][0]["first"])
+        found.append(dict(scenario=scenario, where=context_label(*context), text=text,
+                          group=tuple(key[:-1])))
     return ["Throughput saturation: smallest global batch reaching "
             f"{SATURATION_FRACTION:.0%} of the implementation's maximum samples/s:",
             [f"{scenario} on {where}: " + "; ".join(f["text"] for f in texts) + "."
-             for (scenario, where), texts in contexts]]
+             for (_, scenario, where), texts in frame.grouped(found, ["group", "scenario", "where"])]]
 
 
 def scaling_series(rows):
-    """{(scenario, kind, impl, per-device batch, data, dtype): {devices*workers: median samples/s}}."""
+    """{(scenario, kind, arm, per-device batch, data, dtype, samples, threads, model):
+    {devices*workers: median samples/s}}: everything of frame.GROUP but the context fixed."""
     cells = [dict(r, kind=device_kind(r["ctx"]), per_device=per_device_batch(r),
                   contexts=(r.get("devices") or 1) * r["workers"])
              for r in frame.records(frame.finished(rows))]
-    keys = ["scenario", "kind", "impl", "per_device", "data", "dtype"]
+    keys = ["scenario", "kind", "arm", "per_device", "data", "dtype", "samples", "threads",
+            "model_sha256"]
     return {key: {n: median_of(same, "samples_per_s")
                   for (n,), same in frame.grouped(part, ["contexts"])}
             for key, part in frame.grouped(cells, keys)}
@@ -114,7 +118,7 @@ def scaling_series(rows):
 
 def scaling_conclusions(rows):
     lines = []
-    for (scenario, kind, impl, batch, data, dtype), by_count in sorted(scaling_series(rows).items()):
+    for (scenario, kind, impl, batch, data, *_), by_count in sorted(scaling_series(rows).items()):
         if 1 not in by_count or len(by_count) < 2:
             continue
         one = by_count[1]

@@ -428,3 +428,21 @@ def test_peak_fraction_comes_from_peak_json_where_a_row_has_none(tmp_path):
     assert cells["train samples"] == "60,000"
     keras["train_samples"] = 6000                 # a --max-samples prefix shows as such
     assert "| 6,000–60,000 " in summary_markdown([gluon, keras], "t")
+
+
+def test_saturation_takes_each_configuration_alone():
+    """results/xeon-2cores once said the CNN-LSTM's Keras "peaks at 214 at batch 128": a median
+    over three configurations (prefixes) of batch 128. Each prefix is a series of its own."""
+    from report.conclusions import saturation_conclusions
+
+    rng = random.Random(3)
+    rows = []
+    for repeat in range(3):
+        for batch, samples, rate in [(64, 1536, 200.0), (128, 1536, 240.0), (256, 1536, 235.0),
+                                     (128, None, 170.0),
+                                     (128, 3072, 210.0)]:
+            rows.append(dict(make_row("rnn", "keras", "cpu", 1, batch, repeat, rng),
+                             max_samples=samples, samples_per_s=rate))
+    head, lines = saturation_conclusions(rows)
+    assert lines == ["rnn on cpu, first 1,536 samples: Keras from batch 128 (240 samples/s; "
+                     "max 240 at batch 128)."]
