@@ -13,6 +13,8 @@ Normalized columns (the rules that were spread over the report's modules):
 - threads: 'all' for rows from before --threads; model_sha256: '' for the built-in scenarios;
 - method: report.storage.method_of; profiled: a bool.
 """
+import functools
+
 import pandas as pd
 
 from report.storage import COLUMNS, method_of
@@ -58,10 +60,27 @@ def as_frame(rows):
 
 def records(frame):
     """The frame's rows as dicts (None for blanks), for code that formats one row at a time."""
-    columns = list(frame.columns)   # faster than to_dict("records") on object columns
-    return [dict(zip(columns, row)) for row in frame.itertuples(index=False, name=None)]
+    columns = list(frame.columns)   # a column at a time: itertuples indexes every cell
+    return [dict(zip(columns, row)) for row in zip(*(frame[c].tolist() for c in columns))]
 
 
+def once_per_frame(view):
+    """`view(frame)` computed once per frame object: the page, the plots and the headline of a
+    folder all take the same views of its one frame (a frame is never changed in place)."""
+    cache = {}
+
+    @functools.wraps(view)
+    def cached(rows):
+        if not isinstance(rows, pd.DataFrame):
+            return view(as_frame(rows))
+        hit = cache.get(id(rows))
+        if hit is None or hit[0] is not rows:
+            hit = cache[id(rows)] = (rows, view(rows))   # the frame kept: its id is not reused
+        return hit[1]
+    return cached
+
+
+@once_per_frame
 def finished(rows):
     """Finished, unprofiled cells; a cell measured twice (a re-run) keeps its last row.
 
@@ -76,6 +95,7 @@ def finished(rows):
     return pd.concat([latest, done[~numbered]]).sort_index()
 
 
+@once_per_frame
 def failed(rows):
     """Failed cells that no row completed."""
     frame = as_frame(rows)
@@ -83,15 +103,14 @@ def failed(rows):
     return frame[(frame["status"] != "ok") & ~pd.MultiIndex.from_frame(frame[CELL]).isin(done)]
 
 
+@once_per_frame
 def lines(rows):
     """[(group, batch_size, {arm: [row dicts over rounds]})] of the finished cells, sorted by
     configuration; group is a tuple of GROUP's values."""
-    done = finished(rows)
-    found = []
-    for key, line in done.groupby(LINE, sort=True, dropna=False):
-        by_arm = {arm: records(part) for arm, part in line.groupby("arm", sort=False)}
-        found.append((tuple(key[:-1]), key[-1], by_arm))
-    return found
+    by_line = {}
+    for row in records(finished(rows)):
+        by_line.setdefault(tuple(row[k] for k in LINE), {}).setdefault(row["arm"], []).append(row)
+    return [(key[:-1], key[-1], by_arm) for key, by_arm in sorted(by_line.items())]
 
 
 def without_controls(rows):

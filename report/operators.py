@@ -20,7 +20,7 @@ from tabulate import tabulate
 
 import pandas as pd
 
-from report import frame, ratios
+from report import drawn, frame, ratios
 from report.names import context_label, impl_name
 from report.storage import read_operators
 
@@ -276,7 +276,7 @@ def section(run_dir, rows, level=3, images=None):
     images = f"{Path(run_dir).name}/" if images is None else images
     hashes = "#" * level
     steps = per_step(read_operators(run_dir))
-    if not steps and not any(r["impl"] == "keras-graph" for r in rows):
+    if not steps and not (frame.as_frame(rows)["impl"] == "keras-graph").any():
         return ""
     parts = [f"{hashes} Where the time goes",
              "keras-graph trains Keras's own training graph with the Gluon training loop, so "
@@ -319,6 +319,10 @@ def render(run_dir):
     steps = per_step(read_operators(run_dir))
     if not steps:
         return "operators: no operators.csv (bench.py --profile)"
+    path = Path(run_dir) / f"{PLOT_NAME}.png"
+    key = drawn.key_of(PLOT_NAME, sorted(steps.items(), key=str))
+    if drawn.current(path, key):
+        return None
     import matplotlib
 
     matplotlib.use("Agg")
@@ -343,6 +347,5 @@ def render(run_dir):
     fig.legend(handles[::-1], labels[::-1], loc="center right", fontsize=8)
     fig.suptitle("Operator time per training step, by category (bench.py --profile)", fontsize=10)
     fig.tight_layout(rect=(0, 0, 1 - 1.9 / width, 0.95))
-    fig.savefig(Path(run_dir) / f"{PLOT_NAME}.png", dpi=110)
-    plt.close(fig)
+    drawn.save(fig, path, key, dpi=110)
     return None

@@ -13,7 +13,7 @@ import matplotlib
 matplotlib.use("Agg")  # no display on benchmark machines
 import matplotlib.pyplot as plt  # noqa: E402
 
-from report import frame  # noqa: E402
+from report import drawn, frame  # noqa: E402
 from report.names import context_label, impl_name  # noqa: E402
 from report.ratios import paired_ratios  # noqa: E402
 from report.storage import device_kind, read_rows  # noqa: E402
@@ -278,6 +278,10 @@ def render_plots(rows, out_dir, label):
     written, notes = [], []
     for name, plot in PLOTS.items():
         path = out_dir / f"{name}.png"
+        key = drawn.key_of(name, label, arms)
+        if drawn.current(path, key):   # drawn from these rows already: it has data
+            written.append(path)
+            continue
         try:
             fig = plot(arms, label)
         except Skipped as why:
@@ -285,9 +289,7 @@ def render_plots(rows, out_dir, label):
             path.unlink(missing_ok=True)
             continue
         # 'tight' grows the canvas to include the legend placed outside the axes.
-        fig.savefig(path, dpi=100, bbox_inches="tight")
-        plt.close(fig)
-        written.append(path)
+        written.append(drawn.save(fig, path, key, dpi=100, bbox_inches="tight"))
     return written, notes
 
 
@@ -302,6 +304,11 @@ def plot_headline(found, title, path):
     a group of bars per context and batch, a bar per arm pair, with its 95% CI."""
     from report import headline   # headline reads no plotting library; this reads it
 
+    key = drawn.key_of(title, sorted((cell, pair, r["ratio"], r["ci_low"], r["ci_high"])
+                                     for cell, (_, found_pairs) in found.items()
+                                     for pair, r in found_pairs.items()))
+    if drawn.current(path, key):
+        return path
     names = sorted({scenario for scenario, _ in found})
     columns = sorted({column for _, column in found}, key=headline._column_order)
     pairs = [p for p in headline.HEADLINE_PAIRS if any(p in v[1] for v in found.values())]
@@ -328,9 +335,7 @@ def plot_headline(found, title, path):
         ax.set_ylabel("epoch-time ratio (×), 95% CI")
         ax.set_ylim(bottom=0)
     fig = _finish(fig, f"{title}: epoch-time ratios (geometric mean over rounds, 95% CI)")
-    fig.savefig(path, dpi=100, bbox_inches="tight")
-    plt.close(fig)
-    return path
+    return drawn.save(fig, path, key, dpi=100, bbox_inches="tight")
 
 
 _PAIR_COLORS = {("keras", "gluon"): IMPL_COLORS["keras"],

@@ -50,6 +50,7 @@ def _bullets(items, indent=""):
 # ---- sections ----------------------------------------------------------------
 
 def environment_markdown(rows):
+    rows = frame.records(rows)
     table = []
     for column, name in ENVIRONMENT_FIELDS:
         values = sorted({str(r[column]) for r in rows if r.get(column) is not None})
@@ -61,6 +62,7 @@ def folder_page(run_dir, rows, plot_notes=()):
     """The whole <folder>/summary.md: what the sweep measured, on what, with what conclusions,
     tables, operator profile and plots; its images sit beside it."""
     label = Path(run_dir).name
+    rows = frame.as_frame(rows)
     plots = [name for name in PLOT_NAMES if (Path(run_dir) / f"{name}.png").is_file()]
     title, before = EARLIER_METHODS.get(oldest_method(rows), ("", ""))
     parts = [f"# Sweep {label}" + title,
@@ -266,7 +268,7 @@ def regenerate(results_dir, readme=None):
     notes, skipped = [], 0
     read = {}
     for run_dir in run_dirs(results_dir) + archive_dirs(results_dir):
-        rows = read[run_dir] = read_machine(run_dir)
+        rows = read[run_dir] = frame.as_frame(read_machine(run_dir))
         busy = storage.running(run_dir)
         if busy:
             notes.append(f"{run_dir.name}: a sweep is running ({busy}); its tables hold the rows "
