@@ -4,9 +4,8 @@ conclusions (report/conclusions.py), tables, operator profile and plots."""
 import csv
 from pathlib import Path
 
-from tabulate import tabulate
-
 from report import frame, headline, models, operators, storage
+from report.names import table
 from report.conclusions import conclusions
 from report.plots import PLOT_NAMES, plot_headline, render_plots
 from report.storage import METHOD, RUNS_FILE, ReportError, read_machine
@@ -51,11 +50,11 @@ def _bullets(items, indent=""):
 
 def environment_markdown(rows):
     rows = frame.records(rows)
-    table = []
+    shown = []
     for column, name in ENVIRONMENT_FIELDS:
         values = sorted({str(r[column]) for r in rows if r.get(column) is not None})
-        table.append([name, ", ".join(values) if values else "not recorded"])
-    return tabulate(table, ["", "value"], tablefmt="pipe", disable_numparse=True)
+        shown.append([name, ", ".join(values) if values else "not recorded"])
+    return table(["", "value"], shown)
 
 
 def folder_page(run_dir, rows, plot_notes=()):
@@ -102,7 +101,7 @@ def historical_markdown(path=HISTORICAL_CSV):
                        "samples_per_s_max", "seconds"):
             r[column] = _number(r[column])
     as_int = lambda v: f"{v:,.0f}"  # noqa: E731
-    table = [[r["scenario"], HISTORICAL_IMPLS.get(r["impl"], r["impl"]), r["hardware"],
+    shown = [[r["scenario"], HISTORICAL_IMPLS.get(r["impl"], r["impl"]), r["hardware"],
               "—" if r["devices"] is None else as_int(r["devices"]),
               _span(r["batch_min"], r["batch_max"], as_int),
               "—" if r["epochs"] is None else as_int(r["epochs"]),
@@ -142,7 +141,7 @@ def historical_markdown(path=HISTORICAL_CSV):
              "Published numbers from an earlier benchmark of a Keras 1.2.2 fork on MXNet 0.10, "
              "on AWS K80 GPUs with cuDNN 5. Different hardware and software versions: read them "
              "for the order of magnitude only. Source data: `report/historical.csv`.",
-             tabulate(table, headers, tablefmt="pipe", disable_numparse=True)]
+             table(headers, shown)]
     if findings:
         parts.append(_bullets(findings))
     return "\n\n".join(parts)

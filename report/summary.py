@@ -5,16 +5,14 @@ report.frame's keys: the summary tables, the plots, the README and ratios.csv ag
 """
 from statistics import median
 
-from tabulate import tabulate
-
 import noise
 
 from report import frame
 from report.ablation import ablation_markdown, cumulative_markdown
-from report.names import (IMPL_ORDER, format_accuracy, format_floor, format_fraction,
-                          format_rate, format_ratio, group_title, impl_name, pair_name,
-                          pair_title)
-from report.ratios import CI_LEVEL, PAIRS, all_pairs, interval, is_control
+from cell.arms import PAIRS, is_control
+from report.names import (IMPL_ORDER, format_accuracy, format_fraction, format_rate, group_title,
+                          impl_name, pair_name, pair_title, table)
+from report.ratios import all_pairs
 
 
 def impls_present(rows):
@@ -53,7 +51,7 @@ def _group_table(group, lines, ratios, impls, pairs):
     headers += [pair_title(*pair) for pair in pairs]
     headers += [f"{impl_name(i)} val acc" for i in impls]
     headers += [f"{impl_name(i)} % of peak" for i in impls] if with_peak else []
-    table = []
+    body = []
     for batch in batches:
         by_impl = lines[(group, batch)]
         any_row = next(iter(by_impl.values()))[0]
@@ -62,9 +60,8 @@ def _group_table(group, lines, ratios, impls, pairs):
         shown = []
         for pair in pairs:
             ratio = ratios.get((group, batch, pair))
-            show = format_floor if pair[0].endswith("-control") else format_ratio
-            shown.append(show(ratio) if ratio else "—")
-        table.append(
+            shown.append("—" if not ratio else ratio.floor() if is_control(pair[0]) else str(ratio))
+        body.append(
             [batch_text, any_row.get("devices") or "—", per_device_batch(any_row),
              _samples_text([r for rows in by_impl.values() for r in rows])]
             + [format_rate(median_of(by_impl.get(i, []), "samples_per_s")) for i in impls]
@@ -72,30 +69,29 @@ def _group_table(group, lines, ratios, impls, pairs):
             + [format_accuracy(median_of(by_impl.get(i, []), "val_accuracy")) for i in impls]
             + ([format_fraction(median_of(by_impl.get(i, []), "peak_fraction")) for i in impls]
                if with_peak else []))
-    return tabulate(table, headers, tablefmt="pipe", disable_numparse=True)
+    return table(headers, body)
 
 
 def _ratio_key(r):
-    return r["group"], r["batch_size"], (r["numerator"], r["denominator"])
+    return r.group, r.batch_size, (r.numerator, r.denominator)
 
 
 def noise_table(cells, canary, ratios):
     """Finished cells with a noise flag or a canary flag (`canary`: noise.canary_flags(cells)),
     and per-round ratios that are outliers: kept, and shown here."""
-    table = []
+    shown = []
     for r in cells:
         found = "; ".join(f for f in (r.get("noise_flags"), canary.get(id(r))) if f)
         if found:
-            table.append([r["scenario"], impl_name(r["arm"]), r["ctx"], r["batch_size"],
+            shown.append([r["scenario"], impl_name(r["arm"]), r["ctx"], r["batch_size"],
                           r["round"], found])
     for r in ratios:
-        for round_number, score in r["outliers"]:
-            table.append([r["scenario"], pair_name(r["numerator"], r["denominator"]),
+        for round_number, score in r.outliers:
+            shown.append([r["scenario"], pair_name(r["numerator"], r["denominator"]),
                           r["ctx"], r["batch_size"], round_number,
                           f"round ratio {r['per_round'][round_number]:.3f} is an outlier "
                           f"(modified z {score:+.1f} > 3.5)"])
-    headers = ["scenario", "arm", "ctx", "batch", "round", "flag"]
-    return tabulate(table, headers, tablefmt="pipe", disable_numparse=True) if table else ""
+    return table(["scenario", "arm", "ctx", "batch", "round", "flag"], shown) if shown else ""
 
 
 def state_table(cells, flagged, ratios):
@@ -111,29 +107,22 @@ def state_table(cells, flagged, ratios):
     # rounds in another state (their other cells may have started before the state changed)
     read = done[done["canary_ms"].map(bool).astype(bool)]
     canaries = read.groupby(frame.LINE + ["round", "flagged"])["canary_ms"].agg(list).to_dict()
-    table = []
+    found = []
     for r in ratios:
-        key = (*r["group"], r["batch_size"])   # the ratio's configuration (frame.LINE)
-        other = sorted(other_rounds.get(key, set()) & set(r["per_round"]))
+        key = (*r.group, r.batch_size)   # the ratio's configuration (frame.LINE)
+        other = sorted(other_rounds.get(key, set()) & set(r.per_round))
         if not other:
             continue
-        usual = [k for k in r["per_round"] if k not in other]
+        usual = [k for k in r.per_round if k not in other]
         shown = []
-        for group, in_other in ((usual, False), (other, True)):
-            if not group:
-                shown.append("—")
-                continue
-            ratio, low, high, _ = interval([r["per_round"][k] for k in group])
-            readings = [c for k in group for c in canaries.get((*key, k, in_other), [])]
-            shown.append(format_ratio(dict(ratio=ratio, ci_low=low, ci_high=high,
-                                           ci_level=CI_LEVEL, n=len(group), paired=True))
-                         + (f", canary {median(readings):.1f} ms" if readings else ""))
-        table.append([r["scenario"], pair_name(r["numerator"], r["denominator"]),
-                      r["ctx"], r["batch_size"], format_ratio(r), *shown,
-                      ", ".join(str(k) for k in other)])
-    headers = ["scenario", "ratio", "ctx", "batch", "all rounds", "rounds in the usual state",
-               "rounds in another state", "which"]
-    return tabulate(table, headers, tablefmt="pipe", disable_numparse=True) if table else ""
+        for rounds, in_other in ((usual, False), (other, True)):
+            readings = [c for k in rounds for c in canaries.get((*key, k, in_other), [])]
+            shown.append(("—" if not rounds else str(r.over(rounds)))
+                         + (f", canary {median(readings):.1f} ms" if rounds and readings else ""))
+        found.append([r.scenario, pair_name(r.numerator, r.denominator), r.ctx, r.batch_size,
+                      str(r), *shown, ", ".join(str(k) for k in other)])
+    return table(["scenario", "ratio", "ctx", "batch", "all rounds", "rounds in the usual state",
+                  "rounds in another state", "which"], found) if found else ""
 
 
 ABLATION_TEXT = (
@@ -164,10 +153,10 @@ def summary_sections(rows, level=2):
                 "run back to back, with a 95% t-interval on the log ratios (n = rounds); above 1 "
                 "means the first named is slower. % of peak: training GFLOP/s over this "
                 "machine's FP32 GEMM rate (`bench.py --peak`), where measured.")
-        if any(r["before_rounds"] for r in found):
+        if any(r.before_rounds for r in found):
             text += (" Measured before rounds: repeats, run in a fixed order (Keras first), "
                      "stand in for rounds.")
-        if any(pair[0].endswith("-control") for pair in pairs):
+        if any(is_control(pair[0]) for pair in pairs):
             text += (" Noise floor: the relative half-width of the CI of an A/A ratio (the same "
                      "Gluon cell run twice in every round); a ratio's gap from 1 within it is noise.")
         parts.append(text)
@@ -205,13 +194,12 @@ def summary_sections(rows, level=2):
                      "sweep's usual state, and over the rest.\n\n" + by_state)
     failed = frame.records(frame.failed(rows))
     if failed:
-        table = [[r["scenario"], impl_name(r["arm"]), r["ctx"], r["workers"], r["batch_size"],
+        shown = [[r["scenario"], impl_name(r["arm"]), r["ctx"], r["workers"], r["batch_size"],
                   "—" if r["round"] is None else r["round"],
                   "(synthetic)" if r["data"] == "synthetic" else "real", r.get("reason") or ""]
                  for r in failed]
-        headers = ["scenario", "impl", "ctx", "workers", "batch", "round", "data", "reason"]
-        parts.append(f"{hashes} Failed cells\n\n"
-                     + tabulate(table, headers, tablefmt="pipe", disable_numparse=True))
+        parts.append(f"{hashes} Failed cells\n\n" + table(
+            ["scenario", "impl", "ctx", "workers", "batch", "round", "data", "reason"], shown))
     return "\n\n".join(parts) + "\n"
 
 

@@ -4,7 +4,7 @@ Fake rows with known epoch times, as tests/test_rounds.py and tests/test_report.
 
 import pytest
 
-from report import ablation, names, operators, ratios, storage
+from report import ablation, operators, ratios, storage
 from report.conclusions import conclusions
 from report.names import impl_name
 from report.summary import summary_markdown
@@ -105,9 +105,9 @@ def test_the_results_readme_says_what_comes_back_and_what_remains():
     remains = ratios.paired_ratios(rows, "keras-fused", "gluon")[0]
     found = [c for c in conclusions(rows) if isinstance(c, str) and c.startswith("Fused path")]
     assert found == [f"Fused path (shim/fused/), lenet on cpu, batch 128: it gives back "
-                     f"Keras/Keras fused {names.format_ratio(back)}; Keras fused/Gluon "
-                     f"{names.format_ratio(remains)} remains."]
-    assert names.format_ratio(back).startswith("1.98x (95% CI")
+                     f"Keras/Keras fused {str(back)}; Keras fused/Gluon "
+                     f"{str(remains)} remains."]
+    assert str(back).startswith("1.98x (95% CI")
     assert impl_name("keras-fused:bias+rnn") == "Keras fused (bias+rnn)"
 
 
@@ -170,11 +170,12 @@ def test_where_the_time_goes_names_what_remains_by_operator():
 
 
 def test_the_plots_tell_the_fused_arms_apart(tmp_path):
+    from cell.arms import colour
     from report import plots
 
     arms = ["keras", "keras-fused", "gluon", "keras-fused:bias", "keras-fused:rnn",
             "keras-fused:copies"]
-    assert len({plots._impl_color(a) for a in arms}) == len(arms)
+    assert len({colour(a) for a in arms}) == len(arms)
     rows = [dict(r, warmup_s=3.0, train_samples=64) for r in sweep_rows(COMPOUNDED)]
     written, skipped = plots.render_plots(rows, tmp_path, "t")
     assert {p.name for p in written} >= {"throughput.png", "overhead.png", "warmup.png"}

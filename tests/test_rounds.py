@@ -16,7 +16,7 @@ import pytest
 
 import bench
 import noise
-from report import names, plots, ratios
+from report import plots, ratios
 from report.summary import summary_markdown
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -117,7 +117,7 @@ def test_the_ci_is_a_t_interval_on_log_ratios():
     assert r["ci_low"] == pytest.approx(math.exp(-half), rel=1e-6)
     assert r["ci_high"] == pytest.approx(math.exp(half), rel=1e-6)
     assert r["half_width"] == pytest.approx(math.exp(half) - 1, rel=1e-6)
-    assert names.format_ratio(r) == "1.00x (95% CI 0.83–1.20, n=4)"
+    assert str(r) == "1.00x (95% CI 0.83–1.20, n=4)"
 
     # a constant ratio: the geometric mean, and a CI of zero width
     (r,) = ratios.paired_ratios(rows_with_ratios([1.5, 1.5, 1.5]))
@@ -127,8 +127,8 @@ def test_the_ci_is_a_t_interval_on_log_ratios():
     assert r["ratio"] == pytest.approx(4.0)
     assert r["ci_high"] == pytest.approx(4 * math.exp(12.7062 * math.log(2)), rel=1e-4)
     (r,) = ratios.paired_ratios(rows_with_ratios([1.3]))
-    assert r["ci_low"] is None and names.format_ratio(r) == "1.30x (n=1, no CI)"
-    assert ratios.unstable_reason(r) == "one round: no CI"
+    assert r["ci_low"] is None and str(r) == "1.30x (n=1, no CI)"
+    assert r.unstable() == "one round: no CI"
 
 
 def test_an_outlying_round_is_flagged_and_kept():
@@ -136,7 +136,7 @@ def test_an_outlying_round_is_flagged_and_kept():
     (r,) = ratios.paired_ratios(rows)
     assert r["n"] == 7   # kept
     assert [k for k, _ in r["outliers"]] == [7]
-    assert "round 7 ratio is an outlier" in ratios.unstable_reason(r)
+    assert "round 7 ratio is an outlier" in r.unstable()
     assert "round ratio 2.400 is an outlier" in summary_markdown(rows, "t")
 
 
@@ -435,10 +435,10 @@ def test_the_headline_takes_folders_with_rounds_and_marks_the_others(tmp_path):
     readme = readme_markdown(tmp_path)
     headline = readme.split("## Made-up CPU, 2 cores")[1].split("\n## ")[0]
     (r,) = ratios.paired_ratios(rows_with_ratios([1.3, 1.4, 1.35]))
-    assert f"| Keras/Gluon  | {names.format_cell(r)} |" in headline
+    assert f"| Keras/Gluon  | {r.cell()} |" in headline
     assert "[new-box](new-box/summary.md)" in headline
     assert "old-box" not in headline and "throttled" not in headline
-    assert f"- Keras costs {names.format_cell(r)} Gluon's epoch time on LeNet on MNIST (cpu b128)." \
+    assert f"- Keras costs {r.cell()} Gluon's epoch time on LeNet on MNIST (cpu b128)." \
         in headline
     index = readme.split("## Sweeps")[1].split("\n## ")[0]
     assert "| [new-box](new-box/summary.md) " in index and "| headline " in index
