@@ -12,7 +12,7 @@ from pathlib import Path
 import scenarios
 from cell.arms import is_control, is_fix_arm
 from report import frame, models
-from report.names import context_label, impl_name, pair_name, table
+from report.names import context_label, impl_name, pair_name, table, text
 from report.ratios import all_pairs
 from report.storage import METHOD
 
@@ -273,10 +273,7 @@ def machine_block(machine, sweeps, level=2, prefix=""):
     return "\n\n".join(parts)
 
 
-INTRO = ("Each cell is an epoch-time ratio with its 95% CI: the first arm's time per training "
-         "epoch over the second's, on the same data, batch, contexts and rounds; 2.16x (2.07-2.25) "
-         "means the first takes 2.16 times as long. Keras is stock keras-mxnet 2.2.4.3 through "
-         "the shim; Keras fused is the same unchanged model with the opt-in fused path.")
+INTRO = text("readme", "intro")
 
 
 def sweep_table(rows):

@@ -1,6 +1,10 @@
 """How the report names and formats things: arms, contexts, rates and tables. One place, so that
 a table, a conclusion, a plot's legend and the headline say a thing the same way. (A ratio
 formats itself: report.ratios.Ratio.)"""
+import functools
+import re
+from pathlib import Path
+
 from tabulate import tabulate
 
 from cell import arms
@@ -8,6 +12,17 @@ from cell import arms
 # the selectable arms in display order (cell/arms.py); a control is shown with its pair
 IMPL_ORDER = arms.ordered(arms.SELECTABLE + (arms.FUSED,))
 impl_name = arms.label
+
+
+@functools.cache
+def _texts(page):
+    parts = re.split(r"\n?<!-- (\S+) -->\n", (Path(__file__).parent / "text" / f"{page}.md").read_text())
+    return dict(zip(parts[1::2], (part.rstrip("\n") for part in parts[2::2])))
+
+
+def text(page, name):
+    """A piece of the report's fixed text: report/text/<page>.md, after `<!-- name -->`."""
+    return _texts(page)[name]
 
 
 def table(headers, rows):

@@ -20,7 +20,7 @@ import pandas as pd
 
 from cell.arms import FUSED, fixes_of_arm, is_fused
 from report import drawn, frame
-from report.names import context_label, impl_name, table
+from report.names import context_label, impl_name, table, text
 from report.ratios import Ratio
 from report.storage import read_operators
 
@@ -252,32 +252,21 @@ def section(run_dir, rows, level=3, images=None):
     if not steps and not (frame.as_frame(rows)["impl"] == "keras-graph").any():
         return ""
     parts = [f"{hashes} Where the time goes",
-             "keras-graph trains Keras's own training graph with the Gluon training loop, so "
-             "Keras/Gluon = (Keras/Keras graph: the loop and API) × (Keras graph/Gluon: the "
-             "graph). Factors are per-round paired epoch-time ratios: their geometric mean over "
-             "rounds with its 95% CI (t-interval on logs, as for every ratio here); shares split "
-             "the whole on a log scale. Profiled cells are left out."]
+             text("operators", "split")]
     split = loop_graph_split(rows)
     if split:
         parts.append(split_table(split))
     else:
-        parts.append("No cell has unprofiled keras, keras-graph and gluon rows: run `bench.py "
-                     "--impl keras,keras-graph,gluon` to split the ratio.")
+        parts.append(text("operators", "no-split"))
     if not steps:
-        parts.append("No operators.csv: run `bench.py --profile --impl keras,keras-graph,gluon` "
-                     "for the per-operator breakdown.")
+        parts.append(text("operators", "no-operators"))
         return "\n\n".join(parts)
-    parts.append("Per-operator times from `bench.py --profile` (operators.csv): median over "
-                 "rounds of milliseconds per training step over the timed epochs. With several "
-                 "contexts the operators of different devices overlap in time.")
+    parts.append(text("operators", "operators"))
     if (Path(run_dir) / f"{PLOT_NAME}.png").is_file():
         parts.append(f"![{Path(run_dir).name} {PLOT_NAME}]({images}{PLOT_NAME}.png)")
     recovered = recovered_by_fix(steps)
     if recovered:
-        parts.append("What the fused path's arms recover, by fix where a single-fix arm "
-                     "(keras-fused:X) was profiled: Keras's operator time per step minus the "
-                     "arm's, and the operators that make up most of it.\n\n"
-                     + recovered_markdown(recovered))
+        parts.append(text("operators", "recovered") + "\n\n" + recovered_markdown(recovered))
     checks = hand_profile_checks(steps)
     if checks:
         parts.append("Checked against the earlier hand profile:\n\n"

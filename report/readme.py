@@ -5,16 +5,13 @@ import csv
 from pathlib import Path
 
 from report import frame, headline, models, operators, storage
-from report.names import table
+from report.names import table, text
 from report.conclusions import conclusions
 from report.plots import PLOT_NAMES, plot_headline, render_plots
 from report.storage import METHOD, RUNS_FILE, ReportError, read_machine
 from report.summary import summary_sections
 
 HISTORICAL_CSV = Path(__file__).with_name("historical.csv")
-CPU_CONTEXTS_NOTE = ("Several CPU contexts on one machine (e.g. ctx 'cpu:0-1') share the same "
-                     "cores, so multi-context CPU rows measure the cost of data parallelism, "
-                     "not a speed-up.")
 ENVIRONMENT_FIELDS = [("host", "host"), ("cpu", "CPU"), ("cores", "cores"), ("gpus", "GPUs"),
                       ("python", "Python"), ("mxnet", "MXNet"), ("keras_mxnet", "keras-mxnet"),
                       ("numpy", "NumPy"), ("torch", "PyTorch"), ("git_commit", "git commit")]
@@ -137,57 +134,16 @@ def historical_markdown(path=HISTORICAL_CSV):
                             f"{as_int(r['devices'])}× {r['hardware']}, batch {as_int(r['batch_min'])}: "
                             f"{as_int(r['seconds'])} s for {as_int(r['epochs'])} epochs "
                             f"({r['seconds'] / r['epochs']:.0f} s per epoch).")
-    parts = ["## Historical reference (another machine; not comparable with the results above)",
-             "Published numbers from an earlier benchmark of a Keras 1.2.2 fork on MXNet 0.10, "
-             "on AWS K80 GPUs with cuDNN 5. Different hardware and software versions: read them "
-             "for the order of magnitude only. Source data: `report/historical.csv`.",
-             table(headers, shown)]
+    parts = [text("readme", "historical"), table(headers, shown)]
     if findings:
         parts.append(_bullets(findings))
     return "\n\n".join(parts)
 
 
-# What a folder measured by an earlier method (report/storage/schema.py, METHOD) says of itself: a title
-# suffix and a sentence. Such folders stay, and stay out of the headline.
-EARLIER_METHODS = {
-    0: (" (before rounds)", " In results/archive/: measured before rounds: repeats, run in a fixed order (Keras first), "
-        "stand in for rounds; and before method 2 (a throttled Gluon on one CPU context, see "
-        "docs/methodology.md); not in the headline."),
-    1: (" (Gluon throttled)", " In results/archive/: measured before method 2: on a CPU context with more than one "
-        "OpenMP thread, the Gluon arm (and keras-graph) ran every operator with libgomp's "
-        "throttled spin, from an OpenMP team its copy of the training set left on the Python "
-        "thread (docs/methodology.md), which slowed it by up to 2x, so those Keras/Gluon "
-        "ratios understate Keras's cost (on cpu:0-1 and with parameter-server workers, one "
-        "thread each, the methods agree); not in the headline."),
-}
-
-
-# What the shim found keras-mxnet 2.2.4.3 computing wrongly on MXNet 1.9.1, each held by the tests
-# named in shim/keras_mxnet.py's docstring: facts of the code, not of a sweep.
-CORRECTNESS = """## Does Keras on MXNet compute what Keras says?
-
-Not always, in stock keras-mxnet 2.2.4.3 on MXNet 1.9.1. The shim (imported by every Keras arm
-here) mends these, each under a test that fails on the stock code:
-
-- **The default LSTM/GRU/SimpleRNN ignored its weights.** With `unroll=False` (Keras's default)
-  keras-mxnet's `foreach` loop never linked the layer's variables to its graph: a fresh
-  `Sequential([LSTM(4, input_shape=(5, 3))])` predicts exactly 0.0, `set_weights` changes
-  nothing, training moves the outputs to about 0.001, and `get_weights` reports values the model
-  never used (so a saved model is not the one that was trained). Its LSTM step also added the
-  input gate's bias to all four gates. Through the shim the default layer computes Keras's
-  function, the same as `unroll=True` (shim/recurrent.py).
-- **Stacked recurrent layers could not be built**: a recurrent layer after another's sequences got
-  a zero state of shape (1, batch x units).
-- **Convolutions started at the wrong scale**: Glorot's fans were computed for a channels_last
-  kernel on channels_first kernels (LeNet's first convolution drew from +-0.173, not +-0.107).
-- **Several contexts trained on N times the gradient**: keras-mxnet summed per-device mean
-  gradients, so SGD's step grew with the number of contexts.
-- **`cpu(i)` meant `cpu(0)`**: every CPU context in a list ran on the first.
-
-The opt-in fused path (`shim/fused/`, the keras-fused arms) is held to stock Keras's function
-the same way: predictions, loss, every gradient and the parameters after an SGD and an Adam step
-agree within float32 rounding on both scenarios, on one and two contexts, and on ten other models
-(tests/test_fused.py)."""
+# What a folder measured by an earlier method (METHOD) says of itself: a title suffix and a
+# sentence. Such folders stay, and stay out of the headline.
+EARLIER_METHODS = {0: (" (before rounds)", " " + text("readme", "method-0")),
+                   1: (" (Gluon throttled)", " " + text("readme", "method-1"))}
 
 
 def oldest_method(rows):
@@ -217,19 +173,12 @@ def readme_markdown(results_dir, sweeps=None):
     for machine, group in found:
         parts.append(headline.machine_block(machine, group))
     parts.append(headline.model_sections(current))
-    parts.append("## Sweeps\n\nOne line per results folder, oldest first; each links its "
-                 "summary.md (environment, conclusions, tables, noise, where the time goes, "
-                 f"plots). Generated by `python -m report` from `<folder>/{RUNS_FILE}`; do not "
-                 "edit by hand. Several CPU contexts on one machine (cpu:0-1) share its cores: "
-                 "they measure the cost of data parallelism, not a speed-up.")
+    parts.append(text("readme", "sweeps"))
     if current:
         parts.append(headline.index_table(current, headline.headline_labels(current)))
     if archived:
-        parts.append("### Archive: sweeps of an earlier method\n\nKept whole in "
-                     f"`{ARCHIVE}/`, out of the headline: their method made ratios that are not "
-                     "comparable with today's (each page says why).\n\n"
-                     + headline.index_table(archived, set()))
-    parts.append(CORRECTNESS)
+        parts.append(text("readme", "archive") + "\n\n" + headline.index_table(archived, set()))
+    parts.append(text("readme", "correctness"))
     parts.append(historical_markdown())
     return "\n\n".join(part for part in parts if part) + "\n"
 

@@ -11,7 +11,7 @@ from report import frame
 from report.ablation import ablation_markdown, cumulative_markdown
 from cell.arms import PAIRS, is_control
 from report.names import (IMPL_ORDER, format_accuracy, format_fraction, format_rate, group_title,
-                          impl_name, pair_name, pair_title, table)
+                          impl_name, pair_name, pair_title, table, text)
 from report.ratios import all_pairs
 
 
@@ -125,16 +125,6 @@ def state_table(cells, flagged, ratios):
                   "rounds in another state", "which"], found) if found else ""
 
 
-ABLATION_TEXT = (
-    "Keras/Keras fused (X): epoch time of stock Keras over Keras with fix X alone of the fused "
-    "path (shim/fused/), paired by round like every ratio here: X's share of what the path "
-    "gives back. Two predictions of Keras/Keras fused from the single-fix shares: their "
-    "product (exact if each fix removes a fraction of whatever time is left) and 1 / (1 - the "
-    "sum of the time each saves, 1 - 1/share) (exact if each removes a part of the step of its "
-    "own); a prediction within Keras/Keras fused's CI accounts for the whole recovery. Each "
-    "names the single fixes it covers, the whole names its fixes (report/ablation.py).")
-
-
 def summary_sections(rows, level=2):
     """The tables, as markdown starting at heading `level` (no document title)."""
     hashes = "#" * level
@@ -148,50 +138,33 @@ def summary_sections(rows, level=2):
     impls = impls_present(frame.finished(rows))
     parts = []
     if lines:
-        text = ("Samples/s and validation accuracy: median over rounds. Epoch-time ratios "
-                "(e.g. Keras/Gluon): geometric mean of the per-round ratios, each round's arms "
-                "run back to back, with a 95% t-interval on the log ratios (n = rounds); above 1 "
-                "means the first named is slower. % of peak: training GFLOP/s over this "
-                "machine's FP32 GEMM rate (`bench.py --peak`), where measured.")
-        if any(r.before_rounds for r in found):
-            text += (" Measured before rounds: repeats, run in a fixed order (Keras first), "
-                     "stand in for rounds.")
-        if any(is_control(pair[0]) for pair in pairs):
-            text += (" Noise floor: the relative half-width of the CI of an A/A ratio (the same "
-                     "Gluon cell run twice in every round); a ratio's gap from 1 within it is noise.")
-        parts.append(text)
+        notes = [text("summary", "tables")]
+        notes += [text("summary", "before-rounds")] if any(r.before_rounds for r in found) else []
+        notes += [text("summary", "noise-floor")] if any(is_control(p[0]) for p in pairs) else []
+        parts.append(" ".join(notes))
     else:
-        parts.append("No completed cells.")
+        parts.append(text("summary", "no-cells"))
     for group in sorted({g for g, _ in lines}):
         parts.append(f"{hashes} {group_title(group)}\n\n"
                      f"{_group_table(group, lines, ratios, impls, pairs)}")
     fixes = ablation_markdown(rows)
     if fixes:
         parts.append(f"{hashes} Fix ablation: each fix's share of what the fused path gives "
-                     f"back\n\n{ABLATION_TEXT}\n\n" + fixes)
+                     f"back\n\n{text('summary', 'ablation')}\n\n" + fixes)
     steps = cumulative_markdown(rows)
     if steps:
         parts.append(f"{hashes} Cumulative ablation: the fixes added one at a time\n\n"
-                     "Each step's share is the arm before it over the arm with the fix added, "
-                     "paired by round; the steps multiply to Keras/Keras fused by construction "
-                     "(report/ablation.py), so they account for the whole recovery. Fixes "
-                     "interact, so a step's share depends on the order.\n\n" + steps)
+                     f"{text('summary', 'cumulative')}\n\n" + steps)
     cells = frame.records(frame.finished(rows))
     canary = noise.canary_flags(cells)
     noisy = noise_table(cells, canary, found)
     if noisy:
-        text = "Kept in every table above; shown here so that they can be weighed."
-        if canary:
-            text += (" A canary flag marks a cell that started while the machine ran short "
-                     "parallel work at another speed than it did over most of the sweep "
-                     "(noise.py).")
-        parts.append(f"{hashes} Noise flags\n\n{text}\n\n" + noisy)
+        said = text("summary", "noise-flags") + (f" {text('summary', 'canary')}" if canary else "")
+        parts.append(f"{hashes} Noise flags\n\n{said}\n\n" + noisy)
     by_state = state_table(cells, canary, found)
     if by_state:
-        parts.append(f"{hashes} Ratios by machine state\n\nThe machine's state moves some "
-                     "ratios (noise.py): here each ratio a canary flag touches, over all its "
-                     "rounds as above, then over the rounds whose cells all started in the "
-                     "sweep's usual state, and over the rest.\n\n" + by_state)
+        parts.append(f"{hashes} Ratios by machine state\n\n{text('summary', 'machine-state')}"
+                     "\n\n" + by_state)
     failed = frame.records(frame.failed(rows))
     if failed:
         shown = [[r["scenario"], impl_name(r["arm"]), r["ctx"], r["workers"], r["batch_size"],
