@@ -6,7 +6,8 @@ objects (dtype=object): a blank is None, an int stays an int, and the text the r
 from a value is the text it wrote before the frame existed.
 
 Normalized columns (the rules that were spread over the report's modules):
-- arm: the recorded arm, else (rows from before arms) the implementation;
+- arm: the recorded arm, else (rows from before arms) the implementation; a plain keras-fused
+  row whose `fixes` are not today's full set (shim.fused.FIXES) is keras-fused:<its fixes>;
 - round: the recorded round, else (rows from before rounds) the repeat; before_rounds says which;
 - workers: 1 for a single, non-distributed process; data: 'real'; dtype: 'float32';
 - samples: the --max-samples prefix, 0 for the whole training set;
@@ -16,6 +17,9 @@ Normalized columns (the rules that were spread over the report's modules):
 import functools
 
 import pandas as pd
+
+from cell.arms import FUSED, is_control
+import shim.fused   # cheap: no keras, no mxnet; read at each call (tests put a fake in place)
 
 from report.storage import COLUMNS, method_of
 
@@ -46,6 +50,11 @@ def as_frame(rows):
     frame["before_rounds"] = frame["round"].isna()
     frame["round"] = _filled(frame["round"], frame["repeat"])
     frame["arm"] = _filled(frame["arm"], frame["impl"])
+    # Plain keras-fused is every fix of its day: a row that asked for another set than today's
+    # (a fix added or dropped since) is an arm of its own, never pooled with today's rows.
+    every = "+".join(shim.fused.FIXES)
+    stale = (frame["arm"] == FUSED) & frame["fixes"].notna() & (frame["fixes"] != every)
+    frame.loc[stale, "arm"] = FUSED + ":" + frame.loc[stale, "fixes"]
     frame["workers"] = _filled(frame["workers"], 1)
     frame["data"] = _filled(frame["data"], "real")
     frame["dtype"] = _filled(frame["dtype"], "float32")
@@ -116,7 +125,7 @@ def lines(rows):
 def without_controls(rows):
     """The arms of an implementation's own: the A/A control (Gluon run twice) left out."""
     frame = as_frame(rows)
-    return frame[~frame["arm"].map(lambda arm: arm.endswith("-control"))]
+    return frame[~frame["arm"].map(is_control)]
 
 
 def grouped(items, by):
