@@ -1,7 +1,6 @@
 """results/README.md: the answer in one screen (report/headline.py), the index of sweeps, what
 the shim mends, and the historical reference; and each folder's summary.md: its environment,
 conclusions (report/conclusions.py), tables, operator profile and plots."""
-import csv
 from pathlib import Path
 
 from report import frame, headline, models, operators, storage
@@ -11,7 +10,6 @@ from report.plots import PLOT_NAMES, plot_headline, render_plots
 from report.storage import METHOD, RUNS_FILE, ReportError, read_machine
 from report.summary import summary_sections
 
-HISTORICAL_CSV = Path(__file__).with_name("historical.csv")
 ENVIRONMENT_FIELDS = [("host", "host"), ("cpu", "CPU"), ("cores", "cores"), ("gpus", "GPUs"),
                       ("python", "Python"), ("mxnet", "MXNet"), ("keras_mxnet", "keras-mxnet"),
                       ("numpy", "NumPy"), ("torch", "PyTorch"), ("git_commit", "git commit")]
@@ -77,69 +75,6 @@ def folder_page(run_dir, rows, plot_notes=()):
     return "\n\n".join(part for part in parts if part) + "\n"
 
 
-HISTORICAL_IMPLS = {"keras": "Keras-on-MXNet (Keras 1.2.2 fork)", "mxnet_example": "MXNet's own example"}
-
-
-def _number(text):
-    return float(text) if text and text.strip() else None
-
-
-def _span(low, high, fmt):
-    if low is None:
-        return "—"
-    return fmt(low) if low == high else f"{fmt(low)}–{fmt(high)}"
-
-
-def historical_markdown(path=HISTORICAL_CSV):
-    with open(path, newline="") as f:
-        rows = list(csv.DictReader(f))
-    for r in rows:
-        for column in ("devices", "batch_min", "batch_max", "epochs", "samples_per_s_min",
-                       "samples_per_s_max", "seconds"):
-            r[column] = _number(r[column])
-    as_int = lambda v: f"{v:,.0f}"  # noqa: E731
-    shown = [[r["scenario"], HISTORICAL_IMPLS.get(r["impl"], r["impl"]), r["hardware"],
-              "—" if r["devices"] is None else as_int(r["devices"]),
-              _span(r["batch_min"], r["batch_max"], as_int),
-              "—" if r["epochs"] is None else as_int(r["epochs"]),
-              _span(r["samples_per_s_min"], r["samples_per_s_max"], as_int),
-              "—" if r["seconds"] is None else as_int(r["seconds"]), r["note"] or ""]
-             for r in rows]
-    headers = ["scenario", "implementation", "hardware", "devices", "batch", "epochs",
-               "samples/s", "seconds", "note"]
-    findings = []
-    single = {(r["scenario"], r["impl"], r["hardware"], r["devices"], r["batch_min"]): r
-              for r in rows if r["samples_per_s_min"] is not None
-              and r["samples_per_s_min"] == r["samples_per_s_max"]}
-    for (scenario, impl, hardware, devices, batch), keras in single.items():
-        native = single.get((scenario, "mxnet_example", hardware, devices, batch))
-        if impl != "keras" or native is None:
-            continue
-        slower = native["samples_per_s_min"] / keras["samples_per_s_min"]
-        findings.append(f"{scenario}, {as_int(devices)}× {hardware}, batch {as_int(batch)}: Keras "
-                        f"{as_int(keras['samples_per_s_min'])} vs MXNet example "
-                        f"{as_int(native['samples_per_s_min'])} samples/s: Keras about "
-                        f"{slower:.1f}x slower.")
-    for (scenario, impl, hardware, devices, batch), many in single.items():
-        one = single.get((scenario, impl, hardware, 1.0, batch))
-        if one is None or devices == 1:
-            continue
-        speedup = many["samples_per_s_min"] / one["samples_per_s_min"]
-        findings.append(f"{scenario}, {HISTORICAL_IMPLS.get(impl, impl)}, {hardware}, same global "
-                        f"batch {as_int(batch)}: {as_int(devices)} devices give {speedup:.1f}x the "
-                        f"1-device throughput ({speedup / devices:.0%} scaling efficiency).")
-    for r in rows:
-        if r["seconds"] is not None and r["epochs"]:
-            findings.append(f"{r['scenario']}, {HISTORICAL_IMPLS.get(r['impl'], r['impl'])}, "
-                            f"{as_int(r['devices'])}× {r['hardware']}, batch {as_int(r['batch_min'])}: "
-                            f"{as_int(r['seconds'])} s for {as_int(r['epochs'])} epochs "
-                            f"({r['seconds'] / r['epochs']:.0f} s per epoch).")
-    parts = [text("readme", "historical"), table(headers, shown)]
-    if findings:
-        parts.append(_bullets(findings))
-    return "\n\n".join(parts)
-
-
 # What a folder measured by an earlier method (METHOD) says of itself: a title suffix and a
 # sentence. Such folders stay, and stay out of the headline.
 EARLIER_METHODS = {0: (" (before rounds)", " " + text("readme", "method-0")),
@@ -179,7 +114,7 @@ def readme_markdown(results_dir, sweeps=None):
     if archived:
         parts.append(text("readme", "archive") + "\n\n" + headline.index_table(archived, set()))
     parts.append(text("readme", "correctness"))
-    parts.append(historical_markdown())
+    parts.append(text("readme", "historical"))
     return "\n\n".join(part for part in parts if part) + "\n"
 
 

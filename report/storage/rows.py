@@ -73,18 +73,12 @@ def _upgrade_header(path):
 
 
 def replace_csv(path, columns, rows):
-    """Write `rows` (dicts) to the CSV file `path`, replacing it whole: the new file takes the
-    old one's place only once it is complete and synced, so a kill leaves one or the other."""
+    """Write `rows` (dicts) to the CSV file `path`, replacing it whole (damage.replace_bytes)."""
     buffer = io.StringIO()
     writer = csv.DictWriter(buffer, fieldnames=columns, restval="", lineterminator="\n")
     writer.writeheader()
     writer.writerows(rows)
-    tmp = path.with_name(path.name + ".writing")
-    with open(tmp, "w", newline="") as f:
-        f.write(buffer.getvalue())
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
+    damage.replace_bytes(path, buffer.getvalue().encode("utf-8"))
 
 
 def _convert(name, text, path, line):

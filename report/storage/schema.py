@@ -91,13 +91,6 @@ def dtype_of(row):
     return row.get("dtype") or "float32"
 
 
-def samples_of(row):
-    """The --max-samples prefix a row trained on; 0 for the whole training set.
-
-    A prefix changes what an epoch is, so rows of different prefixes are never compared."""
-    return int(row.get("max_samples") or 0)
-
-
 def threads_of(row):
     """The --threads setting a row ran under: a count per context, or 'all' (cores / contexts).
     Rows written before the column existed ran with 'all'."""
