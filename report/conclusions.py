@@ -112,7 +112,8 @@ def saturation_conclusions(rows):
 
 def scaling_series(rows):
     """{(scenario, kind, arm, per-device batch, data, dtype, samples, threads, model):
-    {devices*workers: median samples/s}}: everything of frame.GROUP but the context fixed."""
+    {devices*workers: median samples/s}}: everything of frame.GROUP but the context fixed (the
+    scaling conclusions and the scaling plot)."""
     cells = [dict(r, kind=device_kind(r["ctx"]), per_device=per_device_batch(r),
                   contexts=(r.get("devices") or 1) * r["workers"])
              for r in frame.records(frame.finished(rows))]

@@ -12,12 +12,13 @@ import matplotlib
 matplotlib.use("Agg")  # no display on benchmark machines
 import matplotlib.pyplot as plt  # noqa: E402
 
+from cell.arms import FUSED, colour, ordered  # noqa: E402
 from report import drawn, frame  # noqa: E402
 from report.names import context_label, impl_name  # noqa: E402
 from report.ratios import paired_ratios  # noqa: E402
-from cell.arms import FUSED, colour, ordered  # noqa: E402
 from report.storage import device_kind  # noqa: E402
-from report.summary import median_of, per_device_batch  # noqa: E402
+from report.conclusions import scaling_series  # noqa: E402
+from report.summary import median_of  # noqa: E402
 
 PLOT_NAMES = ["throughput", "overhead", "accuracy", "scaling", "warmup"]
 PANEL_SIZE = (5.2, 4.2)
@@ -168,13 +169,7 @@ def plot_overhead(rows, label):
 
 def plot_scaling(rows, label):
     """Samples/s vs total devices at a fixed per-device batch, with ideal linear scaling."""
-    rows = frame.records(frame.as_frame(rows))
-    cells = [dict(r, kind=device_kind(r["ctx"]), per_device=per_device_batch(r),
-                  contexts=(r.get("devices") or 1) * r["workers"]) for r in rows]
-    keys = ["scenario", "kind", "arm", "per_device", "data", "dtype", "samples", "threads",
-            "model_sha256"]   # frame.GROUP but the context, which the x axis counts
-    series = {key: {n: same for (n,), same in frame.grouped(part, ["contexts"])}
-              for key, part in frame.grouped(cells, keys)}
+    series = scaling_series(rows)
     series = {k: v for k, v in series.items() if len(v) >= 2}
     if not series:
         raise Skipped("no implementation was run at two or more device counts "
@@ -189,7 +184,7 @@ def plot_scaling(rows, label):
             _, _, impl, batch, data, dtype, samples, threads, _ = key
             points = series[key]
             xs = sorted(points)
-            ys = [median_of(points[x], "samples_per_s") for x in xs]
+            ys = [points[x] for x in xs]
             counts.update(xs)
             name = context_label(f"{impl_name(impl)} · {batch}/device", 1, data, dtype, samples,
                                  threads)
