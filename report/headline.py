@@ -2,15 +2,15 @@
 per scenario and arm pair, a column per context and batch), the sweeps it comes from, a few
 computed sentences and a reproducibility line; and the index of sweeps.
 
-A headline cell comes from the latest sweep of the current method (report/storage/schema.py, METHOD) that
-measured its scenario, context and batch on that machine; each of its pairs from that one sweep,
+A headline cell comes from the latest sweep of the current method (report/storage/schema.py, METHOD)
+that measured its scenario, context and batch on that machine; each of its pairs from that one sweep,
 so a column's ratios were measured together. Earlier sweeps of the same configuration give the
 reproducibility line.
 """
 from pathlib import Path
 
 import scenarios
-from cell.arms import is_control, is_fix_arm
+from cell.arms import FUSED, is_control, is_fix_arm
 from report import frame, models
 from report.names import context_label, impl_name, pair_name, table, text
 from report.ratios import all_pairs
@@ -18,8 +18,8 @@ from report.storage import METHOD
 
 # The rows of a headline table, per scenario: the question, then what the fused path leaves and
 # what it gives back (shown where measured).
-HEADLINE_PAIRS = [("keras", "gluon"), ("keras-fused", "gluon"), ("keras", "keras-fused")]
-QUESTION = HEADLINE_PAIRS[0]
+HEADLINE_PAIRS = [("keras", "gluon"), (FUSED, "gluon"), ("keras", FUSED)]
+QUESTION, LEFT, BACK = HEADLINE_PAIRS
 # A headline column: one context (and thread setting) at one batch size.
 COLUMN = ["ctx", "workers", "dtype", "data", "threads", "batch_size"]
 MACHINE = ["cpu", "cores", "gpus"]
@@ -80,10 +80,6 @@ class Sweep:
             r.where.update(column=tuple(r[c] for c in COLUMN),
                            last=last.get((*r.group, r.batch_size), ""))
 
-    def pairs_at(self, scenario, column):
-        return {(r["numerator"], r["denominator"]): r for r in self.ratios
-                if r["scenario"] == scenario and r["column"] == column}
-
 
 def current(sweeps):
     """The sweeps of the current method with a headline ratio."""
@@ -94,7 +90,7 @@ def model_sections(sweeps, level=2):
     """'Your models': each --model folder's section, current method only; '' without any."""
     found = [models.model_section(s.path, s.rows, level + 1)
              for s in sweeps if s.method >= METHOD]
-    found = [text for text in found if text]
+    found = [section for section in found if section]
     if not found:
         return ""
     return "\n\n".join([f"{'#' * level} Your models (`bench.py --model`)"] + found)
@@ -166,16 +162,16 @@ def sentences(found):
         lines.append("Keras costs " + " and ".join(
             f"{pick[s][QUESTION].cell()}" + (" Gluon's epoch time" if s == asked[0] else "")
             + f" on {scenario_title(s)}" for s in asked) + f" ({column_title(refs[asked[0]])}).")
-    fused = [s for s in names if ("keras-fused", "gluon") in pick[s]]
+    fused = [s for s in names if LEFT in pick[s]]
     if fused:
-        back = [s for s in fused if ("keras", "keras-fused") in pick[s]]
+        back = [s for s in fused if BACK in pick[s]]
         text = ("With the opt-in fused path (shim/fused/), a Keras user's unchanged model runs at "
-                + " and ".join(f"{pick[s]['keras-fused', 'gluon'].cell()}"
+                + " and ".join(f"{pick[s][LEFT].cell()}"
                                + (" Gluon's" if s == fused[0] else "")
                                + f" on {scenario_title(s)}" for s in fused))
         if back:
             text += (": it gives back " + " and ".join(
-                f"{pick[s]['keras', 'keras-fused']['ratio']:.2f}x" for s in back))
+                f"{pick[s][BACK].ratio:.2f}x" for s in back))
         lines.append(text + ".")
     spans = []
     for s in asked:

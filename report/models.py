@@ -6,14 +6,14 @@ operators where the sweep was profiled.
 A model is a scenario whose rows carry a model_sha256: a changed file is another model (another
 configuration), and its section says which file and hash it measured.
 """
-from cell.arms import fix_pairs, is_fused
+from cell.arms import FUSED, control_for, fix_pairs, is_fused
 from report import frame
 from report.names import context_label, impl_name, pair_title, table
 from report.operators import per_step, top_operators
 from report.ratios import all_pairs
 from report.storage import read_operators
 
-MODEL_PAIRS = [("keras", "keras-fused"), ("keras", "keras-graph"), ("keras-control", "keras")]
+MODEL_PAIRS = [("keras", FUSED), ("keras", "keras-graph"), (control_for(model=True).name, "keras")]
 
 
 def is_model(rows):

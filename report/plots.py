@@ -312,5 +312,5 @@ def plot_headline(found, title, path):
     return drawn.save(fig, path, key, dpi=100, bbox_inches="tight")
 
 
-_PAIR_COLORS = {("keras", "gluon"): colour("keras"), ("keras-fused", "gluon"): colour(FUSED),
-                ("keras", "keras-fused"): "tab:gray"}
+_PAIR_COLORS = {("keras", "gluon"): colour("keras"), (FUSED, "gluon"): colour(FUSED),
+                ("keras", FUSED): "tab:gray"}
