@@ -254,11 +254,12 @@ def render_plots(rows, out_dir, label):
     """
     out_dir = Path(out_dir)
     # The A/A control arm is Gluon run twice: it must not enter Gluon's throughput lines.
-    arms = frame.records(frame.without_controls(frame.finished(rows)))
+    arms = frame.without_controls(frame.finished(rows))   # a frame: each plot takes its view
+    inputs = frame.records(arms)
     written, notes = [], []
     for name, plot in PLOTS.items():
         path = out_dir / f"{name}.png"
-        key = drawn.key_of(name, label, arms)
+        key = drawn.key_of(name, label, inputs)
         if drawn.current(path, key):   # drawn from these rows already: it has data
             written.append(path)
             continue
