@@ -125,7 +125,7 @@ def lines(rows):
 def without_controls(rows):
     """The arms of an implementation's own: the A/A control (Gluon run twice) left out."""
     frame = as_frame(rows)
-    return frame[~frame["arm"].map(is_control)]
+    return frame[~frame["arm"].map(is_control).astype(bool)]   # an empty mask stays boolean
 
 
 def grouped(items, by):
