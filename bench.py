@@ -19,7 +19,7 @@ import shlex
 import signal
 import sys
 
-from report import record, runs
+from report import storage
 from sweep.args import UsageError, parser, threads_overridden, validate
 from sweep.loop import SweepStopped, run_sweep
 from sweep.peak import measure_peak
@@ -53,7 +53,7 @@ def main(argv=None):
         if note := threads_overridden(args):
             print(note)
         return run_sweep(args)
-    except (UsageError, runs.ReportError) as error:
+    except (UsageError, storage.ReportError) as error:
         print(f"bench.py: error: {error}", file=sys.stderr)
         return 2
     except SweepStopped as error:
@@ -64,7 +64,7 @@ def main(argv=None):
         print(f"bench.py: {how}; finished cells are in runs.csv (use --resume)", file=sys.stderr)
         return status
     finally:
-        record.release_all()   # in-process callers (tests) may start another sweep after
+        storage.release_all()   # in-process callers (tests) may start another sweep after
         signal.signal(signal.SIGTERM, on_sigterm)
 
 

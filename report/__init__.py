@@ -1,6 +1,3 @@
-"""Reading and writing benchmark rows (runs.csv), and turning them into tables, plots and a README."""
-from report.runs import (COLUMNS, ESSENTIAL, KEY_COLUMNS, ReportError, append_row, cell_key,
-                         done_keys, read_rows)
-
-__all__ = ["COLUMNS", "ESSENTIAL", "KEY_COLUMNS", "ReportError", "append_row", "cell_key",
-           "done_keys", "read_rows"]
+"""The report: runs.csv rows (report.storage) read into one frame (report.frame), analysed, and
+rendered as each folder's summary.md, ratios.csv and plots, results/README.md and README.md's
+headline block (`python -m report`)."""

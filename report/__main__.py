@@ -3,7 +3,7 @@ import argparse
 import sys
 
 from report.readme import regenerate
-from report.runs import ReportError
+from report.storage import ReportError
 
 
 def main(argv=None):

@@ -25,52 +25,47 @@ Its shares depend on the order in which the fixes are added.
 """
 import math
 
-from tabulate import tabulate
-
+from cell.arms import FUSED, fix_pairs, fixes_of_arm
 from report import frame
-from report.names import context_label, format_ratio, impl_name
-from report.ratios import CI_LEVEL, FUSED, _one, fix_pairs, fixes_of_arm, interval, pair_stats
+from report.names import context_label, impl_name, table
+from report.ratios import Ratio, one_of
 
 
 def _summary(per_round):
-    """A ratio dict (as report.ratios makes) from per-round values; None without any."""
-    if not per_round:
-        return None
-    ratio, low, high, half = interval(list(per_round.values()))
-    return dict(ratio=ratio, ci_low=low, ci_high=high, half_width=half, ci_level=CI_LEVEL,
-                n=len(per_round), paired=True, per_round=per_round)
+    """A Ratio of per-round values; None without any."""
+    return Ratio(per_round) if per_round else None
 
 
 def within(prediction, whole):
     """Whether a prediction's estimate lies within the whole's CI; None when either is missing."""
-    if not prediction or not whole or whole.get("ci_low") is None:
+    if not prediction or not whole or whole.ci_low is None:
         return None
-    return whole["ci_low"] <= prediction["ratio"] <= whole["ci_high"]
+    return whole.ci_low <= prediction.ratio <= whole.ci_high
 
 
 def ablation(rows):
     """One dict per configuration with keras and a fix arm: 'group', 'batch_size', 'shares'
-    ({arm: ratio dict}), 'whole' (keras/keras-fused or None), 'whole_fixes', 'covers' (the
-    single fixes), 'compounding' and 'adding' (ratio dicts or None), and whether each is within
-    the whole's CI."""
+    ({arm: Ratio}), 'whole' (keras/keras-fused or None), 'whole_fixes', 'covers' (the single
+    fixes), 'compounding' and 'adding' (Ratios or None), and whether each is within the whole's
+    CI."""
     found = []
     for group, batch, by_arm in frame.lines(rows):
         arms = [arm for _, arm in fix_pairs(by_arm)]
         if "keras" not in by_arm or not arms:
             continue
-        shares = {arm: pair_stats(by_arm["keras"], by_arm[arm]) for arm in arms}
-        whole = pair_stats(by_arm["keras"], by_arm[FUSED]) if FUSED in by_arm else None
+        shares = {arm: Ratio.of(by_arm["keras"], by_arm[arm]) for arm in arms}
+        whole = Ratio.of(by_arm["keras"], by_arm[FUSED]) if FUSED in by_arm else None
         singles = [arm for arm in arms if len(fixes_of_arm(arm)) == 1]
-        rounds = sorted(set.intersection(*(set(shares[a]["per_round"]) for a in singles)),
+        rounds = sorted(set.intersection(*(set(shares[a].per_round) for a in singles)),
                         key=str) if singles else []
-        per_round = {k: [shares[a]["per_round"][k] for a in singles] for k in rounds}
+        per_round = {k: [shares[a].per_round[k] for a in singles] for k in rounds}
         compounding = {k: math.prod(v) for k, v in per_round.items()}
         saved = {k: sum(1 - 1 / s for s in v) for k, v in per_round.items()}
         # More than all of the step saved has no ratio: no prediction then.
         adding = ({k: 1 / (1 - s) for k, s in saved.items()}
                   if all(s < 1 for s in saved.values()) else {})
         entry = dict(group=group, batch_size=batch, shares=shares, whole=whole,
-                     whole_fixes=_one(by_arm[FUSED], "fixes") if FUSED in by_arm else None,
+                     whole_fixes=one_of(by_arm[FUSED], "fixes") if FUSED in by_arm else None,
                      covers=[fixes_of_arm(a)[0] for a in singles],
                      compounding=_summary(compounding), adding=_summary(adding))
         entry["compounding_within"] = within(entry["compounding"], whole)
@@ -83,6 +78,10 @@ def _yes_no(value):
     return "—" if value is None else ("yes" if value else "no")
 
 
+def _covered(prediction, covers):
+    return f"{prediction} ({covers})" if prediction else "—"
+
+
 def ablation_markdown(rows):
     """The ablation table of summary.md: '' without a fix arm next to keras."""
     found = ablation(rows)
@@ -90,39 +89,33 @@ def ablation_markdown(rows):
         return ""
     arms = sorted({arm for entry in found for arm in entry["shares"]},
                   key=lambda a: (len(fixes_of_arm(a)), a))
-    headers = (["scenario", "context", "batch"]
-               + [f"Keras/{impl_name(arm)}" for arm in arms]
+    headers = (["scenario", "context", "batch"] + [f"Keras/{impl_name(arm)}" for arm in arms]
                + ["Keras/Keras fused (its fixes)", "product of the single-fix shares",
                   "within the whole's CI", "adding the saved fractions",
                   "within the whole's CI"])
-    table = []
+    shown = []
     for entry in found:
         scenario, *context = entry["group"]
         covers = ", ".join(entry["covers"]) or "no single fix"
-        whole = "—"
-        if entry["whole"]:
-            whole = f"{format_ratio(entry['whole'])} ({entry['whole_fixes'] or '?'})"
-        table.append(
-            [scenario, context_label(*context), entry["batch_size"]]
-            + [format_ratio(entry["shares"][a]) if a in entry["shares"] else "—" for a in arms]
-            + [whole,
-               f"{format_ratio(entry['compounding'])} ({covers})" if entry["compounding"]
-               else "—", _yes_no(entry["compounding_within"]),
-               f"{format_ratio(entry['adding'])} ({covers})" if entry["adding"] else "—",
-               _yes_no(entry["adding_within"])])
-    return tabulate(table, headers, tablefmt="pipe", disable_numparse=True)
+        whole = f"{entry['whole']} ({entry['whole_fixes'] or '?'})" if entry["whole"] else "—"
+        shown.append([scenario, context_label(*context), entry["batch_size"]]
+                     + [str(entry["shares"].get(a, "—")) for a in arms]
+                     + [whole, _covered(entry["compounding"], covers),
+                        _yes_no(entry["compounding_within"]), _covered(entry["adding"], covers),
+                        _yes_no(entry["adding_within"])])
+    return table(headers, shown)
 
 
 def cumulative(rows):
     """One dict per configuration whose fix arms add one fix at a time up to keras-fused:
-    'group', 'batch_size', 'steps' ([(fix added, ratio dict of previous arm / next arm)]),
-    'product' (ratio dict, per round over the rounds every step ran) and 'whole'."""
+    'group', 'batch_size', 'steps' ([(fix added, Ratio of previous arm / next arm)]),
+    'product' (a Ratio, per round over the rounds every step ran) and 'whole'."""
     found = []
     for group, batch, by_arm in frame.lines(rows):
         if "keras" not in by_arm or FUSED not in by_arm:
             continue
-        every = fixes_of_arm(FUSED + ":" + (_one(by_arm[FUSED], "fixes") or ""))
-        chain, arm = ["keras"], None
+        every = fixes_of_arm(FUSED + ":" + (one_of(by_arm[FUSED], "fixes") or ""))
+        chain = ["keras"]
         for size in range(1, len(every)):
             bigger = [a for a in by_arm if len(fixes_of_arm(a)) == size
                       and set(fixes_of_arm(chain[-1])) < set(fixes_of_arm(a))]
@@ -136,25 +129,18 @@ def cumulative(rows):
         for before, after in zip(chain, chain[1:]):
             added = set(every if after == FUSED else fixes_of_arm(after)) - set(
                 fixes_of_arm(before))
-            steps.append(("+".join(sorted(added)), pair_stats(by_arm[before], by_arm[after])))
-        rounds = set.intersection(*(set(step["per_round"]) for _, step in steps))
-        product = {k: math.prod(step["per_round"][k] for _, step in steps) for k in rounds}
-        found.append(dict(group=group, batch_size=batch, steps=steps,
-                          product=_summary(product),
-                          whole=pair_stats(by_arm["keras"], by_arm[FUSED])))
+            steps.append(("+".join(sorted(added)), Ratio.of(by_arm[before], by_arm[after])))
+        rounds = set.intersection(*(set(step.per_round) for _, step in steps))
+        product = {k: math.prod(step.per_round[k] for _, step in steps) for k in rounds}
+        found.append(dict(group=group, batch_size=batch, steps=steps, product=_summary(product),
+                          whole=Ratio.of(by_arm["keras"], by_arm[FUSED])))
     return found
 
 
 def cumulative_markdown(rows):
     """The cumulative ablation table of summary.md: '' without a chain of fix arms."""
-    table = []
-    for entry in cumulative(rows):
-        scenario, *context = entry["group"]
-        table.append([scenario, context_label(*context), entry["batch_size"],
-                      ", then ".join(f"+{fix} {format_ratio(r)}" for fix, r in entry["steps"]),
-                      format_ratio(entry["product"]), format_ratio(entry["whole"])])
-    if not table:
-        return ""
-    return tabulate(table, ["scenario", "context", "batch", "each step's share (the fix it adds)",
-                            "product of the steps", "Keras/Keras fused"], tablefmt="pipe",
-                    disable_numparse=True)
+    shown = [[entry["group"][0], context_label(*entry["group"][1:]), entry["batch_size"],
+              ", then ".join(f"+{fix} {r}" for fix, r in entry["steps"]),
+              str(entry["product"]), str(entry["whole"])] for entry in cumulative(rows)]
+    return table(["scenario", "context", "batch", "each step's share (the fix it adds)",
+                  "product of the steps", "Keras/Keras fused"], shown) if shown else ""

@@ -4,13 +4,19 @@ Every number in a conclusion comes from the rows (through the same functions the
 use), and is quoted next to the claim it supports. Where the data cannot support a claim (one
 repeat, spread wider than the effect), the text says so instead of concluding.
 """
+import itertools
+
+from cell import arms
+from cell.arms import FUSED
 from report import frame
-from report.names import context_label, format_rate, format_ratio, group_title, impl_name
+from report.names import context_label, format_rate, group_title, impl_name
 from report.ratios import paired_ratios
-from report.runs import device_kind
+from report.storage import device_kind
 from report.summary import median_of, per_device_batch
 
 SATURATION_FRACTION = 0.9
+# the hand-written twins of the scenarios' models (gluon, torch), whose accuracy Keras's meets
+TWINS = [arm.name for arm in arms.ARMS if arm.scenario_only]
 
 
 def _cell(ratio):
@@ -24,9 +30,10 @@ def _data_note(data):
 
 
 def _by_scenario_and_kind(ratios):
-    """[((scenario, device kind, data), [ratios])], sorted."""
-    return frame.grouped([dict(r, kind=device_kind(r["ctx"])) for r in ratios],
-                         ["scenario", "kind", "data"])
+    """[((scenario, device kind, data), [ratios])], sorted; each group's ratios in their order."""
+    def key(r):
+        return r.scenario, device_kind(r.ctx), r.data
+    return [(k, list(same)) for k, same in itertools.groupby(sorted(ratios, key=key), key)]
 
 
 def overhead_conclusions(rows):
@@ -39,11 +46,11 @@ def overhead_conclusions(rows):
         high = max(cells, key=lambda r: r["ratio"])
         head = f"Keras overhead, {scenario} on {kind.upper()}{_data_note(data)}: "
         if len(cells) == 1:
-            text = head + f"Keras epoch time is {format_ratio(high)} Gluon's ({_cell(high)})."
+            text = head + f"Keras epoch time is {high} Gluon's ({_cell(high)})."
         else:
             text = head + (f"Keras epoch time is {low['ratio']:.2f}x–{high['ratio']:.2f}x "
                            f"Gluon's over {len(cells)} cells; largest at {_cell(high)}: "
-                           f"{format_ratio(high)}; smallest at {_cell(low)}: {format_ratio(low)}.")
+                           f"{high}; smallest at {_cell(low)}: {low}.")
         if low["ratio"] < 1:
             text += " Below 1 means Keras was faster."
         single = sum(r["ci_low"] is None for r in cells)
@@ -64,22 +71,26 @@ def overhead_conclusions(rows):
 
 
 def _median_rate_by_batch(rows):
-    """{(scenario, impl, ctx, workers, data, dtype): {batch: (median samples/s, repeats)}}."""
-    keys = ["scenario", "impl", "ctx", "workers", "data", "dtype"]
-    series = {}
-    for key, cells in frame.grouped(frame.records(rows), keys):
-        series[key] = {batch: (median_of(same, "samples_per_s"), len(same))
-                       for (batch,), same in frame.grouped(cells, ["batch_size"])}
-    return series
+    """{GROUP + (arm,): {batch: (median samples/s, rounds)}}: one configuration's series, so no
+    median pools two prefixes, thread settings or models."""
+    return {key: {batch: (median_of(same, "samples_per_s"), len(same))
+                  for (batch,), same in frame.grouped(cells, ["batch_size"])}
+            for key, cells in frame.grouped(frame.records(rows), frame.GROUP + ["arm"])}
 
 
 def saturation_conclusions(rows):
-    """One sub-bullet per context: for each impl, the smallest batch reaching 90% of its max."""
-    series = {k: v for k, v in _median_rate_by_batch(frame.finished(rows)).items() if len(v) >= 2}
+    """One sub-bullet per context: for each arm, the smallest batch reaching 90% of its max."""
+    every = _median_rate_by_batch(frame.finished(rows))
+    series = {k: v for k, v in every.items() if len(v) >= 2}
     if not series:
         return ["Throughput saturation: no implementation was run at two or more batch sizes."]
+    # a context names its prefix and threads where the folder's configurations differ in them
+    same = [i for i, name in enumerate(frame.GROUP) if name in ("samples", "threads")
+            and len({key[i] for key in every}) == 1]
     found = []
-    for (scenario, impl, ctx, workers, data, dtype), by_batch in sorted(series.items()):
+    for key, by_batch in sorted(series.items()):
+        scenario, *context = [(0, "all")[i == 6] if i in same else v for i, v in enumerate(key[:-1])]
+        impl = key[-1]
         best_batch = max(by_batch, key=lambda b: by_batch[b][0])
         best = by_batch[best_batch][0]
         first = min(b for b in by_batch if by_batch[b][0] >= SATURATION_FRACTION * best)
@@ -91,22 +102,23 @@ def saturation_conclusions(rows):
                     f"samples/s; max {format_rate(best)} at batch {best_batch})")
         if all(n < 2 for _, n in by_batch.values()):
             text += ", one repeat: weak evidence"
-        found.append(dict(scenario=scenario, where=context_label(ctx, workers, data, dtype),
-                          first=(scenario, impl, ctx, workers, data, dtype), text=text))
-    # a line per context, in the order its first implementation came above
-    contexts = sorted(frame.grouped(found, ["scenario", "where"]), key=lambda g: g[1][0]["first"])
+        found.append(dict(scenario=scenario, where=context_label(*context), text=text,
+                          group=tuple(key[:-1])))
     return ["Throughput saturation: smallest global batch reaching "
             f"{SATURATION_FRACTION:.0%} of the implementation's maximum samples/s:",
             [f"{scenario} on {where}: " + "; ".join(f["text"] for f in texts) + "."
-             for (scenario, where), texts in contexts]]
+             for (_, scenario, where), texts in frame.grouped(found, ["group", "scenario", "where"])]]
 
 
 def scaling_series(rows):
-    """{(scenario, kind, impl, per-device batch, data, dtype): {devices*workers: median samples/s}}."""
+    """{(scenario, kind, arm, per-device batch, data, dtype, samples, threads, model):
+    {devices*workers: median samples/s}}: everything of frame.GROUP but the context fixed (the
+    scaling conclusions and the scaling plot)."""
     cells = [dict(r, kind=device_kind(r["ctx"]), per_device=per_device_batch(r),
                   contexts=(r.get("devices") or 1) * r["workers"])
              for r in frame.records(frame.finished(rows))]
-    keys = ["scenario", "kind", "impl", "per_device", "data", "dtype"]
+    keys = ["scenario", "kind", "arm", "per_device", "data", "dtype", "samples", "threads",
+            "model_sha256"]
     return {key: {n: median_of(same, "samples_per_s")
                   for (n,), same in frame.grouped(part, ["contexts"])}
             for key, part in frame.grouped(cells, keys)}
@@ -114,7 +126,7 @@ def scaling_series(rows):
 
 def scaling_conclusions(rows):
     lines = []
-    for (scenario, kind, impl, batch, data, dtype), by_count in sorted(scaling_series(rows).items()):
+    for (scenario, kind, impl, batch, data, *_), by_count in sorted(scaling_series(rows).items()):
         if 1 not in by_count or len(by_count) < 2:
             continue
         one = by_count[1]
@@ -140,7 +152,7 @@ def _spread(rows, column):
 
 def accuracy_conclusions(rows):
     lines = []
-    for other in ("gluon", "torch"):
+    for other in TWINS:
         beyond, within, weak = [], [], []
         for group, batch, by_impl in frame.lines(rows):
             keras = [r for r in by_impl.get("keras", []) if r.get("val_accuracy") is not None]
@@ -184,17 +196,17 @@ def accuracy_conclusions(rows):
 def fused_conclusions(rows):
     """Per configuration with the keras-fused arm: what it gives a Keras user back
     (keras/keras-fused) and what remains of Keras's cost (keras-fused/gluon); [] without it."""
-    back = {ratio_configuration(r): r for r in paired_ratios(rows, "keras", "keras-fused")}
-    remains = {ratio_configuration(r): r for r in paired_ratios(rows, "keras-fused", "gluon")}
+    back = {ratio_configuration(r): r for r in paired_ratios(rows, "keras", FUSED)}
+    remains = {ratio_configuration(r): r for r in paired_ratios(rows, FUSED, "gluon")}
     lines = []
     for where in sorted(set(back) | set(remains), key=str):
         scenario, data = where[0], where[-1]
         r = back.get(where) or remains.get(where)
         parts = []
         if where in back:
-            parts.append(f"it gives back Keras/Keras fused {format_ratio(back[where])}")
+            parts.append(f"it gives back Keras/Keras fused {back[where]}")
         if where in remains:
-            parts.append(f"Keras fused/Gluon {format_ratio(remains[where])} remains")
+            parts.append(f"Keras fused/Gluon {remains[where]} remains")
         lines.append(f"Fused path (shim/fused/), {scenario} on {_cell(r)}{_data_note(data)}: "
                      + "; ".join(parts) + ".")
     return lines
@@ -216,7 +228,7 @@ def torch_conclusions(rows):
             text = (f"Torch yardstick, {scenario} on {kind.upper()}{_data_note(data)}: "
                     f"{impl_name(impl)} epoch time is {low['ratio']:.2f}x–"
                     f"{high['ratio']:.2f}x Torch's over {len(cells)} cells "
-                    f"(largest: {format_ratio(high)} at {_cell(high)}).")
+                    f"(largest: {high} at {_cell(high)}).")
             if all(r["ci_low"] is None for r in cells):
                 text += " One repeat per cell: weak evidence."
             lines.append(text)
@@ -228,7 +240,7 @@ def peak_conclusions(rows):
                 if r.get("peak_fraction") is not None]
     lines = []
     for (scenario, kind, impl, data), cells in frame.grouped(
-            measured, ["scenario", "kind", "impl", "data"]):
+            measured, ["scenario", "kind", "arm", "data"]):
         row = max(cells, key=lambda r: r["peak_fraction"])   # the first of the best
         gflops = "" if row.get("gflops_per_s") is None else f"{row['gflops_per_s']:,.1f} GFLOP/s, "
         lines.append(f"Fraction of measured peak, {scenario} {impl_name(impl)} on {kind.upper()}"
@@ -246,7 +258,7 @@ def conclusions(rows):
     rows = frame.as_frame(rows)
     if frame.finished(rows).empty:
         return ["No finished cells: nothing to conclude."]
-    arms = frame.without_controls(rows)
-    return (overhead_conclusions(rows) + fused_conclusions(rows) + saturation_conclusions(arms)
-            + scaling_conclusions(arms) + accuracy_conclusions(arms) + torch_conclusions(rows)
-            + peak_conclusions(arms))
+    own = frame.without_controls(rows)
+    return (overhead_conclusions(rows) + fused_conclusions(rows) + saturation_conclusions(own)
+            + scaling_conclusions(own) + accuracy_conclusions(own) + torch_conclusions(rows)
+            + peak_conclusions(own))

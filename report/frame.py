@@ -6,23 +6,29 @@ objects (dtype=object): a blank is None, an int stays an int, and the text the r
 from a value is the text it wrote before the frame existed.
 
 Normalized columns (the rules that were spread over the report's modules):
-- arm: the recorded arm, else (rows from before arms) the implementation;
+- arm: the recorded arm, else (rows from before arms) the implementation; a plain keras-fused
+  row whose `fixes` are not today's full set (shim.fused.FIXES) is keras-fused:<its fixes>;
 - round: the recorded round, else (rows from before rounds) the repeat; before_rounds says which;
 - workers: 1 for a single, non-distributed process; data: 'real'; dtype: 'float32';
 - samples: the --max-samples prefix, 0 for the whole training set;
 - threads: 'all' for rows from before --threads; model_sha256: '' for the built-in scenarios;
-- method: report.runs.method_of; profiled: a bool.
+- method: report.storage.method_of; profiled: a bool.
 """
+import functools
+
 import pandas as pd
 
-from report.runs import COLUMNS, method_of
+from cell.arms import FUSED, is_control
+import shim.fused   # cheap: no keras, no mxnet; read at each call (tests put a fake in place)
+
+from report.storage import COLUMNS, method_of
 
 # The rows that share a table: every arm, every batch size. Two prefixes, two dtypes, real and
 # synthetic data, two thread settings or two versions of a --model file never share one.
 GROUP = ["scenario", "ctx", "workers", "data", "dtype", "samples", "threads", "model_sha256"]
 # A configuration: the rows whose arms are compared with each other, round by round.
 LINE = GROUP + ["batch_size"]
-# One measured cell: a configuration's arm in one round (report.runs.cell_key, normalized).
+# One measured cell: a configuration's arm in one round (report.storage.cell_key, normalized).
 CELL = LINE + ["arm", "round"]
 
 
@@ -31,7 +37,7 @@ def _filled(column, default):
 
 
 def as_frame(rows):
-    """The normalized frame of runs.csv rows (report.runs.read_rows's dicts); a frame is
+    """The normalized frame of runs.csv rows (report.storage.read_rows's dicts); a frame is
     returned as it is, so every function of the report takes either."""
     if isinstance(rows, pd.DataFrame):
         return rows
@@ -44,6 +50,11 @@ def as_frame(rows):
     frame["before_rounds"] = frame["round"].isna()
     frame["round"] = _filled(frame["round"], frame["repeat"])
     frame["arm"] = _filled(frame["arm"], frame["impl"])
+    # Plain keras-fused is every fix of its day: a row that asked for another set than today's
+    # (a fix added or dropped since) is an arm of its own, never pooled with today's rows.
+    every = "+".join(shim.fused.FIXES)
+    stale = (frame["arm"] == FUSED) & frame["fixes"].notna() & (frame["fixes"] != every)
+    frame.loc[stale, "arm"] = FUSED + ":" + frame.loc[stale, "fixes"]
     frame["workers"] = _filled(frame["workers"], 1)
     frame["data"] = _filled(frame["data"], "real")
     frame["dtype"] = _filled(frame["dtype"], "float32")
@@ -58,10 +69,27 @@ def as_frame(rows):
 
 def records(frame):
     """The frame's rows as dicts (None for blanks), for code that formats one row at a time."""
-    columns = list(frame.columns)   # faster than to_dict("records") on object columns
-    return [dict(zip(columns, row)) for row in frame.itertuples(index=False, name=None)]
+    columns = list(frame.columns)   # a column at a time: itertuples indexes every cell
+    return [dict(zip(columns, row)) for row in zip(*(frame[c].tolist() for c in columns))]
 
 
+def once_per_frame(view):
+    """`view(frame)` computed once per frame object: the page, the plots and the headline of a
+    folder all take the same views of its one frame (a frame is never changed in place)."""
+    cache = {}
+
+    @functools.wraps(view)
+    def cached(rows):
+        if not isinstance(rows, pd.DataFrame):
+            return view(as_frame(rows))
+        hit = cache.get(id(rows))
+        if hit is None or hit[0] is not rows:
+            hit = cache[id(rows)] = (rows, view(rows))   # the frame kept: its id is not reused
+        return hit[1]
+    return cached
+
+
+@once_per_frame
 def finished(rows):
     """Finished, unprofiled cells; a cell measured twice (a re-run) keeps its last row.
 
@@ -76,6 +104,7 @@ def finished(rows):
     return pd.concat([latest, done[~numbered]]).sort_index()
 
 
+@once_per_frame
 def failed(rows):
     """Failed cells that no row completed."""
     frame = as_frame(rows)
@@ -83,21 +112,20 @@ def failed(rows):
     return frame[(frame["status"] != "ok") & ~pd.MultiIndex.from_frame(frame[CELL]).isin(done)]
 
 
+@once_per_frame
 def lines(rows):
     """[(group, batch_size, {arm: [row dicts over rounds]})] of the finished cells, sorted by
     configuration; group is a tuple of GROUP's values."""
-    done = finished(rows)
-    found = []
-    for key, line in done.groupby(LINE, sort=True, dropna=False):
-        by_arm = {arm: records(part) for arm, part in line.groupby("arm", sort=False)}
-        found.append((tuple(key[:-1]), key[-1], by_arm))
-    return found
+    by_line = {}
+    for row in records(finished(rows)):
+        by_line.setdefault(tuple(row[k] for k in LINE), {}).setdefault(row["arm"], []).append(row)
+    return [(key[:-1], key[-1], by_arm) for key, by_arm in sorted(by_line.items())]
 
 
 def without_controls(rows):
     """The arms of an implementation's own: the A/A control (Gluon run twice) left out."""
     frame = as_frame(rows)
-    return frame[~frame["arm"].map(lambda arm: arm.endswith("-control"))]
+    return frame[~frame["arm"].map(is_control).astype(bool)]   # an empty mask stays boolean
 
 
 def grouped(items, by):

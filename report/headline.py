@@ -2,25 +2,24 @@
 per scenario and arm pair, a column per context and batch), the sweeps it comes from, a few
 computed sentences and a reproducibility line; and the index of sweeps.
 
-A headline cell comes from the latest sweep of the current method (report/runs.py, METHOD) that
-measured its scenario, context and batch on that machine; each of its pairs from that one sweep,
+A headline cell comes from the latest sweep of the current method (report/storage/schema.py, METHOD)
+that measured its scenario, context and batch on that machine; each of its pairs from that one sweep,
 so a column's ratios were measured together. Earlier sweeps of the same configuration give the
 reproducibility line.
 """
 from pathlib import Path
 
-from tabulate import tabulate
-
 import scenarios
+from cell.arms import FUSED, is_control, is_fix_arm
 from report import frame, models
-from report.names import format_cell, impl_name, pair_name, threads_label
+from report.names import context_label, impl_name, pair_name, table, text
 from report.ratios import all_pairs
-from report.runs import METHOD, RUNS_FILE
+from report.storage import METHOD
 
 # The rows of a headline table, per scenario: the question, then what the fused path leaves and
 # what it gives back (shown where measured).
-HEADLINE_PAIRS = [("keras", "gluon"), ("keras-fused", "gluon"), ("keras", "keras-fused")]
-QUESTION = HEADLINE_PAIRS[0]
+HEADLINE_PAIRS = [("keras", "gluon"), (FUSED, "gluon"), ("keras", FUSED)]
+QUESTION, LEFT, BACK = HEADLINE_PAIRS
 # A headline column: one context (and thread setting) at one batch size.
 COLUMN = ["ctx", "workers", "dtype", "data", "threads", "batch_size"]
 MACHINE = ["cpu", "cores", "gpus"]
@@ -34,10 +33,7 @@ def scenario_title(name):
 
 def column_title(column):
     ctx, workers, dtype, data, threads, batch = column
-    text = ctx + (f" ×{workers} workers" if workers > 1 else "")
-    text += f" {dtype}" if dtype != "float32" else ""
-    text += " (synthetic)" if data == "synthetic" else ""
-    return f"{text} b{batch}" + threads_label(threads)
+    return context_label(ctx, workers, data, dtype, threads=threads, batch=batch)
 
 
 def _column_order(column):
@@ -79,13 +75,10 @@ class Sweep:
         # the two scenarios only: a --model's ratios have a section of their own (report.models)
         # when each configuration was last measured: a folder may hold several sweeps
         last = self.rows.dropna(subset=["started_at"]).groupby(frame.LINE)["started_at"].max()
-        self.ratios = [dict(r, column=tuple(r[c] for c in COLUMN),
-                            last=last.get((*r["group"], r["batch_size"]), ""))
-                       for r in all_pairs(self.rows, HEADLINE_PAIRS) if not r["model_sha256"]]
-
-    def pairs_at(self, scenario, column):
-        return {(r["numerator"], r["denominator"]): r for r in self.ratios
-                if r["scenario"] == scenario and r["column"] == column}
+        self.ratios = [r for r in all_pairs(self.rows, HEADLINE_PAIRS) if not r.model_sha256]
+        for r in self.ratios:
+            r.where.update(column=tuple(r[c] for c in COLUMN),
+                           last=last.get((*r.group, r.batch_size), ""))
 
 
 def current(sweeps):
@@ -97,7 +90,7 @@ def model_sections(sweeps, level=2):
     """'Your models': each --model folder's section, current method only; '' without any."""
     found = [models.model_section(s.path, s.rows, level + 1)
              for s in sweeps if s.method >= METHOD]
-    found = [text for text in found if text]
+    found = [section for section in found if section]
     if not found:
         return ""
     return "\n\n".join([f"{'#' * level} Your models (`bench.py --model`)"] + found)
@@ -121,16 +114,15 @@ def machine_table(found, link=True, prefix=""):
     linked, `prefix` before each link)."""
     columns = sorted({column for _, column in found}, key=_column_order)
     names = sorted({scenario for scenario, _ in found})
-    table = []
+    body = []
     for scenario in names:
         for pair in HEADLINE_PAIRS:
             shown = [found[scenario, c][1].get(pair) if (scenario, c) in found else None
                      for c in columns]
             if any(shown):
-                table.append([scenario_title(scenario), pair_name(*pair)]
-                             + [format_cell(r) if r else "—" for r in shown])
-    text = tabulate(table, ["scenario", "epoch time"] + [column_title(c) for c in columns],
-                    tablefmt="pipe", disable_numparse=True)
+                body.append([scenario_title(scenario), pair_name(*pair)]
+                            + [r.cell() if r else "—" for r in shown])
+    text = table(["scenario", "epoch time"] + [column_title(c) for c in columns], body)
     used = [dict(label=sweep.label, sweep=sweep, column=column, pair=pair,
                  samples=found[key][1][pair]["samples"])
             for key in found for column in [key[1]] for pair, sweep in found[key][0].items()]
@@ -168,18 +160,18 @@ def sentences(found):
     asked = [s for s in names if QUESTION in pick[s]]
     if asked:
         lines.append("Keras costs " + " and ".join(
-            f"{format_cell(pick[s][QUESTION])}" + (" Gluon's epoch time" if s == asked[0] else "")
+            f"{pick[s][QUESTION].cell()}" + (" Gluon's epoch time" if s == asked[0] else "")
             + f" on {scenario_title(s)}" for s in asked) + f" ({column_title(refs[asked[0]])}).")
-    fused = [s for s in names if ("keras-fused", "gluon") in pick[s]]
+    fused = [s for s in names if LEFT in pick[s]]
     if fused:
-        back = [s for s in fused if ("keras", "keras-fused") in pick[s]]
+        back = [s for s in fused if BACK in pick[s]]
         text = ("With the opt-in fused path (shim/fused/), a Keras user's unchanged model runs at "
-                + " and ".join(f"{format_cell(pick[s]['keras-fused', 'gluon'])}"
+                + " and ".join(f"{pick[s][LEFT].cell()}"
                                + (" Gluon's" if s == fused[0] else "")
                                + f" on {scenario_title(s)}" for s in fused))
         if back:
             text += (": it gives back " + " and ".join(
-                f"{pick[s]['keras', 'keras-fused']['ratio']:.2f}x" for s in back))
+                f"{pick[s][BACK].ratio:.2f}x" for s in back))
         lines.append(text + ".")
     spans = []
     for s in asked:
@@ -201,7 +193,7 @@ def sentences(found):
         for s in names:
             for column in [c for ss, c in found if ss == s and c[:5] == context][:1]:
                 pairs = found[s, column][1]
-                shown = [f"{pair_name(*p)} {format_cell(pairs[p])}" for p in HEADLINE_PAIRS[:2]
+                shown = [f"{pair_name(*p)} {pairs[p].cell()}" for p in HEADLINE_PAIRS[:2]
                          if p in pairs]
                 if shown:
                     quoted.append(f"{scenario_title(s)} {', '.join(shown)}")
@@ -226,9 +218,9 @@ def per_core(found, refs):
             continue
         steadier = "per-core" if core["half_width"] < whole["half_width"] else "all-cores"
         lines.append(f"{scenario_title(s)} at b{ref[5]}: per core ({core['threads']} thread"
-                     f"{'s' if core['threads'] != '1' else ''}) Keras costs {format_cell(core)} "
+                     f"{'s' if core['threads'] != '1' else ''}) Keras costs {core.cell()} "
                      f"Gluon's epoch time (+-{core['half_width']:.1%}), with all cores "
-                     f"{format_cell(whole)} (+-{whole['half_width']:.1%}); when the canary shows the "
+                     f"{whole.cell()} (+-{whole['half_width']:.1%}); when the canary shows the "
                      f"machine wandering (noise flags in a sweep's summary.md), quote the "
                      f"{steadier} answer, whose CI was the narrower here.")
     return lines
@@ -269,18 +261,15 @@ def machine_block(machine, sweeps, level=2, prefix=""):
     """The headline of one machine, as markdown (heading, table, sweeps, chart, sentences);
     `prefix`: the path of results/ from the page."""
     found = cells(sweeps)
-    table, sources = machine_table(found, prefix=prefix)
+    shown, sources = machine_table(found, prefix=prefix)
     chart = prefix + CHART.format(slug=slug(machine))
-    parts = [f"{'#' * level} {machine_title(machine)}", table, sources,
+    parts = [f"{'#' * level} {machine_title(machine)}", shown, sources,
              f"![Epoch-time ratios with 95% CIs]({chart})",
              "\n".join(f"- {line}" for line in sentences(found) + reproducibility(sweeps, found))]
     return "\n\n".join(parts)
 
 
-INTRO = ("Each cell is an epoch-time ratio with its 95% CI: the first arm's time per training "
-         "epoch over the second's, on the same data, batch, contexts and rounds; 2.16x (2.07-2.25) "
-         "means the first takes 2.16 times as long. Keras is stock keras-mxnet 2.2.4.3 through "
-         "the shim; Keras fused is the same unchanged model with the opt-in fused path.")
+INTRO = text("readme", "intro")
 
 
 def sweep_table(rows):
@@ -318,32 +307,28 @@ def _role(sweep, headline):
     roles = [f"your model: {name}" for name in sorted(set(models.is_model(sweep.rows)["scenario"]))]
     if sweep.label in headline:
         roles.append("headline")
-    if any(a.startswith("keras-fused:") for a in arms):
-        chain = sorted(len(a.split("+")) for a in arms if a.startswith("keras-fused:"))
+    if any(is_fix_arm(a) for a in arms):
+        chain = sorted(len(a.split("+")) for a in arms if is_fix_arm(a))
         roles.append("cumulative ablation" if len(set(chain)) > 1 else "single-fix ablation")
     if sweep.rows["profiled"].any():
         roles.append("operator profile")
-    if "gluon-control" in arms:
+    if any(is_control(a) for a in arms):
         roles.append("A/A control")
     return ", ".join(roles) or "repeat: reproducibility"
 
 
 def index_table(sweeps, headline_labels):
-    table = []
+    body = []
     for sweep in sorted(sweeps, key=lambda s: (s.first, s.label)):
         ok = int((sweep.rows["status"] == "ok").sum())
         dates = sweep.first[:10] + ("" if sweep.last[:10] == sweep.first[:10]
                                     else f" to {sweep.last[:10]}")
-        table.append([f"[{sweep.label}]({sweep.link})", dates, sweep.method, _measured(sweep),
+        body.append([f"[{sweep.label}]({sweep.link})", dates, sweep.method, _measured(sweep),
                       f"{ok}/{len(sweep.rows)}", _role(sweep, headline_labels)])
-    return tabulate(table, ["sweep", "date", "method", "measured", "cells ok", "role"],
-                    tablefmt="pipe", disable_numparse=True)
+    return table(["sweep", "date", "method", "measured", "cells ok", "role"], body)
 
 
 def headline_labels(sweeps):
     return {sweep.label for _, group in machines(sweeps)
             for sources, _ in cells(group).values() for sweep in sources.values()}
 
-
-def runs_link(sweep):
-    return f"{sweep.link.rsplit('/', 1)[0]}/{RUNS_FILE}"

@@ -6,15 +6,14 @@ operators where the sweep was profiled.
 A model is a scenario whose rows carry a model_sha256: a changed file is another model (another
 configuration), and its section says which file and hash it measured.
 """
-from tabulate import tabulate
-
+from cell.arms import FUSED, control_for, fix_pairs, is_fused
 from report import frame
-from report.names import context_label, format_ratio, impl_name, pair_title
+from report.names import context_label, impl_name, pair_title, table
 from report.operators import per_step, top_operators
-from report.ratios import all_pairs, fix_pairs
-from report.runs import read_operators
+from report.ratios import all_pairs
+from report.storage import read_operators
 
-MODEL_PAIRS = [("keras", "keras-fused"), ("keras", "keras-graph"), ("keras-control", "keras")]
+MODEL_PAIRS = [("keras", FUSED), ("keras", "keras-graph"), (control_for(model=True).name, "keras")]
 
 
 def is_model(rows):
@@ -53,11 +52,9 @@ def ratio_table(mine):
     arms = set(mine["arm"])
     pairs = MODEL_PAIRS + [p for p in fix_pairs(arms) if p not in MODEL_PAIRS]
     found = all_pairs(mine, [p for p in pairs if set(p) <= arms])
-    table = [[context_label(r["ctx"], r["workers"], dtype=r["dtype"], threads=r["threads"]),
-              r["batch_size"], pair_title(r["numerator"], r["denominator"]), format_ratio(r)]
-             for r in found]
-    return tabulate(table, ["context", "batch", "ratio", "epoch time (95% CI)"],
-                    tablefmt="pipe", disable_numparse=True) if table else ""
+    shown = [[context_label(r.ctx, r.workers, dtype=r.dtype, threads=r.threads), r.batch_size,
+              pair_title(r.numerator, r.denominator), str(r)] for r in found]
+    return table(["context", "batch", "ratio", "epoch time (95% CI)"], shown) if shown else ""
 
 
 def sweep_tables(rows):
@@ -78,7 +75,7 @@ def model_section(run_dir, rows, level=2):
     for (scenario, sha), mine in rows.groupby(["scenario", "model_sha256"], sort=True):
         table = ratio_table(mine)
         first = frame.records(mine.head(1))[0]
-        fused = mine[mine["arm"].map(lambda a: a.startswith("keras-fused"))]
+        fused = mine[mine["arm"].map(is_fused)]
         text = [f"{hashes} Your model: {scenario}",
                 f"`{first.get('model_file')}` (sha256 {sha[:12]}), "
                 f"{first.get('parameters') or 0:,} parameters, synthetic data shaped from the "

@@ -1,10 +1,33 @@
-"""How the report names and formats things: arms, contexts, ratios, rates. One place, so that a
-table, a conclusion, a plot's legend and the headline say a thing the same way."""
+"""How the report names and formats things: arms, contexts, rates and tables. One place, so that
+a table, a conclusion, a plot's legend and the headline say a thing the same way. (A ratio
+formats itself: report.ratios.Ratio.)"""
+import functools
+import re
+from pathlib import Path
+
+from tabulate import tabulate
+
 from cell import arms
 
 # the selectable arms in display order (cell/arms.py); a control is shown with its pair
 IMPL_ORDER = arms.ordered(arms.SELECTABLE + (arms.FUSED,))
 impl_name = arms.label
+
+
+@functools.cache
+def _texts(page):
+    parts = re.split(r"\n?<!-- (\S+) -->\n", (Path(__file__).parent / "text" / f"{page}.md").read_text())
+    return dict(zip(parts[1::2], (part.rstrip("\n") for part in parts[2::2])))
+
+
+def text(page, name):
+    """A piece of the report's fixed text: report/text/<page>.md, after `<!-- name -->`."""
+    return _texts(page)[name]
+
+
+def table(headers, rows):
+    """A markdown (pipe) table; cells are text as given, never reparsed as numbers."""
+    return tabulate(rows, headers, tablefmt="pipe", disable_numparse=True)
 
 
 def threads_label(threads):
@@ -15,13 +38,15 @@ def threads_label(threads):
 
 
 def context_label(ctx, workers=1, data="real", dtype="float32", samples=0, threads="all",
-                  model_sha256=""):
-    """'gpu:0-7', plus workers, dtype, '(synthetic)', the --max-samples prefix and the threads
-    when they are not the defaults. Takes a report.frame.GROUP tuple's context (`*group[1:]`);
-    the model's hash is in the scenario's name and its own section, not in a context."""
+                  model_sha256="", batch=None):
+    """The one context label: 'gpu:0-7', plus workers, dtype, '(synthetic)', ' b128' (a batch,
+    where given), the --max-samples prefix and the threads when they are not the defaults. Takes
+    a report.frame.GROUP tuple's context (`*group[1:]`); the model's hash is in the scenario's
+    name and its own section, not in a context."""
     text = ctx + (f" ×{workers} workers" if workers > 1 else "")
     text += f" {dtype}" if dtype != "float32" else ""
     text += " (synthetic)" if data == "synthetic" else ""
+    text += f" b{batch}" if batch is not None else ""
     text += f", first {samples:,} samples" if samples else ""
     return text + threads_label(threads)
 
@@ -37,7 +62,7 @@ def pair_name(numerator, denominator):
 
 def pair_title(numerator, denominator):
     """The column that shows a pair's ratio; the A/A control's is the noise floor."""
-    if numerator == f"{denominator}-control":
+    if arms.get(numerator).control_of == denominator:
         return f"noise floor (A/A, {impl_name(denominator)} twice)"
     return f"{pair_name(numerator, denominator)} epoch time"
 
@@ -52,28 +77,3 @@ def format_accuracy(value):
 
 def format_fraction(value):
     return "—" if value is None else f"{value:.1%}"
-
-
-def format_ratio(r):
-    """'1.23x (95% CI 1.20–1.31, n=5)'; says so when there is no CI."""
-    head = f"{r['ratio']:.2f}x"
-    if not r["paired"]:
-        return f"{head} (unpaired, n={r['n']}, no CI)"
-    if r["ci_low"] is None:
-        return f"{head} (n={r['n']}, no CI)"
-    return f"{head} ({r['ci_level']:.0%} CI {r['ci_low']:.2f}–{r['ci_high']:.2f}, n={r['n']})"
-
-
-def format_cell(r):
-    """A headline cell: '2.16x (2.07-2.25)'; '2.16x (n=1)' without a CI."""
-    if r["ci_low"] is None:
-        return f"{r['ratio']:.2f}x (n={r['n']})"
-    return f"{r['ratio']:.2f}x ({r['ci_low']:.2f}-{r['ci_high']:.2f})"
-
-
-def format_floor(r):
-    """The A/A noise floor: '±2.6% (A/A 1.01x, 95% CI 0.98–1.03, n=5)'."""
-    if r["half_width"] is None:
-        return f"unknown (A/A {format_ratio(r)})"
-    return (f"±{r['half_width']:.1%} (A/A {r['ratio']:.2f}x, CI {r['ci_low']:.2f}–"
-            f"{r['ci_high']:.2f}, n={r['n']})")

@@ -4,8 +4,8 @@ operators behind it (results/README.md's section of that name, and operators.png
 - The split comes from the unprofiled rows of runs.csv that have all three MXNet arms for the
   same cell: per round (the repeat number where rows have no `round`), keras/keras-graph is the
   cost of Keras's loop and API, keras-graph/gluon the cost of Keras's graph, and their product
-  keras/gluon. Each factor is summarized over rounds by `INTERVAL`: the geometric mean of the
-  per-round ratios with its 95% t-interval (report.ratios), so loop x graph = total exactly.
+  keras/gluon. Each factor is a report.ratios.Ratio over the same rounds: the geometric mean of
+  the per-round ratios with its 95% t-interval, so loop x graph = total exactly.
   The shares are each factor's part of the whole on a log scale: ln(loop)/ln(total), so that
   they add up to 1 when both slow Keras down.
 - The operators come from operators.csv (`bench.py --profile`): per-step milliseconds per
@@ -16,13 +16,13 @@ import math
 from pathlib import Path
 from statistics import median
 
-from tabulate import tabulate
-
 import pandas as pd
 
-from report import frame, ratios
-from report.names import context_label, impl_name
-from report.runs import read_operators
+from cell.arms import FUSED, fixes_of_arm, is_fused
+from report import drawn, frame
+from report.names import context_label, impl_name, table, text
+from report.ratios import Ratio
+from report.storage import read_operators
 
 PLOT_NAME = "operators"
 ARMS = ("keras", "keras-graph", "gluon")
@@ -70,34 +70,17 @@ def category(operator):
 
 # ---- the loop/graph split ------------------------------------------------------------------
 
-def geometric_mean_ci(values):
-    """(geometric mean, 95% CI low, high) of per-round ratios, as every ratio in the report is
-    summarized (report.ratios.interval); the means of loop and graph multiply to total's."""
-    return ratios.interval(values)[:3]
-
-
-INTERVAL = geometric_mean_ci
-
-
-def paired_ratios(numerator_rows, denominator_rows):
-    """Per-round epoch-time ratios of rounds both arms ran (same round: similar machine state)."""
-    num = {r["round"]: r["epoch_s_median"] for r in numerator_rows}
-    den = {r["round"]: r["epoch_s_median"] for r in denominator_rows}
-    return {k: num[k] / den[k] for k in sorted(set(num) & set(den), key=str)}
-
-
-def loop_graph_split(rows, interval=None):
-    """One dict per cell (group and batch) with all three arms in the same rounds:
-    {'loop', 'graph', 'total'}: interval(per-round ratios) each, 'loop_share' and 'graph_share'
-    (medians of the per-round log shares), 'rounds', and the cell's group and batch."""
-    interval = interval or INTERVAL
+def loop_graph_split(rows):
+    """One dict per cell (group and batch) with all three arms in the same rounds: 'loop',
+    'graph' and 'total' (Ratios over those rounds, so loop x graph = total exactly), 'loop_share'
+    and 'graph_share' (medians of the per-round log shares), 'rounds', the group and batch."""
     split = []
     for group, batch, by_impl in frame.lines(rows):
         if not all(arm in by_impl for arm in ARMS):
             continue
-        loop = paired_ratios(by_impl["keras"], by_impl["keras-graph"])
-        graph = paired_ratios(by_impl["keras-graph"], by_impl["gluon"])
-        rounds = sorted(set(loop) & set(graph), key=str)
+        loop = Ratio.of(by_impl["keras"], by_impl["keras-graph"]).per_round
+        graph = Ratio.of(by_impl["keras-graph"], by_impl["gluon"]).per_round
+        rounds = sorted(set(loop) & set(graph))
         if not rounds:
             continue
         total = {k: loop[k] * graph[k] for k in rounds}
@@ -105,32 +88,25 @@ def loop_graph_split(rows, interval=None):
                   if abs(math.log(total[k])) > 1e-9]
         split.append({
             "group": group, "batch_size": batch, "rounds": len(rounds),
-            "loop": interval([loop[k] for k in rounds]),
-            "graph": interval([graph[k] for k in rounds]),
-            "total": interval([total[k] for k in rounds]),
+            "loop": Ratio({k: loop[k] for k in rounds}),
+            "graph": Ratio({k: graph[k] for k in rounds}), "total": Ratio(total),
             "loop_share": median(shares) if shares else None,
             "graph_share": 1 - median(shares) if shares else None,
         })
     return split
 
 
-def format_factor(summary, rounds):
-    center, low, high = summary
-    return f"{center:.2f}x" if rounds < 2 else f"{center:.2f}x ({low:.2f}–{high:.2f})"
+def _share(value):
+    return "—" if value is None else f"{value:.0%}"
 
 
 def split_table(split):
-    headers = ["scenario", "context", "batch", "rounds", "Keras/Gluon", "loop: Keras/Keras graph",
-               "graph: Keras graph/Gluon", "loop share", "graph share"]
-    table = []
-    for s in split:
-        scenario, *context = s["group"]
-        share = (lambda v: "—" if v is None else f"{v:.0%}")  # noqa: E731
-        table.append([scenario, context_label(*context), s["batch_size"],
-                      s["rounds"], format_factor(s["total"], s["rounds"]),
-                      format_factor(s["loop"], s["rounds"]), format_factor(s["graph"], s["rounds"]),
-                      share(s["loop_share"]), share(s["graph_share"])])
-    return tabulate(table, headers, tablefmt="pipe", disable_numparse=True)
+    return table(["scenario", "context", "batch", "rounds", "Keras/Gluon",
+                  "loop: Keras/Keras graph", "graph: Keras graph/Gluon", "loop share",
+                  "graph share"],
+                 [[s["group"][0], context_label(*s["group"][1:]), s["batch_size"], s["rounds"],
+                   s["total"].factor(), s["loop"].factor(), s["graph"].factor(),
+                   _share(s["loop_share"]), _share(s["graph_share"])] for s in split])
 
 
 # ---- the operators ---------------------------------------------------------------------------
@@ -221,8 +197,8 @@ def recovered_by_fix(steps, top=3):
     found = []
     for cell, by_impl in sorted(steps.items(), key=str):
         keras_ops = by_impl.get("keras")
-        fused = sorted((a for a in by_impl if a.partition(":")[0] == ratios.FUSED),
-                       key=lambda a: (a == ratios.FUSED, len(ratios.fixes_of_arm(a)), a))
+        fused = sorted((a for a in by_impl if is_fused(a)),
+                       key=lambda a: (a == FUSED, len(fixes_of_arm(a)), a))
         if not keras_ops:
             continue
         for arm in fused:
@@ -233,13 +209,12 @@ def recovered_by_fix(steps, top=3):
 
 
 def recovered_markdown(found):
-    table = [[_cell_text(r["cell"]), impl_name(r["arm"]), f"{r['saved_ms']:+.2f}",
+    shown = [[_cell_text(r["cell"]), impl_name(r["arm"]), f"{r['saved_ms']:+.2f}",
               f"{r['saved_ms'] / r['keras_ms']:.0%}" if r["keras_ms"] > 0 else "—",
               ", ".join(f"{name} {ms:.2f}" for name, ms in r["operators"]) or "—"]
              for r in found]
-    return tabulate(table, ["cell", "arm", "operator ms per step saved over Keras",
-                            "of Keras's operator time", "operators saving most (ms per step)"],
-                    tablefmt="pipe", disable_numparse=True)
+    return table(["cell", "arm", "operator ms per step saved over Keras",
+                  "of Keras's operator time", "operators saving most (ms per step)"], shown)
 
 
 def operators_markdown(steps, level=4):
@@ -247,14 +222,13 @@ def operators_markdown(steps, level=4):
     parts = []
     for cell, by_impl in sorted(steps.items(), key=str):
         arms = [a for a in ARMS if a in by_impl] + sorted(set(by_impl) - set(ARMS))
-        table = [[impl_name(a)] + [f"{by_category(by_impl[a])[c]:.2f}" for c in CATEGORIES]
+        shown = [[impl_name(a)] + [f"{by_category(by_impl[a])[c]:.2f}" for c in CATEGORIES]
                  + [f"{sum(by_impl[a].values()):.2f}"] for a in arms]
         parts.append(f"{hashes} {_cell_text(cell)}: milliseconds per step by operator category\n\n"
-                     + tabulate(table, ["arm"] + CATEGORIES + ["all operators"],
-                                tablefmt="pipe", disable_numparse=True))
+                     + table(["arm"] + CATEGORIES + ["all operators"], shown))
         if "keras" in by_impl and "gluon" in by_impl:
             # keras-fused's: what remains of Keras's cost with the fused path, by operator
-            for keras_arm in ("keras", "keras-graph", ratios.FUSED):
+            for keras_arm in ("keras", "keras-graph", FUSED):
                 if keras_arm not in by_impl:
                     continue
                 extra, total = extra_over(by_impl[keras_arm], by_impl["gluon"])
@@ -262,9 +236,8 @@ def operators_markdown(steps, level=4):
                          f"{ms / total:.0%}" if total > 0 else "—"] for name, ms in extra]
                 parts.append(f"Operators with the most extra time in {impl_name(keras_arm)}'s "
                              f"step over Gluon's (all operators: {total:+.2f} ms per step):\n\n"
-                             + tabulate(rows, ["operator", "category", "extra ms per step",
-                                               "of the extra"], tablefmt="pipe",
-                                        disable_numparse=True))
+                             + table(["operator", "category", "extra ms per step",
+                                      "of the extra"], rows))
     return "\n\n".join(parts)
 
 
@@ -276,35 +249,24 @@ def section(run_dir, rows, level=3, images=None):
     images = f"{Path(run_dir).name}/" if images is None else images
     hashes = "#" * level
     steps = per_step(read_operators(run_dir))
-    if not steps and not any(r["impl"] == "keras-graph" for r in rows):
+    if not steps and not (frame.as_frame(rows)["impl"] == "keras-graph").any():
         return ""
     parts = [f"{hashes} Where the time goes",
-             "keras-graph trains Keras's own training graph with the Gluon training loop, so "
-             "Keras/Gluon = (Keras/Keras graph: the loop and API) × (Keras graph/Gluon: the "
-             "graph). Factors are per-round paired epoch-time ratios: their geometric mean over "
-             "rounds with its 95% CI (t-interval on logs, as for every ratio here); shares split "
-             "the whole on a log scale. Profiled cells are left out."]
+             text("operators", "split")]
     split = loop_graph_split(rows)
     if split:
         parts.append(split_table(split))
     else:
-        parts.append("No cell has unprofiled keras, keras-graph and gluon rows: run `bench.py "
-                     "--impl keras,keras-graph,gluon` to split the ratio.")
+        parts.append(text("operators", "no-split"))
     if not steps:
-        parts.append("No operators.csv: run `bench.py --profile --impl keras,keras-graph,gluon` "
-                     "for the per-operator breakdown.")
+        parts.append(text("operators", "no-operators"))
         return "\n\n".join(parts)
-    parts.append("Per-operator times from `bench.py --profile` (operators.csv): median over "
-                 "rounds of milliseconds per training step over the timed epochs. With several "
-                 "contexts the operators of different devices overlap in time.")
+    parts.append(text("operators", "operators"))
     if (Path(run_dir) / f"{PLOT_NAME}.png").is_file():
         parts.append(f"![{Path(run_dir).name} {PLOT_NAME}]({images}{PLOT_NAME}.png)")
     recovered = recovered_by_fix(steps)
     if recovered:
-        parts.append("What the fused path's arms recover, by fix where a single-fix arm "
-                     "(keras-fused:X) was profiled: Keras's operator time per step minus the "
-                     "arm's, and the operators that make up most of it.\n\n"
-                     + recovered_markdown(recovered))
+        parts.append(text("operators", "recovered") + "\n\n" + recovered_markdown(recovered))
     checks = hand_profile_checks(steps)
     if checks:
         parts.append("Checked against the earlier hand profile:\n\n"
@@ -319,6 +281,10 @@ def render(run_dir):
     steps = per_step(read_operators(run_dir))
     if not steps:
         return "operators: no operators.csv (bench.py --profile)"
+    path = Path(run_dir) / f"{PLOT_NAME}.png"
+    key = drawn.key_of(PLOT_NAME, sorted(steps.items(), key=str))
+    if drawn.current(path, key):
+        return None
     import matplotlib
 
     matplotlib.use("Agg")
@@ -343,6 +309,5 @@ def render(run_dir):
     fig.legend(handles[::-1], labels[::-1], loc="center right", fontsize=8)
     fig.suptitle("Operator time per training step, by category (bench.py --profile)", fontsize=10)
     fig.tight_layout(rect=(0, 0, 1 - 1.9 / width, 0.95))
-    fig.savefig(Path(run_dir) / f"{PLOT_NAME}.png", dpi=110)
-    plt.close(fig)
+    drawn.save(fig, path, key, dpi=110)
     return None

@@ -5,7 +5,6 @@ separate series (synthetic: dashed lines, hollow markers, hatched bars and
 '(synthetic)' in the legend).  A plot with
 nothing to show is skipped with a one-line note instead of drawing an empty image.
 """
-import zlib
 from pathlib import Path
 
 import matplotlib
@@ -13,15 +12,15 @@ import matplotlib
 matplotlib.use("Agg")  # no display on benchmark machines
 import matplotlib.pyplot as plt  # noqa: E402
 
-from report import frame  # noqa: E402
+from cell.arms import FUSED, colour, ordered  # noqa: E402
+from report import drawn, frame  # noqa: E402
 from report.names import context_label, impl_name  # noqa: E402
 from report.ratios import paired_ratios  # noqa: E402
-from report.runs import device_kind, read_rows  # noqa: E402
-from report.summary import median_of, per_device_batch  # noqa: E402
+from report.storage import device_kind  # noqa: E402
+from report.conclusions import scaling_series  # noqa: E402
+from report.summary import median_of  # noqa: E402
 
 PLOT_NAMES = ["throughput", "overhead", "accuracy", "scaling", "warmup"]
-IMPL_COLORS = {"keras": "tab:red", "keras-graph": "tab:orange", "gluon": "tab:blue",
-               "torch": "tab:green", "keras-fused": "tab:purple"}
 PANEL_SIZE = (5.2, 4.2)
 
 
@@ -56,17 +55,6 @@ def _marker_cycle():
     return _Styles(["o", "s", "^", "D", "v", "P", "X", "*"])
 
 
-# The fix arms (keras-fused:bias, ...) of an ablation, told apart from each other and from the
-# arms above; the same arm gets the same colour in every plot of every folder.
-FIX_ARM_COLORS = ["tab:pink", "tab:olive", "tab:cyan", "tab:brown", "darkviolet", "gold"]
-
-
-def _impl_color(impl):
-    if impl not in IMPL_COLORS and impl.startswith("keras-fused:"):
-        return FIX_ARM_COLORS[zlib.crc32(impl.encode()) % len(FIX_ARM_COLORS)]
-    return IMPL_COLORS.get(impl, "tab:gray")
-
-
 def _panels(keys, title_of, ncols=2, panel_size=PANEL_SIZE):
     """A grid of axes, one per key, at most `ncols` wide; unused cells are hidden."""
     ncols = min(ncols, len(keys))
@@ -97,25 +85,25 @@ def _finish(fig, title):
     return fig
 
 
-SERIES = ["impl", "ctx", "workers", "data", "dtype", "samples", "threads"]
+SERIES = ["arm"] + frame.GROUP[1:]   # a line: one arm in one configuration but its batch
 
 
 def _series_by_batch(rows):
-    """{(impl, ctx, workers, data, dtype, samples, threads): {batch_size: [rows over repeats]}}."""
+    """{(arm, *context): {batch_size: [rows over repeats]}}."""
     return {key: {batch: same for (batch,), same in frame.grouped(part, ["batch_size"])}
             for key, part in frame.grouped(rows, SERIES)}
 
 
 def _plot_median_line(ax, key, points, column, marker):
     """Color says the implementation, marker the context and dtype, dashes synthetic data."""
-    impl, ctx, workers, data, dtype, samples, threads = key
+    impl, ctx, workers, data, dtype, samples, threads, _ = key
     xs = sorted(x for x in points if median_of(points[x], column) is not None)
     if not xs:
         return
     ys = [median_of(points[x], column) for x in xs]
     low = [y - min(r[column] for r in points[x] if r[column] is not None) for x, y in zip(xs, ys)]
     high = [max(r[column] for r in points[x] if r[column] is not None) - y for x, y in zip(xs, ys)]
-    ax.errorbar(xs, ys, yerr=[low, high], color=_impl_color(impl), marker=marker,
+    ax.errorbar(xs, ys, yerr=[low, high], color=colour(impl), marker=marker,
                 linestyle=_linestyle(data), capsize=3, alpha=0.85, **_marker_fill(data),
                 label=f"{impl_name(impl)} · "
                       f"{context_label(ctx, workers, data, dtype, samples, threads)}")
@@ -161,8 +149,7 @@ def plot_overhead(rows, label):
     color = _color_cycle()
     for ax, scenario in zip(axes, scenarios):
         mine = [r for r in ratios if r["scenario"] == scenario]
-        for key, points in frame.grouped(mine, ["ctx", "workers", "data", "dtype", "samples",
-                                                "threads"]):
+        for key, points in frame.grouped(mine, frame.GROUP[1:]):
             points = sorted(points, key=lambda r: r["batch_size"])
             xs = [r["batch_size"] for r in points]
             ys = [r["ratio"] for r in points]
@@ -182,12 +169,7 @@ def plot_overhead(rows, label):
 
 def plot_scaling(rows, label):
     """Samples/s vs total devices at a fixed per-device batch, with ideal linear scaling."""
-    rows = frame.records(frame.as_frame(rows))
-    cells = [dict(r, kind=device_kind(r["ctx"]), per_device=per_device_batch(r),
-                  contexts=(r.get("devices") or 1) * r["workers"]) for r in rows]
-    keys = ["scenario", "kind", "impl", "per_device", "data", "dtype", "samples"]
-    series = {key: {n: same for (n,), same in frame.grouped(part, ["contexts"])}
-              for key, part in frame.grouped(cells, keys)}
+    series = scaling_series(rows)
     series = {k: v for k, v in series.items() if len(v) >= 2}
     if not series:
         raise Skipped("no implementation was run at two or more device counts "
@@ -199,15 +181,14 @@ def plot_scaling(rows, label):
     for ax, panel in zip(axes, panels):
         counts = set()
         for key in sorted(k for k in series if k[:2] == panel):
-            _, _, impl, batch, data, dtype, samples = key
+            _, _, impl, batch, data, dtype, samples, threads, _ = key
             points = series[key]
             xs = sorted(points)
-            ys = [median_of(points[x], "samples_per_s") for x in xs]
+            ys = [points[x] for x in xs]
             counts.update(xs)
-            name = f"{impl_name(impl)} · {batch}/device" + (f" {dtype}" if dtype != "float32" else "")
-            name += " (synthetic)" if data == "synthetic" else ""
-            name += f", first {samples:,} samples" if samples else ""
-            line_color = _impl_color(impl)
+            name = context_label(f"{impl_name(impl)} · {batch}/device", 1, data, dtype, samples,
+                                 threads)
+            line_color = colour(impl)
             ax.plot(xs, ys, color=line_color, marker=marker(batch),
                     linestyle=_linestyle(data), label=name)
             # Ideal: the smallest device count's throughput (normally 1 device) times N.
@@ -230,24 +211,23 @@ def plot_warmup(rows, label):
     if not rows:
         raise Skipped("no finished cell has warmup_s")
     panels = sorted({(r["scenario"], device_kind(r["ctx"])) for r in rows})
-    impls = [i for i in IMPL_COLORS if any(r["impl"] == i for r in rows)]
-    impls += sorted({r["impl"] for r in rows} - set(impls))
+    impls = ordered({r["arm"] for r in rows})
     height = 0.8 / len(impls)
-    bar = ["ctx", "workers", "data", "dtype", "batch_size", "samples"]
+    bar = ["ctx", "workers", "data", "dtype", "batch_size", "samples", "threads"]
     by_panel = {p: [r for r in rows if (r["scenario"], device_kind(r["ctx"])) == p] for p in panels}
     most_groups = max(len(frame.grouped(mine, bar)) for mine in by_panel.values())
     fig, axes = _panels(panels, lambda p: f"{p[0]}, {p[1].upper()}",
                         panel_size=(PANEL_SIZE[0], 1.0 + 0.45 * most_groups * max(1, len(impls) / 2)))
     for ax, panel in zip(axes, panels):
-        cells = dict(frame.grouped(by_panel[panel], ["impl"] + bar))
+        cells = dict(frame.grouped(by_panel[panel], ["arm"] + bar))
         groups = [key for key, _ in frame.grouped(by_panel[panel], bar)]
         for i, impl in enumerate(impls):
-            for g, (ctx, workers, data, dtype, batch, samples) in enumerate(groups):
-                cell = cells.get((impl, ctx, workers, data, dtype, batch, samples))
+            for g, (ctx, workers, data, dtype, batch, samples, threads) in enumerate(groups):
+                cell = cells.get((impl, ctx, workers, data, dtype, batch, samples, threads))
                 if not cell:
                     continue
                 y = g + (i - (len(impls) - 1) / 2) * height
-                ax.barh(y, median_of(cell, "warmup_s"), height, color=_impl_color(impl),
+                ax.barh(y, median_of(cell, "warmup_s"), height, color=colour(impl),
                         hatch="//" if data == "synthetic" else None, edgecolor="white",
                         label=f"{impl_name(impl)}: first epoch")
                 steady = median_of(cell, "epoch_s_median")
@@ -255,8 +235,8 @@ def plot_warmup(rows, label):
                     ax.plot([steady, steady], [y - height / 2, y + height / 2], color="black",
                             linewidth=2, label="black tick: median epoch (steady state)")
         ax.set_yticks(range(len(groups)))
-        ax.set_yticklabels([f"{context_label(c, w, d, t, n)}, batch {b}"
-                            for c, w, d, t, b, n in groups], fontsize="small")
+        ax.set_yticklabels([f"{context_label(c, w, d, t, n, threads)}, batch {b}"
+                            for c, w, d, t, b, n, threads in groups], fontsize="small")
         ax.invert_yaxis()  # first group on top, like a table
         ax.set_xlabel("seconds")
     return _finish(fig, f"{label}: warm-up cost (first epoch vs steady epoch, median over repeats)")
@@ -274,10 +254,15 @@ def render_plots(rows, out_dir, label):
     """
     out_dir = Path(out_dir)
     # The A/A control arm is Gluon run twice: it must not enter Gluon's throughput lines.
-    arms = frame.records(frame.without_controls(frame.finished(rows)))
+    arms = frame.without_controls(frame.finished(rows))   # a frame: each plot takes its view
+    inputs = frame.records(arms)
     written, notes = [], []
     for name, plot in PLOTS.items():
         path = out_dir / f"{name}.png"
+        key = drawn.key_of(name, label, inputs)
+        if drawn.current(path, key):   # drawn from these rows already: it has data
+            written.append(path)
+            continue
         try:
             fig = plot(arms, label)
         except Skipped as why:
@@ -285,16 +270,8 @@ def render_plots(rows, out_dir, label):
             path.unlink(missing_ok=True)
             continue
         # 'tight' grows the canvas to include the legend placed outside the axes.
-        fig.savefig(path, dpi=100, bbox_inches="tight")
-        plt.close(fig)
-        written.append(path)
+        written.append(drawn.save(fig, path, key, dpi=100, bbox_inches="tight"))
     return written, notes
-
-
-def plot_run_dir(run_dir):
-    """render_plots for results/<label>/, labelled by the folder name."""
-    run_dir = Path(run_dir)
-    return render_plots(read_rows(run_dir), run_dir, run_dir.name)
 
 
 def plot_headline(found, title, path):
@@ -302,6 +279,11 @@ def plot_headline(found, title, path):
     a group of bars per context and batch, a bar per arm pair, with its 95% CI."""
     from report import headline   # headline reads no plotting library; this reads it
 
+    key = drawn.key_of(title, sorted((cell, pair, r["ratio"], r["ci_low"], r["ci_high"])
+                                     for cell, (_, found_pairs) in found.items()
+                                     for pair, r in found_pairs.items()))
+    if drawn.current(path, key):
+        return path
     names = sorted({scenario for scenario, _ in found})
     columns = sorted({column for _, column in found}, key=headline._column_order)
     pairs = [p for p in headline.HEADLINE_PAIRS if any(p in v[1] for v in found.values())]
@@ -328,11 +310,8 @@ def plot_headline(found, title, path):
         ax.set_ylabel("epoch-time ratio (×), 95% CI")
         ax.set_ylim(bottom=0)
     fig = _finish(fig, f"{title}: epoch-time ratios (geometric mean over rounds, 95% CI)")
-    fig.savefig(path, dpi=100, bbox_inches="tight")
-    plt.close(fig)
-    return path
+    return drawn.save(fig, path, key, dpi=100, bbox_inches="tight")
 
 
-_PAIR_COLORS = {("keras", "gluon"): IMPL_COLORS["keras"],
-                ("keras-fused", "gluon"): IMPL_COLORS["keras-fused"],
-                ("keras", "keras-fused"): "tab:gray"}
+_PAIR_COLORS = {("keras", "gluon"): colour("keras"), (FUSED, "gluon"): colour(FUSED),
+                ("keras", FUSED): "tab:gray"}

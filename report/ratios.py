@@ -1,6 +1,6 @@
 """Paired epoch-time ratios over rounds, with a 95% confidence interval: the one place they are
-computed. summary.md, results/README.md, the overhead plot, ratios.csv and bench.py's adaptive
-rounds all take their ratios from `paired_ratios`.
+computed (`Ratio`), for summary.md, results/README.md, the plots, ratios.csv and bench.py's
+adaptive rounds.
 
 A round runs every arm of a configuration once, back to back, in a shuffled order (bench.py), so
 the arms of one round saw about the same machine. The per-round ratio is the numerator arm's
@@ -26,7 +26,7 @@ from scipy import stats
 
 from cell import arms
 from report import frame
-from report.runs import replace_csv
+from report.storage import replace_csv
 
 CI_LEVEL = 0.95
 OUTLIER_Z = 3.5
@@ -34,14 +34,104 @@ RATIOS_FILE = "ratios.csv"
 RATIOS_COLUMNS = ["scenario", "ctx", "workers", "kvstore", "batch_size", "dtype", "max_samples",
                   "numerator", "denominator", "rounds", "ratio", "ci_low", "ci_high", "ci_level",
                   "half_width", "unstable", "threads"]
+# Every ratio the project reports is declared with its arm in the registry (cell/arms.py).
+pairs_for = arms.pairs_for
 
-# Every ratio the project reports, (numerator arm, denominator arm), is declared with its arm in
-# the registry (cell/arms.py); a pair is shown wherever both arms ran.
-PAIRS = arms.PAIRS
-FUSED = arms.FUSED
-is_fix_arm, fixes_of_arm, fix_pairs, pairs_for = (arms.is_fix_arm, arms.fixes_of_arm,
-                                                  arms.fix_pairs, arms.pairs_for)
-is_control = arms.is_control
+
+class Ratio:
+    """numerator/denominator epoch time of one configuration over rounds (module doc), which
+    formats itself as pyperf's comparison does: str() '1.23x (95% CI 1.20–1.31, n=5)', cell()
+    '1.23x (1.20-1.31)', factor() '1.23x (1.20–1.31)', floor() '±2.6% (A/A ...)'.
+    Its configuration's fields (frame.LINE's, group, devices, kvstore) read as attributes; r[name]
+    reads any of them as r.name does."""
+
+    def __init__(self, per_round, n=None, paired=True, of_medians=None, before_rounds=False,
+                 numerator="", denominator="", where=None):
+        self.per_round, self.paired, self.before_rounds = per_round, paired, before_rounds
+        self.numerator, self.denominator, self.where = numerator, denominator, where or {}
+        self.n = len(per_round) if n is None else n
+        self.ci_level, self.ci_low, self.ci_high, self.half_width = CI_LEVEL, None, None, None
+        self.outliers = []
+        if not per_round:   # unpaired: the ratio of medians
+            self.ratio = of_medians
+            return
+        logs = [math.log(r) for r in per_round.values()]
+        mean = sum(logs) / len(logs)
+        self.ratio = math.exp(mean)
+        if len(logs) >= 2:
+            sd = math.sqrt(sum((x - mean) ** 2 for x in logs) / (len(logs) - 1))
+            half = stats.t.ppf(0.5 + CI_LEVEL / 2, len(logs) - 1) * sd / math.sqrt(len(logs))
+            self.ci_low, self.ci_high = math.exp(mean - half), math.exp(mean + half)
+            self.half_width = math.exp(half) - 1
+        if len(logs) >= 3:
+            self.outliers = [(k, z) for k, z in zip(per_round, modified_z_scores(logs))
+                             if abs(z) > OUTLIER_Z]
+
+    @classmethod
+    def of(cls, numerator_rows, denominator_rows, **where):
+        """The ratio of two arms' rows (frame row dicts) of one configuration."""
+        num = {r["round"]: r["epoch_s_median"] for r in numerator_rows if r["round"] is not None}
+        den = {r["round"]: r["epoch_s_median"] for r in denominator_rows if r["round"] is not None}
+        common = sorted(set(num) & set(den))
+        before = all(r["before_rounds"] for r in numerator_rows + denominator_rows)
+        if common:
+            return cls({k: num[k] / den[k] for k in common}, before_rounds=before, **where)
+        medians = (median(r["epoch_s_median"] for r in numerator_rows)
+                   / median(r["epoch_s_median"] for r in denominator_rows))
+        return cls({}, n=min(len(numerator_rows), len(denominator_rows)), paired=False,
+                   of_medians=medians, before_rounds=before, **where)
+
+    def over(self, rounds):
+        """The same ratio over some of its rounds only."""
+        return Ratio({k: self.per_round[k] for k in rounds})
+
+    def __getattr__(self, name):
+        try:
+            return self.__dict__["where"][name]
+        except KeyError:
+            raise AttributeError(name) from None
+
+    def __getitem__(self, name):
+        return getattr(self, name)
+
+    def __str__(self):
+        head = f"{self.ratio:.2f}x"
+        if not self.paired:
+            return f"{head} (unpaired, n={self.n}, no CI)"
+        if self.ci_low is None:
+            return f"{head} (n={self.n}, no CI)"
+        return (f"{head} ({self.ci_level:.0%} CI {self.ci_low:.2f}–{self.ci_high:.2f}, "
+                f"n={self.n})")
+
+    def cell(self):
+        if self.ci_low is None:
+            return f"{self.ratio:.2f}x (n={self.n})"
+        return f"{self.ratio:.2f}x ({self.ci_low:.2f}-{self.ci_high:.2f})"
+
+    def factor(self):
+        if self.n < 2:
+            return f"{self.ratio:.2f}x"
+        return f"{self.ratio:.2f}x ({self.ci_low:.2f}–{self.ci_high:.2f})"
+
+    def floor(self):
+        """The A/A noise floor: the CI's relative half-width."""
+        if self.half_width is None:
+            return f"unknown (A/A {self})"
+        return (f"±{self.half_width:.1%} (A/A {self.ratio:.2f}x, CI {self.ci_low:.2f}–"
+                f"{self.ci_high:.2f}, n={self.n})")
+
+    def unstable(self, target=None):
+        """'' or why the ratio is not to be trusted as it stands: '; '-joined reasons."""
+        reasons = []
+        if not self.paired:
+            reasons.append("unpaired: no CI")
+        elif self.n < 2:
+            reasons.append("one round: no CI")
+        elif target is not None and self.half_width > target:
+            reasons.append(f"CI +-{self.half_width:.0%} > {target:.0%} after {self.n} rounds")
+        for round_number, score in self.outliers:
+            reasons.append(f"round {round_number} ratio is an outlier (modified z {score:+.1f})")
+        return "; ".join(reasons)
 
 
 def modified_z_scores(values):
@@ -53,90 +143,33 @@ def modified_z_scores(values):
     return [0.6745 * (v - centre) / mad for v in values]
 
 
-def interval(per_round, level=CI_LEVEL):
-    """(ratio, ci_low, ci_high, half_width) from per-round ratios; the CI is None below 2."""
-    logs = [math.log(r) for r in per_round]
-    n = len(logs)
-    mean = sum(logs) / n
-    if n < 2:
-        return math.exp(mean), None, None, None
-    sd = math.sqrt(sum((x - mean) ** 2 for x in logs) / (n - 1))
-    half = stats.t.ppf(0.5 + level / 2, n - 1) * sd / math.sqrt(n)
-    return math.exp(mean), math.exp(mean - half), math.exp(mean + half), math.exp(half) - 1
-
-
-def pair_stats(numerator_rows, denominator_rows, level=CI_LEVEL):
-    """The ratio of two arms' rows of one configuration (see the module doc), as a dict."""
-    num = {r["round"]: r["epoch_s_median"] for r in numerator_rows if r["round"] is not None}
-    den = {r["round"]: r["epoch_s_median"] for r in denominator_rows if r["round"] is not None}
-    common = sorted(set(num) & set(den))
-    before = all(r["before_rounds"] for r in numerator_rows + denominator_rows)
-    if not common:
-        # Not pairable: ratio of medians, no interval.
-        ratio = (median(r["epoch_s_median"] for r in numerator_rows)
-                 / median(r["epoch_s_median"] for r in denominator_rows))
-        return dict(ratio=ratio, ci_low=None, ci_high=None, half_width=None, ci_level=level,
-                    n=min(len(numerator_rows), len(denominator_rows)), paired=False,
-                    per_round={}, outliers=[], before_rounds=before)
-    per_round = {k: num[k] / den[k] for k in common}
-    ratio, low, high, half = interval(list(per_round.values()), level)
-    z = modified_z_scores([math.log(v) for v in per_round.values()]) if len(common) >= 3 else []
-    outliers = [(k, score) for k, score in zip(common, z) if abs(score) > OUTLIER_Z]
-    return dict(ratio=ratio, ci_low=low, ci_high=high, half_width=half, ci_level=level,
-                n=len(common), paired=True, per_round=per_round, outliers=outliers,
-                before_rounds=before)
-
-
-def paired_ratios(rows, numerator="keras", denominator="gluon", level=CI_LEVEL, lines=None):
-    """One dict per configuration that has both arms, sorted; ratio > 1: numerator slower.
-
-    The dict holds pair_stats's figures, the configuration (report.frame.LINE's columns, and
-    `group`: its GROUP tuple), the pair, and the configuration's devices and kvstore.
-    `lines`: frame.lines(rows), where the caller has it already."""
-    result = []
-    for group, batch, by_arm in (frame.lines(rows) if lines is None else lines):
-        if numerator not in by_arm or denominator not in by_arm:
-            continue
-        both = by_arm[numerator] + by_arm[denominator]
-        result.append(dict(
-            pair_stats(by_arm[numerator], by_arm[denominator], level),
-            **dict(zip(frame.GROUP, group)), group=group, batch_size=batch,
-            numerator=numerator, denominator=denominator,
-            devices=by_arm[numerator][0].get("devices"),
-            kvstore=_one(both, "kvstore"), max_samples=group[frame.GROUP.index("samples")] or None))
-    return result
-
-
-def _one(rows, column):
+def one_of(rows, column):
+    """The ';'-joined values of a column over rows, or None."""
     values = sorted({str(r[column]) for r in rows if r.get(column) not in (None, "")})
     return ";".join(values) or None
 
 
-def unstable_reason(r, target=None):
-    """'' or why a ratio is not to be trusted as it stands: '; '-joined reasons."""
-    reasons = []
-    if not r["paired"]:
-        reasons.append("unpaired: no CI")
-    elif r["n"] < 2:
-        reasons.append("one round: no CI")
-    elif target is not None and r["half_width"] > target:
-        reasons.append(f"CI +-{r['half_width']:.0%} > {target:.0%} after {r['n']} rounds")
-    for round_number, score in r["outliers"]:
-        reasons.append(f"round {round_number} ratio is an outlier (modified z {score:+.1f})")
-    return "; ".join(reasons)
+def paired_ratios(rows, numerator="keras", denominator="gluon"):
+    """A Ratio per configuration that has both arms, sorted; ratio > 1: numerator slower."""
+    return all_pairs(rows, [(numerator, denominator)])
 
 
 def all_pairs(rows, pairs=None):
-    """paired_ratios for every pair of `pairs` (default: pairs_for the rows' arms) whose two
-    arms ran, in that order per line."""
+    """A Ratio for every pair of `pairs` (default: pairs_for the rows' arms) whose two arms ran,
+    by configuration, then in the order of `pairs`."""
     rows = frame.as_frame(rows)
     pairs = pairs_for(set(rows["arm"])) if pairs is None else pairs
-    lines = frame.lines(rows)
-    found = [r for numerator, denominator in pairs
-             for r in paired_ratios(rows, numerator, denominator, lines=lines)]
-    order = {pair: i for i, pair in enumerate(pairs)}
-    return sorted(found, key=lambda r: (r["group"], r["batch_size"],
-                                        order[(r["numerator"], r["denominator"])]))
+    found = []
+    for group, batch, by_arm in frame.lines(rows):
+        for numerator, denominator in pairs:
+            if numerator in by_arm and denominator in by_arm:
+                both = by_arm[numerator] + by_arm[denominator]
+                where = dict(zip(frame.GROUP, group), group=group, batch_size=batch,
+                             devices=by_arm[numerator][0].get("devices"),
+                             kvstore=one_of(both, "kvstore"), max_samples=group[5] or None)
+                found.append(Ratio.of(by_arm[numerator], by_arm[denominator],
+                                      numerator=numerator, denominator=denominator, where=where))
+    return found
 
 
 def _text(value, digits=4):
@@ -145,16 +178,13 @@ def _text(value, digits=4):
 
 def ratios_table(rows, target=None, pairs=None):
     """The rows of ratios.csv (dicts with RATIOS_COLUMNS)."""
-    table = []
-    for r in all_pairs(rows, pairs):
-        table.append(dict(
-            scenario=r["scenario"], ctx=r["ctx"], workers=r["workers"], kvstore=r["kvstore"] or "",
-            batch_size=r["batch_size"], dtype=r["dtype"], max_samples=r["max_samples"] or "",
-            numerator=r["numerator"], denominator=r["denominator"], rounds=r["n"],
-            ratio=_text(r["ratio"]), ci_low=_text(r["ci_low"]), ci_high=_text(r["ci_high"]),
-            ci_level=r["ci_level"], half_width=_text(r["half_width"]),
-            unstable=unstable_reason(r, target), threads=r["threads"]))
-    return table
+    return [dict(scenario=r.scenario, ctx=r.ctx, workers=r.workers, kvstore=r.kvstore or "",
+                 batch_size=r.batch_size, dtype=r.dtype, max_samples=r.max_samples or "",
+                 numerator=r.numerator, denominator=r.denominator, rounds=r.n,
+                 ratio=_text(r.ratio), ci_low=_text(r.ci_low), ci_high=_text(r.ci_high),
+                 ci_level=r.ci_level, half_width=_text(r.half_width),
+                 unstable=r.unstable(target), threads=r.threads)
+            for r in all_pairs(rows, pairs)]
 
 
 def write_ratios_csv(out_dir, rows, target=None):

@@ -1,21 +1,15 @@
 """results/README.md: the answer in one screen (report/headline.py), the index of sweeps, what
 the shim mends, and the historical reference; and each folder's summary.md: its environment,
 conclusions (report/conclusions.py), tables, operator profile and plots."""
-import csv
 from pathlib import Path
 
-from tabulate import tabulate
-
-from report import frame, headline, models, operators, record
+from report import frame, headline, models, operators, storage
+from report.names import table, text
 from report.conclusions import conclusions
 from report.plots import PLOT_NAMES, plot_headline, render_plots
-from report.runs import METHOD, RUNS_FILE, ReportError, read_machine
+from report.storage import METHOD, RUNS_FILE, ReportError, read_machine
 from report.summary import summary_sections
 
-HISTORICAL_CSV = Path(__file__).with_name("historical.csv")
-CPU_CONTEXTS_NOTE = ("Several CPU contexts on one machine (e.g. ctx 'cpu:0-1') share the same "
-                     "cores, so multi-context CPU rows measure the cost of data parallelism, "
-                     "not a speed-up.")
 ENVIRONMENT_FIELDS = [("host", "host"), ("cpu", "CPU"), ("cores", "cores"), ("gpus", "GPUs"),
                       ("python", "Python"), ("mxnet", "MXNet"), ("keras_mxnet", "keras-mxnet"),
                       ("numpy", "NumPy"), ("torch", "PyTorch"), ("git_commit", "git commit")]
@@ -50,17 +44,19 @@ def _bullets(items, indent=""):
 # ---- sections ----------------------------------------------------------------
 
 def environment_markdown(rows):
-    table = []
+    rows = frame.records(rows)
+    shown = []
     for column, name in ENVIRONMENT_FIELDS:
         values = sorted({str(r[column]) for r in rows if r.get(column) is not None})
-        table.append([name, ", ".join(values) if values else "not recorded"])
-    return tabulate(table, ["", "value"], tablefmt="pipe", disable_numparse=True)
+        shown.append([name, ", ".join(values) if values else "not recorded"])
+    return table(["", "value"], shown)
 
 
 def folder_page(run_dir, rows, plot_notes=()):
     """The whole <folder>/summary.md: what the sweep measured, on what, with what conclusions,
     tables, operator profile and plots; its images sit beside it."""
     label = Path(run_dir).name
+    rows = frame.as_frame(rows)
     plots = [name for name in PLOT_NAMES if (Path(run_dir) / f"{name}.png").is_file()]
     title, before = EARLIER_METHODS.get(oldest_method(rows), ("", ""))
     parts = [f"# Sweep {label}" + title,
@@ -79,118 +75,14 @@ def folder_page(run_dir, rows, plot_notes=()):
     return "\n\n".join(part for part in parts if part) + "\n"
 
 
-HISTORICAL_IMPLS = {"keras": "Keras-on-MXNet (Keras 1.2.2 fork)", "mxnet_example": "MXNet's own example"}
-
-
-def _number(text):
-    return float(text) if text and text.strip() else None
-
-
-def _span(low, high, fmt):
-    if low is None:
-        return "—"
-    return fmt(low) if low == high else f"{fmt(low)}–{fmt(high)}"
-
-
-def historical_markdown(path=HISTORICAL_CSV):
-    with open(path, newline="") as f:
-        rows = list(csv.DictReader(f))
-    for r in rows:
-        for column in ("devices", "batch_min", "batch_max", "epochs", "samples_per_s_min",
-                       "samples_per_s_max", "seconds"):
-            r[column] = _number(r[column])
-    as_int = lambda v: f"{v:,.0f}"  # noqa: E731
-    table = [[r["scenario"], HISTORICAL_IMPLS.get(r["impl"], r["impl"]), r["hardware"],
-              "—" if r["devices"] is None else as_int(r["devices"]),
-              _span(r["batch_min"], r["batch_max"], as_int),
-              "—" if r["epochs"] is None else as_int(r["epochs"]),
-              _span(r["samples_per_s_min"], r["samples_per_s_max"], as_int),
-              "—" if r["seconds"] is None else as_int(r["seconds"]), r["note"] or ""]
-             for r in rows]
-    headers = ["scenario", "implementation", "hardware", "devices", "batch", "epochs",
-               "samples/s", "seconds", "note"]
-    findings = []
-    single = {(r["scenario"], r["impl"], r["hardware"], r["devices"], r["batch_min"]): r
-              for r in rows if r["samples_per_s_min"] is not None
-              and r["samples_per_s_min"] == r["samples_per_s_max"]}
-    for (scenario, impl, hardware, devices, batch), keras in single.items():
-        native = single.get((scenario, "mxnet_example", hardware, devices, batch))
-        if impl != "keras" or native is None:
-            continue
-        slower = native["samples_per_s_min"] / keras["samples_per_s_min"]
-        findings.append(f"{scenario}, {as_int(devices)}× {hardware}, batch {as_int(batch)}: Keras "
-                        f"{as_int(keras['samples_per_s_min'])} vs MXNet example "
-                        f"{as_int(native['samples_per_s_min'])} samples/s: Keras about "
-                        f"{slower:.1f}x slower.")
-    for (scenario, impl, hardware, devices, batch), many in single.items():
-        one = single.get((scenario, impl, hardware, 1.0, batch))
-        if one is None or devices == 1:
-            continue
-        speedup = many["samples_per_s_min"] / one["samples_per_s_min"]
-        findings.append(f"{scenario}, {HISTORICAL_IMPLS.get(impl, impl)}, {hardware}, same global "
-                        f"batch {as_int(batch)}: {as_int(devices)} devices give {speedup:.1f}x the "
-                        f"1-device throughput ({speedup / devices:.0%} scaling efficiency).")
-    for r in rows:
-        if r["seconds"] is not None and r["epochs"]:
-            findings.append(f"{r['scenario']}, {HISTORICAL_IMPLS.get(r['impl'], r['impl'])}, "
-                            f"{as_int(r['devices'])}× {r['hardware']}, batch {as_int(r['batch_min'])}: "
-                            f"{as_int(r['seconds'])} s for {as_int(r['epochs'])} epochs "
-                            f"({r['seconds'] / r['epochs']:.0f} s per epoch).")
-    parts = ["## Historical reference (another machine; not comparable with the results above)",
-             "Published numbers from an earlier benchmark of a Keras 1.2.2 fork on MXNet 0.10, "
-             "on AWS K80 GPUs with cuDNN 5. Different hardware and software versions: read them "
-             "for the order of magnitude only. Source data: `report/historical.csv`.",
-             tabulate(table, headers, tablefmt="pipe", disable_numparse=True)]
-    if findings:
-        parts.append(_bullets(findings))
-    return "\n\n".join(parts)
-
-
-# What a folder measured by an earlier method (report/runs.py, METHOD) says of itself: a title
-# suffix and a sentence. Such folders stay, and stay out of the headline.
-EARLIER_METHODS = {
-    0: (" (before rounds)", " In results/archive/: measured before rounds: repeats, run in a fixed order (Keras first), "
-        "stand in for rounds; and before method 2 (a throttled Gluon on one CPU context, see "
-        "docs/methodology.md); not in the headline."),
-    1: (" (Gluon throttled)", " In results/archive/: measured before method 2: on a CPU context with more than one "
-        "OpenMP thread, the Gluon arm (and keras-graph) ran every operator with libgomp's "
-        "throttled spin, from an OpenMP team its copy of the training set left on the Python "
-        "thread (docs/methodology.md), which slowed it by up to 2x, so those Keras/Gluon "
-        "ratios understate Keras's cost (on cpu:0-1 and with parameter-server workers, one "
-        "thread each, the methods agree); not in the headline."),
-}
-
-
-# What the shim found keras-mxnet 2.2.4.3 computing wrongly on MXNet 1.9.1, each held by the tests
-# named in shim/keras_mxnet.py's docstring: facts of the code, not of a sweep.
-CORRECTNESS = """## Does Keras on MXNet compute what Keras says?
-
-Not always, in stock keras-mxnet 2.2.4.3 on MXNet 1.9.1. The shim (imported by every Keras arm
-here) mends these, each under a test that fails on the stock code:
-
-- **The default LSTM/GRU/SimpleRNN ignored its weights.** With `unroll=False` (Keras's default)
-  keras-mxnet's `foreach` loop never linked the layer's variables to its graph: a fresh
-  `Sequential([LSTM(4, input_shape=(5, 3))])` predicts exactly 0.0, `set_weights` changes
-  nothing, training moves the outputs to about 0.001, and `get_weights` reports values the model
-  never used (so a saved model is not the one that was trained). Its LSTM step also added the
-  input gate's bias to all four gates. Through the shim the default layer computes Keras's
-  function, the same as `unroll=True` (shim/recurrent.py).
-- **Stacked recurrent layers could not be built**: a recurrent layer after another's sequences got
-  a zero state of shape (1, batch x units).
-- **Convolutions started at the wrong scale**: Glorot's fans were computed for a channels_last
-  kernel on channels_first kernels (LeNet's first convolution drew from +-0.173, not +-0.107).
-- **Several contexts trained on N times the gradient**: keras-mxnet summed per-device mean
-  gradients, so SGD's step grew with the number of contexts.
-- **`cpu(i)` meant `cpu(0)`**: every CPU context in a list ran on the first.
-
-The opt-in fused path (`shim/fused/`, the keras-fused arms) is held to stock Keras's function
-the same way: predictions, loss, every gradient and the parameters after an SGD and an Adam step
-agree within float32 rounding on both scenarios, on one and two contexts, and on ten other models
-(tests/test_fused.py)."""
+# What a folder measured by an earlier method (METHOD) says of itself: a title suffix and a
+# sentence. Such folders stay, and stay out of the headline.
+EARLIER_METHODS = {0: (" (before rounds)", " " + text("readme", "method-0")),
+                   1: (" (Gluon throttled)", " " + text("readme", "method-1"))}
 
 
 def oldest_method(rows):
-    """The oldest measurement method among a folder's rows (report/runs.py, METHOD)."""
+    """The oldest measurement method among a folder's rows (report/storage/schema.py, METHOD)."""
     return min(frame.as_frame(rows)["method"], default=METHOD)
 
 
@@ -216,20 +108,13 @@ def readme_markdown(results_dir, sweeps=None):
     for machine, group in found:
         parts.append(headline.machine_block(machine, group))
     parts.append(headline.model_sections(current))
-    parts.append("## Sweeps\n\nOne line per results folder, oldest first; each links its "
-                 "summary.md (environment, conclusions, tables, noise, where the time goes, "
-                 f"plots). Generated by `python -m report` from `<folder>/{RUNS_FILE}`; do not "
-                 "edit by hand. Several CPU contexts on one machine (cpu:0-1) share its cores: "
-                 "they measure the cost of data parallelism, not a speed-up.")
+    parts.append(text("readme", "sweeps"))
     if current:
         parts.append(headline.index_table(current, headline.headline_labels(current)))
     if archived:
-        parts.append("### Archive: sweeps of an earlier method\n\nKept whole in "
-                     f"`{ARCHIVE}/`, out of the headline: their method made ratios that are not "
-                     "comparable with today's (each page says why).\n\n"
-                     + headline.index_table(archived, set()))
-    parts.append(CORRECTNESS)
-    parts.append(historical_markdown())
+        parts.append(text("readme", "archive") + "\n\n" + headline.index_table(archived, set()))
+    parts.append(text("readme", "correctness"))
+    parts.append(text("readme", "historical"))
     return "\n\n".join(part for part in parts if part) + "\n"
 
 
@@ -266,8 +151,8 @@ def regenerate(results_dir, readme=None):
     notes, skipped = [], 0
     read = {}
     for run_dir in run_dirs(results_dir) + archive_dirs(results_dir):
-        rows = read[run_dir] = read_machine(run_dir)
-        busy = record.running(run_dir)
+        rows = read[run_dir] = frame.as_frame(read_machine(run_dir))
+        busy = storage.running(run_dir)
         if busy:
             notes.append(f"{run_dir.name}: a sweep is running ({busy}); its tables hold the rows "
                          "written so far")

@@ -11,10 +11,10 @@ from cell import noise
 
 from report import frame
 from report.ablation import ablation_markdown, cumulative_markdown
-from report.names import (IMPL_ORDER, format_accuracy, format_floor, format_fraction,
-                          format_rate, format_ratio, group_title, impl_name, pair_name,
-                          pair_title)
-from report.ratios import CI_LEVEL, PAIRS, all_pairs, interval, is_control
+from cell.arms import PAIRS, is_control
+from report.names import (IMPL_ORDER, format_accuracy, format_fraction, format_rate, group_title,
+                          impl_name, pair_name, pair_title, table, text)
+from report.ratios import all_pairs
 
 
 def impls_present(rows):
@@ -53,7 +53,7 @@ def _group_table(group, lines, ratios, impls, pairs):
     headers += [pair_title(*pair) for pair in pairs]
     headers += [f"{impl_name(i)} val acc" for i in impls]
     headers += [f"{impl_name(i)} % of peak" for i in impls] if with_peak else []
-    table = []
+    body = []
     for batch in batches:
         by_impl = lines[(group, batch)]
         any_row = next(iter(by_impl.values()))[0]
@@ -62,9 +62,8 @@ def _group_table(group, lines, ratios, impls, pairs):
         shown = []
         for pair in pairs:
             ratio = ratios.get((group, batch, pair))
-            show = format_floor if pair[0].endswith("-control") else format_ratio
-            shown.append(show(ratio) if ratio else "—")
-        table.append(
+            shown.append("—" if not ratio else ratio.floor() if is_control(pair[0]) else str(ratio))
+        body.append(
             [batch_text, any_row.get("devices") or "—", per_device_batch(any_row),
              _samples_text([r for rows in by_impl.values() for r in rows])]
             + [format_rate(median_of(by_impl.get(i, []), "samples_per_s")) for i in impls]
@@ -72,30 +71,29 @@ def _group_table(group, lines, ratios, impls, pairs):
             + [format_accuracy(median_of(by_impl.get(i, []), "val_accuracy")) for i in impls]
             + ([format_fraction(median_of(by_impl.get(i, []), "peak_fraction")) for i in impls]
                if with_peak else []))
-    return tabulate(table, headers, tablefmt="pipe", disable_numparse=True)
+    return table(headers, body)
 
 
 def _ratio_key(r):
-    return r["group"], r["batch_size"], (r["numerator"], r["denominator"])
+    return r.group, r.batch_size, (r.numerator, r.denominator)
 
 
 def noise_table(cells, canary, ratios):
     """Finished cells with a noise flag or a canary flag (`canary`: noise.canary_flags(cells)),
     and per-round ratios that are outliers: kept, and shown here."""
-    table = []
+    shown = []
     for r in cells:
         found = "; ".join(f for f in (r.get("noise_flags"), canary.get(id(r))) if f)
         if found:
-            table.append([r["scenario"], impl_name(r["arm"]), r["ctx"], r["batch_size"],
+            shown.append([r["scenario"], impl_name(r["arm"]), r["ctx"], r["batch_size"],
                           r["round"], found])
     for r in ratios:
-        for round_number, score in r["outliers"]:
-            table.append([r["scenario"], pair_name(r["numerator"], r["denominator"]),
+        for round_number, score in r.outliers:
+            shown.append([r["scenario"], pair_name(r["numerator"], r["denominator"]),
                           r["ctx"], r["batch_size"], round_number,
                           f"round ratio {r['per_round'][round_number]:.3f} is an outlier "
                           f"(modified z {score:+.1f} > 3.5)"])
-    headers = ["scenario", "arm", "ctx", "batch", "round", "flag"]
-    return tabulate(table, headers, tablefmt="pipe", disable_numparse=True) if table else ""
+    return table(["scenario", "arm", "ctx", "batch", "round", "flag"], shown) if shown else ""
 
 
 def state_table(cells, flagged, ratios):
@@ -111,39 +109,22 @@ def state_table(cells, flagged, ratios):
     # rounds in another state (their other cells may have started before the state changed)
     read = done[done["canary_ms"].map(bool).astype(bool)]
     canaries = read.groupby(frame.LINE + ["round", "flagged"])["canary_ms"].agg(list).to_dict()
-    table = []
+    found = []
     for r in ratios:
-        key = (*r["group"], r["batch_size"])   # the ratio's configuration (frame.LINE)
-        other = sorted(other_rounds.get(key, set()) & set(r["per_round"]))
+        key = (*r.group, r.batch_size)   # the ratio's configuration (frame.LINE)
+        other = sorted(other_rounds.get(key, set()) & set(r.per_round))
         if not other:
             continue
-        usual = [k for k in r["per_round"] if k not in other]
+        usual = [k for k in r.per_round if k not in other]
         shown = []
-        for group, in_other in ((usual, False), (other, True)):
-            if not group:
-                shown.append("—")
-                continue
-            ratio, low, high, _ = interval([r["per_round"][k] for k in group])
-            readings = [c for k in group for c in canaries.get((*key, k, in_other), [])]
-            shown.append(format_ratio(dict(ratio=ratio, ci_low=low, ci_high=high,
-                                           ci_level=CI_LEVEL, n=len(group), paired=True))
-                         + (f", canary {median(readings):.1f} ms" if readings else ""))
-        table.append([r["scenario"], pair_name(r["numerator"], r["denominator"]),
-                      r["ctx"], r["batch_size"], format_ratio(r), *shown,
-                      ", ".join(str(k) for k in other)])
-    headers = ["scenario", "ratio", "ctx", "batch", "all rounds", "rounds in the usual state",
-               "rounds in another state", "which"]
-    return tabulate(table, headers, tablefmt="pipe", disable_numparse=True) if table else ""
-
-
-ABLATION_TEXT = (
-    "Keras/Keras fused (X): epoch time of stock Keras over Keras with fix X alone of the fused "
-    "path (shim/fused/), paired by round like every ratio here: X's share of what the path "
-    "gives back. Two predictions of Keras/Keras fused from the single-fix shares: their "
-    "product (exact if each fix removes a fraction of whatever time is left) and 1 / (1 - the "
-    "sum of the time each saves, 1 - 1/share) (exact if each removes a part of the step of its "
-    "own); a prediction within Keras/Keras fused's CI accounts for the whole recovery. Each "
-    "names the single fixes it covers, the whole names its fixes (report/ablation.py).")
+        for rounds, in_other in ((usual, False), (other, True)):
+            readings = [c for k in rounds for c in canaries.get((*key, k, in_other), [])]
+            shown.append(("—" if not rounds else str(r.over(rounds)))
+                         + (f", canary {median(readings):.1f} ms" if rounds and readings else ""))
+        found.append([r.scenario, pair_name(r.numerator, r.denominator), r.ctx, r.batch_size,
+                      str(r), *shown, ", ".join(str(k) for k in other)])
+    return table(["scenario", "ratio", "ctx", "batch", "all rounds", "rounds in the usual state",
+                  "rounds in another state", "which"], found) if found else ""
 
 
 def summary_sections(rows, level=2):
@@ -159,59 +140,41 @@ def summary_sections(rows, level=2):
     impls = impls_present(frame.finished(rows))
     parts = []
     if lines:
-        text = ("Samples/s and validation accuracy: median over rounds. Epoch-time ratios "
-                "(e.g. Keras/Gluon): geometric mean of the per-round ratios, each round's arms "
-                "run back to back, with a 95% t-interval on the log ratios (n = rounds); above 1 "
-                "means the first named is slower. % of peak: training GFLOP/s over this "
-                "machine's FP32 GEMM rate (`bench.py --peak`), where measured.")
-        if any(r["before_rounds"] for r in found):
-            text += (" Measured before rounds: repeats, run in a fixed order (Keras first), "
-                     "stand in for rounds.")
-        if any(pair[0].endswith("-control") for pair in pairs):
-            text += (" Noise floor: the relative half-width of the CI of an A/A ratio (the same "
-                     "Gluon cell run twice in every round); a ratio's gap from 1 within it is noise.")
-        parts.append(text)
+        notes = [text("summary", "tables")]
+        notes += [text("summary", "before-rounds")] if any(r.before_rounds for r in found) else []
+        notes += [text("summary", "noise-floor")] if any(is_control(p[0]) for p in pairs) else []
+        parts.append(" ".join(notes))
     else:
-        parts.append("No completed cells.")
+        parts.append(text("summary", "no-cells"))
     for group in sorted({g for g, _ in lines}):
         parts.append(f"{hashes} {group_title(group)}\n\n"
                      f"{_group_table(group, lines, ratios, impls, pairs)}")
     fixes = ablation_markdown(rows)
     if fixes:
         parts.append(f"{hashes} Fix ablation: each fix's share of what the fused path gives "
-                     f"back\n\n{ABLATION_TEXT}\n\n" + fixes)
+                     f"back\n\n{text('summary', 'ablation')}\n\n" + fixes)
     steps = cumulative_markdown(rows)
     if steps:
         parts.append(f"{hashes} Cumulative ablation: the fixes added one at a time\n\n"
-                     "Each step's share is the arm before it over the arm with the fix added, "
-                     "paired by round; the steps multiply to Keras/Keras fused by construction "
-                     "(report/ablation.py), so they account for the whole recovery. Fixes "
-                     "interact, so a step's share depends on the order.\n\n" + steps)
+                     f"{text('summary', 'cumulative')}\n\n" + steps)
     cells = frame.records(frame.finished(rows))
     canary = noise.canary_flags(cells)
     noisy = noise_table(cells, canary, found)
     if noisy:
-        text = "Kept in every table above; shown here so that they can be weighed."
-        if canary:
-            text += (" A canary flag marks a cell that started while the machine ran short "
-                     "parallel work at another speed than it did over most of the sweep "
-                     "(noise.py).")
-        parts.append(f"{hashes} Noise flags\n\n{text}\n\n" + noisy)
+        said = text("summary", "noise-flags") + (f" {text('summary', 'canary')}" if canary else "")
+        parts.append(f"{hashes} Noise flags\n\n{said}\n\n" + noisy)
     by_state = state_table(cells, canary, found)
     if by_state:
-        parts.append(f"{hashes} Ratios by machine state\n\nThe machine's state moves some "
-                     "ratios (noise.py): here each ratio a canary flag touches, over all its "
-                     "rounds as above, then over the rounds whose cells all started in the "
-                     "sweep's usual state, and over the rest.\n\n" + by_state)
+        parts.append(f"{hashes} Ratios by machine state\n\n{text('summary', 'machine-state')}"
+                     "\n\n" + by_state)
     failed = frame.records(frame.failed(rows))
     if failed:
-        table = [[r["scenario"], impl_name(r["arm"]), r["ctx"], r["workers"], r["batch_size"],
+        shown = [[r["scenario"], impl_name(r["arm"]), r["ctx"], r["workers"], r["batch_size"],
                   "—" if r["round"] is None else r["round"],
                   "(synthetic)" if r["data"] == "synthetic" else "real", r.get("reason") or ""]
                  for r in failed]
-        headers = ["scenario", "impl", "ctx", "workers", "batch", "round", "data", "reason"]
-        parts.append(f"{hashes} Failed cells\n\n"
-                     + tabulate(table, headers, tablefmt="pipe", disable_numparse=True))
+        parts.append(f"{hashes} Failed cells\n\n" + table(
+            ["scenario", "impl", "ctx", "workers", "batch", "round", "data", "reason"], shown))
     return "\n\n".join(parts) + "\n"
 
 

@@ -1,11 +1,11 @@
 """How the terminal names a cell and its result: a line per finished cell."""
-from report import runs
+from report import storage
 
 
 def cell_what(cell):
     """A cell's configuration and arm, as the terminal names them: 'lenet keras cpu b128', and
     '... b128 1 thread' under --threads 1 (a count is named; all, the default, is not)."""
-    threads = runs.threads_of(cell)
+    threads = storage.threads_of(cell)
     what = f"{cell['scenario']} {cell['arm']} {cell['ctx']} b{cell['batch_size']}"
     if threads == "all":
         return what

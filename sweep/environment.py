@@ -2,7 +2,7 @@
 runs.csv record of them (`process_env`)."""
 import os
 
-from report import runs
+from report import storage
 from shim.contexts import parse_list
 
 
@@ -23,7 +23,7 @@ def omp_threads(cell=None):
     cores = os.cpu_count() or 1
     if cell is None:
         return cores
-    if runs.threads_of(cell) != "all":
+    if storage.threads_of(cell) != "all":
         return int(cell["threads"])
     spec = parse_list(cell["ctx"])[0]
     at_once = (spec.devices if spec.kind == "cpu" else 1) * int(cell.get("workers") or 1)

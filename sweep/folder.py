@@ -4,7 +4,7 @@ mix with its own."""
 import itertools
 from pathlib import Path
 
-from report import record, runs
+from report import storage
 from sweep.args import UsageError, default_label
 from sweep.console import cell_what
 from sweep.plan import plan
@@ -20,18 +20,18 @@ def earlier_rounds(out, args):
     rounds would mix two sweeps in one ratio; only --resume continues a sweep."""
     if args.resume:
         return None
-    found = {runs.configuration_of(k)
-             for k in runs.done_keys(out / runs.RUNS_FILE, profiled=args.profile)}
-    return next((c for c in plan(args, 1) if runs.configuration_of(runs.cell_key(c)) in found),
+    found = {storage.configuration_of(k)
+             for k in storage.done_keys(out / storage.RUNS_FILE, profiled=args.profile)}
+    return next((c for c in plan(args, 1) if storage.configuration_of(storage.cell_key(c)) in found),
                 None)
 
 
 def older_method(out):
     """The oldest measurement method among `out`'s rows, if older than this bench.py's."""
-    if not (out / runs.RUNS_FILE).is_file():
+    if not (out / storage.RUNS_FILE).is_file():
         return None
-    oldest = min((runs.method_of(r) for r in runs.read_rows(out)), default=runs.METHOD)
-    return oldest if oldest < runs.METHOD else None
+    oldest = min((storage.method_of(r) for r in storage.read_rows(out)), default=storage.METHOD)
+    return oldest if oldest < storage.METHOD else None
 
 
 def output_folder(args):
@@ -58,24 +58,24 @@ def output_folder(args):
                 continue
             if not earlier_rounds(out, args):
                 break
-            record.release(out)
+            storage.release(out)
         if n > 1:
             print(f"{RESULTS / base} holds an earlier or a running sweep of these cells: this one "
                   f"writes {out} (--resume continues the earlier one)")
     older = older_method(out) if args.resume else None
     if older is not None:
         raise UsageError(f"{out} was measured by method {older}, this bench.py "
-                         f"measures by method {runs.METHOD} (see report/runs.py): its rounds "
+                         f"measures by method {storage.METHOD} (see report/runs.py): its rounds "
                          "would not compare with new ones; start a new sweep (--label)")
     return out
 
 
 def hold(out, args, refuse=True):
-    """Take `out`'s lock for this sweep (report/record.py), creating the folder and proving it
+    """Take `out`'s lock for this sweep (report/storage/locks.py), creating the folder and proving it
     writable; False when another sweep holds it, or with `refuse` one line naming that sweep."""
     try:
-        holder = record.claim(out, command=args.command)
-    except record.FolderError as error:
+        holder = storage.claim(out, command=args.command)
+    except storage.FolderError as error:
         raise UsageError(str(error))
     if holder and refuse:
         raise UsageError(f"{out} is in use by a running sweep ({holder}); wait for it to end, "

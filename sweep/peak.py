@@ -6,7 +6,7 @@ import sys
 from pathlib import Path
 
 from cell import peak
-from report import runs
+from report import storage
 from sweep import environment, folder
 from sweep.args import UsageError, default_label
 from sweep.process import ROOT
@@ -22,7 +22,7 @@ def measure_peak(args):
         raise UsageError(f"peak measurement failed: {done.stderr.strip().splitlines()[-1:]}")
     result = json.loads(done.stdout)
     out.mkdir(parents=True, exist_ok=True)
-    peak.save_peak(out / runs.PEAK_FILE, result)
+    peak.save_peak(out / storage.PEAK_FILE, result)
     print(f"peak FP32 GEMM on the CPU: {result['gflops']} GFLOP/s through mxnet "
-          f"({result['numpy_gflops']} through numpy); saved in {out / runs.PEAK_FILE}")
+          f"({result['numpy_gflops']} through numpy); saved in {out / storage.PEAK_FILE}")
     return 0

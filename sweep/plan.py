@@ -3,7 +3,7 @@ order, and (adaptive rounds, --target-ci) the configurations that need another r
 import random
 
 from cell import arms as registry
-from report import frame, ratios, runs
+from report import frame, ratios, storage
 from sweep import model as sweep_model
 from sweep.args import fused_arm, is_fused
 
@@ -45,7 +45,7 @@ def round_cells(args, config, round_number):
     order = arms(args)
     name = f"{config['scenario']}-{config['ctx']}-{config['batch_size']}-{config['dtype']}-" \
            f"{config['workers']}"
-    if runs.threads_of(config) != "all":   # 'all' keeps the shuffles of sweeps from before it
+    if storage.threads_of(config) != "all":   # 'all' keeps the shuffles of sweeps from before it
         name += f"-t{config['threads']}"
     random.Random(f"{args.seed}-{round_number}-{name}").shuffle(order)
     return [dict(config, impl=impl, arm=arm, round=round_number, repeat=round_number,
@@ -71,8 +71,8 @@ def wide_configurations(args, configs, rows):
     pairs = [p for p in registry.pairs_for(arm_names)
              if set(p) <= arm_names and not registry.is_control(p[0])]
     mine = [r for r in rows if r.get("max_samples") == args.max_samples]
-    wide = {(*r["group"], r["batch_size"]) for r in ratios.all_pairs(mine, pairs)
-            if r["half_width"] is None or r["half_width"] > args.target_ci}
+    wide = {(*r.group, r.batch_size) for r in ratios.all_pairs(mine, pairs)
+            if r.half_width is None or r.half_width > args.target_ci}
     # a planned configuration, keyed as the report keys its rows (thread setting and model too)
     planned = frame.records(frame.as_frame(configs))
     return [i for i, c in enumerate(planned) if tuple(c[k] for k in frame.LINE) in wide]

@@ -9,7 +9,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from cell import noise
-from report import runs
+from report import storage
 from shim.contexts import parse_list
 from sweep import environment, process
 from sweep import model as sweep_model
@@ -50,7 +50,7 @@ def gpu_names(indices):
 def cell_name(cell):
     """A file name for a cell's log: lenet-keras-cpu_0-1-b128-float32-w1-tall-r2."""
     name = (f"{cell['scenario']}-{cell['arm']}-{cell['ctx']}-b{cell['batch_size']}-"
-            f"{cell['dtype']}-w{cell['workers']}-t{runs.threads_of(cell)}-r{cell['round']}")
+            f"{cell['dtype']}-w{cell['workers']}-t{storage.threads_of(cell)}-r{cell['round']}")
     return "".join(c if c.isalnum() or c in "-." else "_" for c in name)
 
 
@@ -86,7 +86,7 @@ def measure(cell, args, out, machine, measured_peak):
     devices = parse_list(cell["ctx"])[0].devices
     # Both sides reduce gradients over several local devices with kvstore 'device'.
     settings = environment.cell_environment(cell)
-    row.update(machine, started_at=started, devices=devices, method=runs.METHOD,
+    row.update(machine, started_at=started, devices=devices, method=storage.METHOD,
                omp_threads=settings["OMP_NUM_THREADS"],
                process_env=environment.process_env(settings),
                kvstore=cell.get("kvstore") or ("device" if devices > 1 else ""),
@@ -97,9 +97,9 @@ def measure(cell, args, out, machine, measured_peak):
         timed = measured.pop("epoch_s_timed", None)
         operators = measured.pop("operators", None)
         if operators:
-            runs.append_operators(out / runs.OPERATORS_FILE, row, operators)
+            storage.append_operators(out / storage.OPERATORS_FILE, row, operators)
         row.update(measured, status="ok", reason="", noise_flags=noise.flags(record, timed))
-        row.update(runs.fraction_of_peak(row, measured_peak))  # only against a peak of its device
+        row.update(storage.fraction_of_peak(row, measured_peak))  # only against a peak of its device
     else:
         row.update(status="failed", reason=reason)
     return row, record["wall_s"]

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 import bench
-from report import runs
+from report import storage
 from sweep import environment
 from sweep import process
 from sweep import rows as sweep_rows
@@ -133,7 +133,7 @@ def test_a_killed_sweep_resumes_without_losing_or_repeating_cells(tmp_path):
     assert after[:len(before)] == before  # nothing measured was lost or rewritten
     assert sorted(int(r["batch_size"]) for r in after) == [16, 32, 64]
     assert all(r["status"] == "ok" for r in after)
-    assert len(runs.done_keys(csv_path)) == 3
+    assert len(storage.done_keys(csv_path)) == 3
 
 
 def test_a_terminated_sweep_stops_the_cell_in_flight(tmp_path):

@@ -4,10 +4,11 @@ Fake rows with known epoch times, as tests/test_rounds.py and tests/test_report.
 
 import pytest
 
-from report import ablation, names, operators, ratios, runs
+from report import ablation, operators, ratios, storage
 from report.conclusions import conclusions
 from report.names import impl_name
 from report.summary import summary_markdown
+import shim.fused
 from tests.helpers import cell_row
 
 SHARES = {"keras-fused:bias": 1.5, "keras-fused:rnn": 1.2, "keras-fused:copies": 1.1}
@@ -16,8 +17,13 @@ ADDED = 1 / (1 - sum(1 - 1 / s for s in SHARES.values()))     # 2.444...
 JITTER = [1.0, 1.01, 0.99, 1.005, 0.995]
 
 
+def every():
+    """Plain keras-fused's fixes: today's full set (of the fake shim.fused where one is in)."""
+    return "+".join(shim.fused.FIXES)
+
+
 def row(arm, seconds, round_number, batch=128, **extra):
-    fixes = {"keras-fused": "bias+rnn+copies"}.get(arm, arm.partition(":")[2])
+    fixes = {"keras-fused": every()}.get(arm, arm.partition(":")[2])
     return cell_row(arm, seconds, arm=arm, batch_size=batch, round=round_number,
                     repeat=round_number, samples_per_s=64 / seconds, workers=1, devices=1,
                     val_accuracy=0.9, fixes=fixes if arm.startswith("keras-fused") else None,
@@ -58,7 +64,7 @@ def test_the_ablation_gives_each_share_and_checks_both_predictions_of_the_whole(
     rows = sweep_rows(COMPOUNDED) + sweep_rows(ADDED, batch=256)
     compounding, adding = ablation.ablation(rows)
     assert compounding["covers"] == ["bias", "copies", "rnn"]
-    assert compounding["whole_fixes"] == "bias+rnn+copies"
+    assert compounding["whole_fixes"] == every()
     assert {a: s["ratio"] for a, s in compounding["shares"].items()} == pytest.approx(SHARES)
     assert compounding["compounding"]["ratio"] == pytest.approx(COMPOUNDED)
     assert compounding["adding"]["ratio"] == pytest.approx(ADDED)
@@ -94,7 +100,7 @@ def test_summary_shows_the_fused_ratios_and_the_ablation_table():
     assert "Keras/Keras fused (bias)" in header and "product of the single-fix shares" in header
     cells = [c.strip() for c in line.strip("|").split("|")]
     assert cells[:4] == ["lenet", "cpu", "128", "1.50x (95% CI 1.50–1.50, n=5)"]
-    assert cells[6].startswith("1.98x (95% CI") and cells[6].endswith("(bias+rnn+copies)")
+    assert cells[6].startswith("1.98x (95% CI") and cells[6].endswith(f"({every()})")
     assert cells[7] == "1.98x (95% CI 1.98–1.98, n=5) (bias, copies, rnn)"
     assert cells[8:] == ["yes", f"{ADDED:.2f}x (95% CI {ADDED:.2f}–{ADDED:.2f}, n=5) "
                                 "(bias, copies, rnn)", "no"]
@@ -106,9 +112,9 @@ def test_the_results_readme_says_what_comes_back_and_what_remains():
     remains = ratios.paired_ratios(rows, "keras-fused", "gluon")[0]
     found = [c for c in conclusions(rows) if isinstance(c, str) and c.startswith("Fused path")]
     assert found == [f"Fused path (shim/fused/), lenet on cpu, batch 128: it gives back "
-                     f"Keras/Keras fused {names.format_ratio(back)}; Keras fused/Gluon "
-                     f"{names.format_ratio(remains)} remains."]
-    assert names.format_ratio(back).startswith("1.98x (95% CI")
+                     f"Keras/Keras fused {str(back)}; Keras fused/Gluon "
+                     f"{str(remains)} remains."]
+    assert str(back).startswith("1.98x (95% CI")
     assert impl_name("keras-fused:bias+rnn") == "Keras fused (bias+rnn)"
 
 
@@ -154,7 +160,7 @@ def test_the_recovered_time_reaches_the_where_the_time_goes_section(tmp_path):
             {"operator": o["operator"], "calls_per_step": 1.0, "ms_per_step": o["ms_per_step"],
              "share_of_step": 0.1})
     for arm, ops in by_cell.items():
-        runs.append_operators(tmp_path / runs.OPERATORS_FILE,
+        storage.append_operators(tmp_path / storage.OPERATORS_FILE,
                               dict(scenario="lenet", impl=arm, ctx="cpu", batch_size=128,
                                    dtype="float32", max_samples=None, round=1), ops)
     text = operators.section(tmp_path, sweep_rows(COMPOUNDED))
@@ -171,18 +177,23 @@ def test_where_the_time_goes_names_what_remains_by_operator():
 
 
 def test_the_plots_tell_the_fused_arms_apart(tmp_path):
+    from cell.arms import colour
     from report import plots
 
     arms = ["keras", "keras-fused", "gluon", "keras-fused:bias", "keras-fused:rnn",
             "keras-fused:copies"]
-    assert len({plots._impl_color(a) for a in arms}) == len(arms)
+    assert len({colour(a) for a in arms}) == len(arms)
     rows = [dict(r, warmup_s=3.0, train_samples=64) for r in sweep_rows(COMPOUNDED)]
     written, skipped = plots.render_plots(rows, tmp_path, "t")
     assert {p.name for p in written} >= {"throughput.png", "overhead.png", "warmup.png"}
 
 
-def test_the_cumulative_ablation_adds_one_fix_at_a_time_and_multiplies_to_the_whole():
-    # keras -> +bias -> +bias+rnn -> keras-fused (adds copies), each step with a known share
+def test_the_cumulative_ablation_adds_one_fix_at_a_time_and_multiplies_to_the_whole(monkeypatch):
+    # keras -> +bias -> +bias+rnn -> keras-fused (adds copies), each step with a known share,
+    # in a fused path of three fixes (tests/fake_fused.py)
+    import fake_fused
+
+    fake_fused.install(monkeypatch)
     chain = [("keras-fused:bias", 1.5), ("keras-fused:bias+rnn", 1.5 * 1.25)]
     whole = 1.5 * 1.25 * 1.1
     rows = sweep_rows(whole, shares={}, extra_arms=chain)
@@ -197,3 +208,18 @@ def test_the_cumulative_ablation_adds_one_fix_at_a_time_and_multiplies_to_the_wh
     assert ablation.cumulative(sweep_rows(COMPOUNDED)) == []
     gap = sweep_rows(whole, shares={}, extra_arms=[("keras-fused:bias", 1.5)])
     assert ablation.cumulative(gap) == [] and ablation.cumulative_markdown(gap) == ""
+
+
+def test_a_plain_fused_row_of_another_fix_set_is_an_arm_of_its_own():
+    """A fix added to shim/fused/ changes what plain keras-fused means: rows that asked for
+    another set than today's (their `fixes`) never pool with today's."""
+    from report import frame
+
+    rows = sweep_rows(COMPOUNDED)
+    older = [dict(r, fixes="bias+rnn", epoch_s_median=r["epoch_s_median"] * 5)
+             for r in rows if r["arm"] == "keras-fused"]
+    arms = frame.as_frame(rows + older)["arm"]
+    assert list(arms[len(rows):]) == ["keras-fused:bias+rnn"] * len(older)
+    assert set(arms[:len(rows)]) == {r["arm"] for r in rows}
+    assert [str(r) for r in ratios.paired_ratios(rows + older, "keras", "keras-fused")] == \
+        [str(r) for r in ratios.paired_ratios(rows, "keras", "keras-fused")]

@@ -61,10 +61,10 @@ def test_a_last_batch_of_one_sample_per_context_is_measured_on_both_sides(tmp_pa
 # ---------------------------------------------------------------- the peak's device
 
 def write_rows(path, rows):
-    from report import runs
+    from report import storage
 
     for row in rows:
-        runs.append_row(path, row)
+        storage.append_row(path, row)
 
 
 def row_of(ctx, gflops, **extra):
@@ -72,7 +72,7 @@ def row_of(ctx, gflops, **extra):
 
 
 def test_a_gpu_row_never_gets_a_cpu_peak_fraction(tmp_path):
-    from report import runs
+    from report import storage
 
     write_rows(tmp_path / "runs.csv", [
         row_of("cpu", 50.0),
@@ -82,19 +82,19 @@ def test_a_gpu_row_never_gets_a_cpu_peak_fraction(tmp_path):
         row_of("cpu:0-1", 40.0, peak_fraction=0.4),
     ])
     (tmp_path / "peak.json").write_text('{"gflops": 100.0}')   # an old file: a CPU rate
-    cpu, gpu, old_gpu, old_cpu = runs.read_machine(tmp_path)
+    cpu, gpu, old_gpu, old_cpu = storage.read_machine(tmp_path)
     assert (cpu["peak_fraction"], cpu["peak_device"]) == (0.5, "cpu")
     assert (gpu["peak_fraction"], gpu["peak_device"]) == (None, None)
     assert (old_gpu["peak_fraction"], old_gpu["peak_device"]) == (None, None)
     assert (old_cpu["peak_fraction"], old_cpu["peak_device"]) == (0.4, "cpu")
 
     (tmp_path / "peak.json").write_text('{"gflops": 10000.0, "device": "gpu"}')
-    cpu, gpu, old_gpu, old_cpu = runs.read_machine(tmp_path)
+    cpu, gpu, old_gpu, old_cpu = storage.read_machine(tmp_path)
     assert (cpu["peak_fraction"], gpu["peak_fraction"]) == (None, 0.3)
     assert gpu["peak_device"] == "gpu"
     assert old_gpu["peak_fraction"] == 0.3   # its CPU fraction dropped, the GPU peak's taken
     (tmp_path / "peak.json").write_text('{"gflops": 10000.0, "device": "tpu"}')
-    assert runs.load_peak(tmp_path) is None   # a peak of no known device is no roof
+    assert storage.load_peak(tmp_path) is None   # a peak of no known device is no roof
 
 
 def test_a_cpu_cell_records_the_peak_and_its_device(tmp_path):

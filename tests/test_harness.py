@@ -83,9 +83,9 @@ def test_peak_fraction_is_gflops_over_the_peak_json_beside_runs_csv(fake_impl, t
     assert bench.main(["--scenario", "lenet", "--impl", "gluon", "--data", "synthetic",
                        "--max-samples", str(N), "--epochs", "4", "--batch-sizes", "32",
                        "--quiet", "--out", str(out)]) == 0
-    from report import runs
+    from report import storage
 
-    [row] = runs.read_rows(out)
+    [row] = storage.read_rows(out)
     assert len(measured_cells) == 1
     assert row["gflops_per_s"] == 1.252
     assert row["peak_fraction"] == 0.1252            # 1.252 / 10.0

@@ -8,11 +8,10 @@ import sys
 from pathlib import Path
 
 import pytest
-from statistics import median
 
 import bench
 from cell import harness, profiling
-from report import operators, readme, runs, summary
+from report import operators, readme, storage, summary
 from report import ratios as report_ratios
 from report.frame import finished
 from tests.helpers import cell_row
@@ -38,7 +37,7 @@ def profiled_run(tmp_path_factory):
 def test_operators_csv_has_its_columns_and_every_arm(profiled_run):
     with open(profiled_run / "operators.csv", newline="") as f:
         reader = csv.DictReader(f)
-        assert reader.fieldnames == OPERATOR_COLUMNS == runs.OPERATOR_COLUMNS
+        assert reader.fieldnames == OPERATOR_COLUMNS == storage.OPERATOR_COLUMNS
         rows = list(reader)
     assert {r["impl"] for r in rows} == {"keras", "keras-graph", "gluon"}
     for r in rows:
@@ -52,12 +51,12 @@ def test_operators_csv_has_its_columns_and_every_arm(profiled_run):
 
 
 def test_profiled_rows_are_marked_with_their_coverage(profiled_run):
-    rows = runs.read_rows(profiled_run)
+    rows = storage.read_rows(profiled_run)
     assert len(rows) == 3 and all(r["status"] == "ok" for r in rows)
     for r in rows:
         assert r["profiled"] == "yes"
         assert 0.2 < r["profile_coverage"] < 4, r   # operators overlap the loop's own time
-    assert {"profiled", "profile_coverage"} <= set(runs.COLUMNS)   # order: test_report.py
+    assert {"profiled", "profile_coverage"} <= set(storage.COLUMNS)   # order: test_report.py
 
 
 def test_a_profiled_sweep_writes_no_throughput_table(profiled_run):
@@ -100,10 +99,10 @@ def test_a_profiled_cell_stays_out_of_the_ratio_tables():
 
 def test_resume_tells_profiled_cells_from_timed_ones(tmp_path):
     path = tmp_path / "runs.csv"
-    runs.append_row(path, dict(row("gluon", 1.0, profiled="yes"), profile_coverage=0.9))
-    key = runs.cell_key(row("gluon", 1.0))
-    assert runs.done_keys(path) == set()
-    assert runs.done_keys(path, profiled=True) == {key}
+    storage.append_row(path, dict(row("gluon", 1.0, profiled="yes"), profile_coverage=0.9))
+    key = storage.cell_key(row("gluon", 1.0))
+    assert storage.done_keys(path) == set()
+    assert storage.done_keys(path, profiled=True) == {key}
 
 
 def test_loop_and_graph_split_per_round():
@@ -113,30 +112,26 @@ def test_loop_and_graph_split_per_round():
             row("keras", 4.0, 2), row("keras-graph", 2.0, 2), row("gluon", 1.0, 2),
             row("keras", 99.0, 3, profiled="yes"), row("keras-graph", 1.0, 3, profiled="yes"),
             row("gluon", 1.0, 3, profiled="yes")]
-    seen = []
-
-    def interval(values):   # any summary of per-round ratios plugs in
-        seen.append(sorted(values))
-        return median(values), min(values), max(values)
-
-    [split] = operators.loop_graph_split(rows, interval=interval)
+    [split] = operators.loop_graph_split(rows)
     assert split["rounds"] == 2
-    assert split["loop"] == (1.75, 1.5, 2.0)
-    assert split["graph"] == (2.0, 2.0, 2.0)
-    assert split["total"] == (3.5, 3.0, 4.0)
-    assert seen == [[1.5, 2.0], [2.0, 2.0], [3.0, 4.0]]
+    assert split["loop"].per_round == {1: 1.5, 2: 2.0}
+    assert split["graph"].per_round == {1: 2.0, 2: 2.0}
+    assert split["total"].per_round == {1: 3.0, 2: 4.0}
+    assert split["total"].ratio == pytest.approx(math.sqrt(12))   # geometric means multiply:
+    assert split["loop"].ratio * split["graph"].ratio == pytest.approx(split["total"].ratio)
     shares = [math.log(1.5) / math.log(3), math.log(2) / math.log(4)]
     assert split["loop_share"] == pytest.approx(sum(shares) / 2)
     assert split["loop_share"] + split["graph_share"] == pytest.approx(1)
     table = operators.split_table([split])
-    assert "3.50x (3.00–4.00)" in table and "1.75x (1.50–2.00)" in table
+    assert f"{math.sqrt(12):.2f}x (" in table and f"{math.sqrt(3):.2f}x (" in table
+    assert split["total"].factor() in table and split["loop"].factor() in table
 
 
 def test_rounds_pair_by_the_round_column_where_there_is_one():
     rows = [row("keras", 3.0, 1, round=7), row("keras-graph", 2.0, 1, round=7),
             row("gluon", 1.0, 1, round=7), row("gluon", 9.0, 2, round=8)]
     [split] = operators.loop_graph_split(rows)
-    assert split["rounds"] == 1 and split["total"][0] == pytest.approx(3.0)
+    assert split["rounds"] == 1 and split["total"].ratio == pytest.approx(3.0)
 
 
 def test_operator_rows_are_per_step_with_their_coverage():

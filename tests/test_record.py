@@ -1,5 +1,5 @@
 """What survives a crash: a cut last row, two sweeps on one folder, a full disk, a folder that
-cannot be written (report/record.py, and bench.py as a user meets it)."""
+cannot be written (report/storage/, and bench.py as a user meets it)."""
 import errno
 import os
 import subprocess
@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 import bench
-from report import record, runs
+from report import storage
 from report.__main__ import main as report_main
 from sweep import args as sweep_args
 from sweep import folder as sweep_folder
@@ -47,7 +47,7 @@ def one_line(text):
 
 
 def keys(rows):
-    return sorted(runs.cell_key(r) for r in rows)
+    return sorted(storage.cell_key(r) for r in rows)
 
 
 @pytest.fixture
@@ -56,26 +56,26 @@ def swept(monkeypatch, tmp_path):
     monkeypatch.setattr(process, "HARNESS", fake_harness(tmp_path))
     out = tmp_path / "results" / "box"
     assert bench.main(SYNTHETIC + ["--out", str(out)]) == 0
-    assert len(runs.read_rows(out)) == 4
+    assert len(storage.read_rows(out)) == 4
     return out
 
 
 # ---- a cut last row ------------------------------------------------------------------------
 
 def test_a_row_cut_at_every_byte_offset_is_set_aside_and_nothing_earlier_is_lost(swept, capsys):
-    csv_path = swept / runs.RUNS_FILE
-    damaged = swept / (runs.RUNS_FILE + record.DAMAGED_SUFFIX)
+    csv_path = swept / storage.RUNS_FILE
+    damaged = swept / (storage.RUNS_FILE + storage.DAMAGED_SUFFIX)
     whole = csv_path.read_bytes()
     last = whole.rindex(b"\n", 0, len(whole) - 1) + 1
-    earlier = runs.read_rows(csv_path)[:-1]
+    earlier = storage.read_rows(csv_path)[:-1]
     capsys.readouterr()
     for cut in range(last + 1, len(whole)):   # one byte of the last row ... all but its newline
         csv_path.write_bytes(whole[:cut])
         damaged.unlink(missing_ok=True)
         # what --resume reads (its keys, its method check) and what the report reads
-        assert runs.done_keys(csv_path) == {runs.cell_key(r) for r in earlier}, cut
+        assert storage.done_keys(csv_path) == {storage.cell_key(r) for r in earlier}, cut
         assert csv_path.read_bytes() == whole[:last], cut   # the cut row is out, the rest as was
-        assert keys(runs.read_machine(swept)) == keys(earlier), cut
+        assert keys(storage.read_machine(swept)) == keys(earlier), cut
         kept = damaged.read_bytes()
         assert kept.startswith(b"# ") and kept.endswith(b"\n" + whole[last:cut] + b"\n"), cut
         notice = one_line(capsys.readouterr().err)
@@ -85,15 +85,15 @@ def test_a_row_cut_at_every_byte_offset_is_set_aside_and_nothing_earlier_is_lost
 def test_a_file_cut_in_its_first_write_starts_afresh(tmp_path, capsys):
     row = {"scenario": "lenet", "impl": "gluon", "ctx": "cpu", "batch_size": 64,
            "status": "failed", "reason": "killed by SIGKILL"}
-    csv_path = tmp_path / runs.RUNS_FILE
-    runs.append_row(csv_path, row)
+    csv_path = tmp_path / storage.RUNS_FILE
+    storage.append_row(csv_path, row)
     whole = csv_path.read_bytes()
     header_end = whole.index(b"\n") + 1
     for cut in (5, header_end - 1, header_end + 3):   # in the header, at its end, in the row
         csv_path.write_bytes(whole[:cut])
-        assert runs.read_rows(csv_path) == []
+        assert storage.read_rows(csv_path) == []
         assert csv_path.read_bytes() == whole[:header_end if cut > header_end else 0]
-        runs.append_row(csv_path, row)   # the header again where it was lost, then the row
+        storage.append_row(csv_path, row)   # the header again where it was lost, then the row
         assert csv_path.read_bytes() == whole
         assert "line " in one_line(capsys.readouterr().err)
 
@@ -101,10 +101,10 @@ def test_a_file_cut_in_its_first_write_starts_afresh(tmp_path, capsys):
 @pytest.mark.parametrize("cut_from_end", [2, 40, 300])   # a byte, the 40 of the issue, most of it
 def test_resume_measures_the_cut_cell_again_and_the_report_says_one_line(swept, monkeypatch,
                                                                         capsys, cut_from_end):
-    csv_path = swept / runs.RUNS_FILE
+    csv_path = swept / storage.RUNS_FILE
     whole = csv_path.read_bytes()
     first_rows = whole[:whole.rindex(b"\n", 0, len(whole) - 1) + 1]
-    lost = runs.read_rows(csv_path)[-1]
+    lost = storage.read_rows(csv_path)[-1]
     csv_path.write_bytes(whole[:-cut_from_end])
     capsys.readouterr()
     # Before the fix the cut row (no method column) read as method 1 and --resume was refused.
@@ -114,35 +114,35 @@ def test_resume_measures_the_cut_cell_again_and_the_report_says_one_line(swept, 
     assert "resuming: 3 of 4 cells already in" in said.out
     after = csv_path.read_bytes()
     assert after.startswith(first_rows)   # nothing earlier lost or rewritten
-    rows = runs.read_rows(csv_path)
-    assert keys(rows) == keys(runs.read_rows(swept)) and len(rows) == 4
-    assert runs.cell_key(rows[-1]) == runs.cell_key(lost)   # the cut cell, measured again
+    rows = storage.read_rows(csv_path)
+    assert keys(rows) == keys(storage.read_rows(swept)) and len(rows) == 4
+    assert storage.cell_key(rows[-1]) == storage.cell_key(lost)   # the cut cell, measured again
 
     csv_path.write_bytes(after[:-cut_from_end])
     assert report_main(["--results", str(swept.parent)]) == 0
     said = capsys.readouterr()
     assert "line 5 was a damaged row" in one_line(said.err)
     assert "box" in (swept.parent / "README.md").read_text()
-    assert len(runs.read_rows(csv_path)) == 3
+    assert len(storage.read_rows(csv_path)) == 3
 
 
 def test_damage_before_the_last_row_is_refused_naming_the_line(swept, capsys):
-    csv_path = swept / runs.RUNS_FILE
+    csv_path = swept / storage.RUNS_FILE
     lines = csv_path.read_bytes().splitlines(keepends=True)
     lines[2] = lines[2][:40] + b"\n"   # row 2 cut short, rows after it whole
     csv_path.write_bytes(b"".join(lines))
     before = csv_path.read_bytes()
-    with pytest.raises(runs.ReportError, match="runs.csv:3: damaged row"):
-        runs.read_rows(csv_path)
+    with pytest.raises(storage.ReportError, match="runs.csv:3: damaged row"):
+        storage.read_rows(csv_path)
     capsys.readouterr()
     assert bench.main(SYNTHETIC + ["--out", str(swept), "--resume"]) == 2
     assert "runs.csv:3: damaged row" in one_line(capsys.readouterr().err)
     assert report_main(["--results", str(swept.parent)]) == 2
     assert "runs.csv:3: damaged row" in one_line(capsys.readouterr().err)
-    with pytest.raises(runs.ReportError, match="runs.csv:3: damaged row"):
-        runs.append_row(csv_path, {"scenario": "lenet"})
+    with pytest.raises(storage.ReportError, match="runs.csv:3: damaged row"):
+        storage.append_row(csv_path, {"scenario": "lenet"})
     assert csv_path.read_bytes() == before   # never guessed at, never mended
-    assert not (swept / (runs.RUNS_FILE + record.DAMAGED_SUFFIX)).exists()
+    assert not (swept / (storage.RUNS_FILE + storage.DAMAGED_SUFFIX)).exists()
 
 
 # ---- one sweep per folder ------------------------------------------------------------------
@@ -150,8 +150,8 @@ def test_damage_before_the_last_row_is_refused_naming_the_line(swept, capsys):
 def hold(folder):
     """Another process holding `folder` as a sweep does, until its stdin closes."""
     holder = subprocess.Popen(
-        [sys.executable, "-c", "import sys; from report import record; "
-         "assert record.claim(sys.argv[1], 'bench.py --label box') is None; "
+        [sys.executable, "-c", "import sys; from report import storage; "
+         "assert storage.claim(sys.argv[1], 'bench.py --label box') is None; "
          "print('held', flush=True); sys.stdin.read()", str(folder)],
         cwd=ROOT, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
     assert holder.stdout.readline().strip() == "held"
@@ -159,7 +159,7 @@ def hold(folder):
 
 
 def test_a_busy_folder_is_refused_and_the_report_reads_the_rows_so_far(swept, capsys):
-    csv_path = swept / runs.RUNS_FILE
+    csv_path = swept / storage.RUNS_FILE
     holder = hold(swept)
     try:
         capsys.readouterr()
@@ -175,15 +175,15 @@ def test_a_busy_folder_is_refused_and_the_report_reads_the_rows_so_far(swept, ca
         said = capsys.readouterr()
         assert f"box: a sweep is running (pid {holder.pid}" in said.out
         assert csv_path.read_bytes() == whole[:-10]
-        assert not (swept / (runs.RUNS_FILE + record.DAMAGED_SUFFIX)).exists()
-        assert len(runs.read_rows(csv_path)) == 3
+        assert not (swept / (storage.RUNS_FILE + storage.DAMAGED_SUFFIX)).exists()
+        assert len(storage.read_rows(csv_path)) == 3
     finally:
         holder.stdin.close()
         holder.wait(timeout=60)
     # the sweep gone (its lock with it), the next reader sets the cut row aside
-    assert len(runs.read_rows(csv_path)) == 3
-    assert (swept / (runs.RUNS_FILE + record.DAMAGED_SUFFIX)).exists()
-    assert record.running(swept) is None
+    assert len(storage.read_rows(csv_path)) == 3
+    assert (swept / (storage.RUNS_FILE + storage.DAMAGED_SUFFIX)).exists()
+    assert storage.running(swept) is None
 
 
 def start_sweep(tmp_path, harness, *args):
@@ -218,7 +218,7 @@ def test_two_sweeps_started_together_on_one_folder(tmp_path):
     assert (loser.returncode, winner.returncode) == (2, 0), winner.stderr.read()
     error = one_line(loser.stderr.read())
     assert f"is in use by a running sweep (pid {winner.pid}: bench.py --scenario lenet" in error
-    rows = runs.read_rows(out)
+    rows = storage.read_rows(out)
     assert len(rows) == 4 and len(set(keys(rows))) == 4   # one sweep's cells, once each
 
 
@@ -238,7 +238,7 @@ def test_two_sweeps_started_together_on_one_default_label_get_two_folders(tmp_pa
     said = "".join(s.stdout.read() for s in sweeps)
     assert "this one writes " + str(tmp_path / "results" / "box-2") in said
     for label in ("box", "box-2"):
-        rows = runs.read_rows(tmp_path / "results" / label)
+        rows = storage.read_rows(tmp_path / "results" / label)
         assert len(rows) == 4 and len(set(keys(rows))) == 4, label   # never two sweeps mixed
     assert not (tmp_path / "results" / "box-3").exists()
 
@@ -275,7 +275,7 @@ def test_a_read_only_folder_is_refused_before_any_training(tmp_path, monkeypatch
         assert bench.main(SYNTHETIC + ["--out", str(out)]) == 2
         assert "cannot create or write the results folder (Permission denied)" in \
             one_line(capsys.readouterr().err)
-        assert not (out / runs.RUNS_FILE).exists()
+        assert not (out / storage.RUNS_FILE).exists()
     finally:
         out.chmod(0o755)
 
@@ -289,7 +289,7 @@ def test_a_full_disk_loses_only_the_row_being_written_and_resume_continues(tmp_p
     rows_written = []
 
     def full_disk(fd, data):
-        if os.readlink(f"/proc/self/fd/{fd}").endswith(os.sep + runs.RUNS_FILE):
+        if os.readlink(f"/proc/self/fd/{fd}").endswith(os.sep + storage.RUNS_FILE):
             rows_written.append(data)
             if len(rows_written) == 3:   # half the third row lands, then the disk is full
                 real_write(fd, bytes(data[:len(data) // 2]))
@@ -299,23 +299,23 @@ def test_a_full_disk_loses_only_the_row_being_written_and_resume_continues(tmp_p
     monkeypatch.setattr(os, "write", full_disk)
     assert bench.main(SYNTHETIC + ["--out", str(out)]) == 1
     error = one_line(capsys.readouterr().err)
-    rows = runs.read_rows(out)
-    assert len(rows) == 2 and not (out / (runs.RUNS_FILE + record.DAMAGED_SUFFIX)).exists()
+    rows = storage.read_rows(out)
+    assert len(rows) == 2 and not (out / (storage.RUNS_FILE + storage.DAMAGED_SUFFIX)).exists()
     args = sweep_args.parser().parse_args(SYNTHETIC)
     sweep_args.validate(args)
-    planned = [runs.cell_key(c) for c in sweep_plan.plan(args)]   # in the order run
+    planned = [storage.cell_key(c) for c in sweep_plan.plan(args)]   # in the order run
     assert keys(rows) == sorted(planned[:2])
     lost = planned[2]
     scenario, arm, ctx, batch, round_number = lost[:5]
     assert error == (f"bench.py: error: {out}: the row of {scenario} {arm} {ctx} b{batch} round "
                      f"{round_number} was lost ({os.strerror(code)}); the rows before it are "
                      "whole: make room, then --resume")
-    before = (out / runs.RUNS_FILE).read_bytes()
+    before = (out / storage.RUNS_FILE).read_bytes()
 
     monkeypatch.setattr(os, "write", real_write)   # space is back
     assert bench.main(SYNTHETIC + ["--out", str(out), "--resume"]) == 0
-    assert (out / runs.RUNS_FILE).read_bytes().startswith(before)
-    rows = runs.read_rows(out)
+    assert (out / storage.RUNS_FILE).read_bytes().startswith(before)
+    rows = storage.read_rows(out)
     assert len(rows) == 4 and len(set(keys(rows))) == 4 and lost in set(keys(rows))
 
 
@@ -333,11 +333,11 @@ def test_a_summary_that_cannot_be_written_never_damages_runs_csv(tmp_path, monke
     assert bench.main(SYNTHETIC + ["--out", str(out)]) == 1
     assert "summary.md or ratios.csv could not be written (No space left on device)" in \
         one_line(capsys.readouterr().err)
-    assert len(runs.read_rows(out)) == 1 and not (out / "summary.md").exists()
+    assert len(storage.read_rows(out)) == 1 and not (out / "summary.md").exists()
     assert not list(out.glob("*.writing"))
     monkeypatch.setattr(os, "replace", real_replace)
     assert bench.main(SYNTHETIC + ["--out", str(out), "--resume"]) == 0
-    before = (out / runs.RUNS_FILE).read_bytes()
+    before = (out / storage.RUNS_FILE).read_bytes()
 
     import matplotlib.figure
 
@@ -347,4 +347,4 @@ def test_a_summary_that_cannot_be_written_never_damages_runs_csv(tmp_path, monke
     monkeypatch.setattr(matplotlib.figure.Figure, "savefig", no_space)
     assert report_main(["--results", str(out.parent)]) == 2
     assert "No space left on device" in one_line(capsys.readouterr().err)
-    assert (out / runs.RUNS_FILE).read_bytes() == before and len(runs.read_rows(out)) == 4
+    assert (out / storage.RUNS_FILE).read_bytes() == before and len(storage.read_rows(out)) == 4

@@ -17,7 +17,7 @@ import scipy.stats
 from report import plots
 from report.__main__ import main
 from report.readme import readme_markdown, regenerate
-from report.runs import (COLUMNS, ReportError, append_row, cell_key, done_keys,
+from report.storage import (COLUMNS, ReportError, append_row, cell_key, done_keys,
                          read_machine, read_rows)
 from report.frame import finished, records
 from report.summary import summary_markdown
@@ -178,7 +178,8 @@ def test_failed_cell_is_listed_and_not_plotted(tmp_path, monkeypatch):
     assert "| rnn" in failed_part and "MXNetError: out of memory on gpu(1)" in failed_part
 
     seen = []
-    monkeypatch.setattr(plots, "PLOTS", {"spy": lambda rows, label: seen.extend(rows) or 1 / 0})
+    monkeypatch.setattr(plots, "PLOTS",   # a plot takes the folder's frame
+                        {"spy": lambda rows, label: seen.extend(records(rows)) or 1 / 0})
     with pytest.raises(ZeroDivisionError):
         plots.render_plots(rows, tmp_path, "t")
     assert seen and all(r["status"] == "ok" for r in seen)
@@ -318,7 +319,7 @@ def test_append_row_survives_a_kill(tmp_path, kill):
     started = tmp_path / "started"
     reason = 'a, quoted "reason" /' * 20  # commas and quotes: CSV quoting
     script = ("import os, pathlib, signal, sys\n"
-              "from report.runs import append_row\n"
+              "from report.storage import append_row\n"
               "fsync, calls = os.fsync, []\n"
               "def killing_fsync(fd):\n"
               "    calls.append(fd)\n"
@@ -353,7 +354,7 @@ def test_append_row_rejects_bad_input(tmp_path):
         append_row(tmp_path / "runs.csv", {"scenario": "lenet", "speed": 3})
     other = tmp_path / "other.csv"
     other.write_text("a,b\n1,2\n")
-    with pytest.raises(ReportError, match="columns report.runs.COLUMNS lacks"):
+    with pytest.raises(ReportError, match="columns report.storage.COLUMNS lacks"):
         append_row(other, {"scenario": "lenet"})
     assert other.read_text() == "a,b\n1,2\n"
 
@@ -426,3 +427,21 @@ def test_peak_fraction_comes_from_peak_json_where_a_row_has_none(tmp_path):
     assert cells["train samples"] == "60,000"
     keras["train_samples"] = 6000                 # a --max-samples prefix shows as such
     assert "| 6,000–60,000 " in summary_markdown([gluon, keras], "t")
+
+
+def test_saturation_takes_each_configuration_alone():
+    """results/xeon-2cores once said the CNN-LSTM's Keras "peaks at 214 at batch 128": a median
+    over three configurations (prefixes) of batch 128. Each prefix is a series of its own."""
+    from report.conclusions import saturation_conclusions
+
+    rng = random.Random(3)
+    rows = []
+    for repeat in range(3):
+        for batch, samples, rate in [(64, 1536, 200.0), (128, 1536, 240.0), (256, 1536, 235.0),
+                                     (128, None, 170.0),
+                                     (128, 3072, 210.0)]:
+            rows.append(dict(make_row("rnn", "keras", "cpu", 1, batch, repeat, rng),
+                             max_samples=samples, samples_per_s=rate))
+    head, lines = saturation_conclusions(rows)
+    assert lines == ["rnn on cpu, first 1,536 samples: Keras from batch 128 (240 samples/s; "
+                     "max 240 at batch 128)."]

@@ -107,7 +107,7 @@ def test_the_ci_is_a_t_interval_on_log_ratios():
     assert r["ci_low"] == pytest.approx(math.exp(-half), rel=1e-6)
     assert r["ci_high"] == pytest.approx(math.exp(half), rel=1e-6)
     assert r["half_width"] == pytest.approx(math.exp(half) - 1, rel=1e-6)
-    assert names.format_ratio(r) == "1.00x (95% CI 0.83–1.20, n=4)"
+    assert str(r) == "1.00x (95% CI 0.83–1.20, n=4)"
 
     # a constant ratio: the geometric mean, and a CI of zero width
     (r,) = ratios.paired_ratios(rows_with_ratios([1.5, 1.5, 1.5]))
@@ -117,8 +117,8 @@ def test_the_ci_is_a_t_interval_on_log_ratios():
     assert r["ratio"] == pytest.approx(4.0)
     assert r["ci_high"] == pytest.approx(4 * math.exp(12.7062 * math.log(2)), rel=1e-4)
     (r,) = ratios.paired_ratios(rows_with_ratios([1.3]))
-    assert r["ci_low"] is None and names.format_ratio(r) == "1.30x (n=1, no CI)"
-    assert ratios.unstable_reason(r) == "one round: no CI"
+    assert r["ci_low"] is None and str(r) == "1.30x (n=1, no CI)"
+    assert r.unstable() == "one round: no CI"
 
 
 def test_an_outlying_round_is_flagged_and_kept():
@@ -126,7 +126,7 @@ def test_an_outlying_round_is_flagged_and_kept():
     (r,) = ratios.paired_ratios(rows)
     assert r["n"] == 7   # kept
     assert [k for k, _ in r["outliers"]] == [7]
-    assert "round 7 ratio is an outlier" in ratios.unstable_reason(r)
+    assert "round 7 ratio is an outlier" in r.unstable()
     assert "round ratio 2.400 is an outlier" in summary_markdown(rows, "t")
 
 
@@ -191,7 +191,7 @@ def test_a_second_sweep_never_writes_its_rounds_beside_an_earlier_ones(monkeypat
     assert bench.main(SYNTHETIC + ["--rounds", "1", "--label", "box", "--batch-sizes", "16"]) == 0
 
 def test_resume_refuses_a_sweep_measured_by_an_older_method(monkeypatch, tmp_path, capsys):
-    from report.runs import METHOD, append_row
+    from report.storage import METHOD, append_row
 
     monkeypatch.setattr(process, "HARNESS", fake_harness(tmp_path, keras_ratio="1.25"))
     monkeypatch.setattr(sweep_folder, "RESULTS", tmp_path / "results")
@@ -384,7 +384,7 @@ def test_bad_round_flags_are_one_line_and_exit_status_2(args, says, capsys):
 
 
 def test_resume_counts_rows_from_before_rounds_as_their_round():
-    from report.runs import cell_key
+    from report.storage import cell_key
 
     args = sweep_args.parser().parse_args(SYNTHETIC + ["--rounds", "2", "--control"])
     sweep_args.validate(args)
@@ -412,7 +412,7 @@ def test_the_overhead_plot_draws_the_ci(tmp_path):
 
 def test_the_headline_takes_folders_with_rounds_and_marks_the_others(tmp_path):
     from report.readme import folder_page, readme_markdown
-    from report.runs import METHOD, append_row, read_rows
+    from report.storage import METHOD, append_row, read_rows
 
     environment = dict(cpu="Made-up CPU", cores=2, label="x")
     for row in rows_with_ratios([1.3, 1.4, 1.35]):
@@ -425,10 +425,10 @@ def test_the_headline_takes_folders_with_rounds_and_marks_the_others(tmp_path):
     readme = readme_markdown(tmp_path)
     headline = readme.split("## Made-up CPU, 2 cores")[1].split("\n## ")[0]
     (r,) = ratios.paired_ratios(rows_with_ratios([1.3, 1.4, 1.35]))
-    assert f"| Keras/Gluon  | {names.format_cell(r)} |" in headline
+    assert f"| Keras/Gluon  | {r.cell()} |" in headline
     assert "[new-box](new-box/summary.md)" in headline
     assert "old-box" not in headline and "throttled" not in headline
-    assert f"- Keras costs {names.format_cell(r)} Gluon's epoch time on LeNet on MNIST (cpu b128)." \
+    assert f"- Keras costs {r.cell()} Gluon's epoch time on LeNet on MNIST (cpu b128)." \
         in headline
     index = readme.split("## Sweeps")[1].split("\n## ")[0]
     assert "| [new-box](new-box/summary.md) " in index and "| headline " in index

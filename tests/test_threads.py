@@ -10,7 +10,7 @@ import os
 import pytest
 
 import bench
-from report import ratios, runs
+from report import ratios, storage
 from sweep import args as sweep_args
 from sweep import console
 from sweep import environment
@@ -126,7 +126,7 @@ def test_two_thread_settings_are_two_configurations_whose_rounds_never_pair(four
                                                    "keras-fused"]
         assert [c["order"] for c in group] == [1, 2, 3, 4]
         assert len({c["threads"] for c in group}) == 1
-    assert len({runs.cell_key(c) for c in cells}) == len(cells)  # resume tells them apart
+    assert len({storage.cell_key(c) for c in cells}) == len(cells)  # resume tells them apart
     # within a round, a ctx and batch's two settings run one after the other
     first = [(c["scenario"], c["batch_size"], c["threads"]) for c in cells if c["round"] == 1]
     assert first[:8] == [("lenet", 64, "1")] * 4 + [("lenet", 64, "all")] * 4
@@ -173,7 +173,7 @@ def test_the_thread_setting_asked_for_lands_in_runs_csv(four_cores, monkeypatch,
     out, rows = sweep(monkeypatch, tmp_path, "--threads", "1,all")
     assert sorted((r["arm"], r["threads"], r["omp_threads"]) for r in rows) == [
         ("gluon", "1", "1"), ("gluon", "all", "4"), ("keras", "1", "1"), ("keras", "all", "4")]
-    assert {runs.threads_of(r) for r in runs.read_rows(out)} == {"1", "all"}
+    assert {storage.threads_of(r) for r in storage.read_rows(out)} == {"1", "all"}
 
 
 def test_a_users_own_omp_num_threads_wins_and_is_recorded(four_cores, monkeypatch, tmp_path,
@@ -201,7 +201,7 @@ def test_adaptive_rounds_pair_within_a_thread_setting(four_cores, monkeypatch, t
     sweep_args.validate(args)
     configs = sweep_plan.configurations(args)
     out, _ = sweep(monkeypatch, tmp_path, "--threads", "1,all", "--rounds", "3")
-    rows = runs.read_rows(out)
+    rows = storage.read_rows(out)
     # Keras's +-10% per round: both settings are wide; with one setting's rows only, only it is
     assert sweep_plan.wide_configurations(args, configs, rows) == [0, 1]
     assert sweep_plan.wide_configurations(args, configs,

@@ -1,146 +1,16 @@
-"""The runs.csv interface: one row per finished benchmark cell.
-
-bench.py appends rows with `append_row`; everything in `report` reads them
-back with `read_rows`.  The column list below is the contract between the two.
+"""Reading and appending runs.csv (one row per finished cell) and operators.csv, and the peak
+beside them. Appends go through report.storage.damage, so a kill or a full disk never leaves a
+partial row.
 """
 import csv
 import io
 import os
 from pathlib import Path
 
-from report import record
-
-# The first block is the original, stable schema; the second adds provenance
-# and the quantities needed for scaling, FLOP and environment reporting.
-COLUMNS = [
-    "scenario", "impl", "ctx", "devices", "batch_size", "epochs", "warmup_s",
-    "epoch_s_median", "epoch_s_min", "epoch_s_max", "samples_per_s",
-    "train_loss", "train_accuracy", "val_loss", "val_accuracy", "val_s",
-    "peak_rss_mb", "data", "status", "reason", "started_at",
-    "label", "repeat", "per_device_batch", "workers", "kvstore", "dtype",
-    "train_samples", "val_samples", "flops_per_sample", "gflops_per_s",
-    "peak_fraction", "loop_cpu_fraction", "param_check", "servers", "per_worker", "host", "python", "mxnet", "keras_mxnet",
-    "numpy", "torch", "cpu", "cores", "gpus", "git_commit",
-    "omp_threads", "max_samples", "process_env", "peak_device",
-    # rounds (bench.py --rounds) and the machine's noise during each cell
-    "round", "arm", "order", "load_avg_1m", "other_cpu_s", "steal_s", "ctx_switches",
-    "cpu_mhz", "noise_flags", "canary_ms",
-    # bench.py --profile
-    "profiled", "profile_coverage",
-    # the measurement method the row was taken with (METHOD below)
-    "method",
-    # keras-fused arms (shim/fused/): the fixes applied, the layers fused and those kept stock
-    "fixes", "fused_layers", "kept_layers",
-    # bench.py --threads: the OpenMP threads per context asked for ("all": cores / contexts)
-    "threads",
-    # bench.py --model FILE.py[:FUNCTION]: the user's model, its size, and the check that each
-    # arm computes what stock Keras does before it is timed
-    "model_file", "model_sha256", "parameters", "verified",
-]
-
-# Without these a row cannot be placed in any table or plot.
-ESSENTIAL = ["scenario", "impl", "ctx", "batch_size", "status",
-             "samples_per_s", "epoch_s_median"]
-
-INT_COLUMNS = {"devices", "batch_size", "epochs", "repeat", "per_device_batch",
-               "workers", "servers", "train_samples", "val_samples", "cores",
-               "omp_threads", "max_samples", "round", "order", "ctx_switches", "method",
-               "parameters"}
-FLOAT_COLUMNS = {"warmup_s", "epoch_s_median", "epoch_s_min", "epoch_s_max",
-                 "samples_per_s", "train_loss", "train_accuracy", "val_loss",
-                 "val_accuracy", "val_s", "peak_rss_mb", "flops_per_sample",
-                 "gflops_per_s", "peak_fraction", "loop_cpu_fraction", "load_avg_1m",
-                 "other_cpu_s", "steal_s", "cpu_mhz", "canary_ms", "profile_coverage"}
-
-# Identity of a cell for --resume: two rows with the same key measured the same thing.
-# The arm (e.g. gluon-control, which runs impl gluon) stands in for impl where there is one,
-# and the round for repeat (rows from before rounds have only the repeat).
-KEY_COLUMNS = ("scenario", "impl", "ctx", "batch_size", "repeat", "data",
-               "workers", "dtype", "max_samples", "threads", "model_sha256")
-
-# The measurement method: raised when a change to how cells are measured makes earlier rows
-# incomparable with new ones; bench.py records it in every row (blank in rows from before 2).
-#   1: rounds (rows with a `round`; before them, repeats run in a fixed order).
-#   2: the Python thread opens no OpenMP team of its own (shim/arrays.py): before it, the Gluon
-#      and keras-graph arms ran every operator with libgomp's throttled spin.
-METHOD = 2
-
-
-def method_of(row):
-    """A row's measurement method: recorded, else 1 for a row with a round, else 0."""
-    if row.get("method") is not None:
-        return row["method"]
-    return 1 if row.get("round") is not None else 0
-
-
-RUNS_FILE = "runs.csv"
-PEAK_FILE = "peak.json"   # written by `bench.py --peak` beside runs.csv
-OPERATORS_FILE = "operators.csv"   # written by `bench.py --profile` beside runs.csv
-# One row per operator of a profiled cell: the cell's identity, then per-step figures over its
-# timed epochs (harness.operator_rows). `round` is the cell's repeat number.
-OPERATOR_COLUMNS = ["scenario", "impl", "ctx", "batch_size", "dtype", "max_samples", "round",
-                    "operator", "calls_per_step", "ms_per_step", "share_of_step"]
-
-
-class ReportError(ValueError):
-    """A problem with the benchmark data; its message is one line, fit for users."""
-
-
-def workers_of(row):
-    """Parameter-server workers; blank means a single, non-distributed process."""
-    return row.get("workers") or 1
-
-
-def data_of(row):
-    """'real' or 'synthetic'; rows written before the column existed used real data."""
-    return row.get("data") or "real"
-
-
-def dtype_of(row):
-    return row.get("dtype") or "float32"
-
-
-def samples_of(row):
-    """The --max-samples prefix a row trained on; 0 for the whole training set.
-
-    A prefix changes what an epoch is, so rows of different prefixes are never compared."""
-    return int(row.get("max_samples") or 0)
-
-
-def threads_of(row):
-    """The --threads setting a row ran under: a count per context, or 'all' (cores / contexts).
-    Rows written before the column existed ran with 'all'."""
-    return str(row.get("threads") or "all")
-
-
-def model_hash_of(row):
-    """The sha256 of a --model file ('' for the built-in scenarios): a changed file is a new
-    configuration."""
-    return row.get("model_sha256") or ""
-
-
-def device_kind(ctx):
-    """'gpu:0-7' -> 'gpu', 'cpu' -> 'cpu'."""
-    return str(ctx).split(":")[0].strip().lower()
-
-
-def cell_key(row):
-    """The resume key of a row or of a planned cell (a dict with the KEY_COLUMNS).
-
-    bench.py should build keys for its planned cells with this same function,
-    so that defaults and types (ints for batch_size/repeat/workers) agree.
-    """
-    repeat = row.get("round") if row.get("round") is not None else row.get("repeat")
-    return (row["scenario"], row.get("arm") or row["impl"], row["ctx"], int(row["batch_size"]),
-            None if repeat is None else int(repeat),
-            data_of(row), int(workers_of(row)), dtype_of(row),
-            None if row.get("max_samples") is None else int(row["max_samples"]),
-            threads_of(row), model_hash_of(row))
-
-
-def configuration_of(key):
-    """A cell_key without its round: the configuration and arm, the same in every round."""
-    return key[:4] + key[5:]
+from report.storage import damage
+from report.storage.schema import (COLUMNS, ESSENTIAL, FLOAT_COLUMNS, INT_COLUMNS, OPERATOR_COLUMNS,
+                                   OPERATORS_FILE, PEAK_FILE, RUNS_FILE, ReportError, cell_key,
+                                   device_kind)
 
 
 def _csv_path(path_or_dir):
@@ -161,7 +31,7 @@ def append_row(path, row):
     """Append one row to a runs.csv, writing the header first if the file is new.
 
     Unknown keys raise ReportError; missing keys are written blank.  The row is
-    appended and fsync'ed (record.append_synced), so a kill of the benchmark after
+    appended and fsync'ed (damage.append_synced), so a kill of the benchmark after
     this returns cannot lose it; an append that fails (a full disk) leaves no part of it.
     """
     unknown = sorted(set(row) - set(COLUMNS))
@@ -171,8 +41,8 @@ def append_row(path, row):
     path.parent.mkdir(parents=True, exist_ok=True)
     if path.exists():
         try:
-            record.whole_text(path)   # a new row must not be glued to a cut one
-        except record.DamagedRow as error:
+            damage.whole_text(path)   # a new row must not be glued to a cut one
+        except damage.DamagedRow as error:
             raise ReportError(str(error)) from None
     new_file = not path.exists() or path.stat().st_size == 0
     if not new_file:
@@ -180,7 +50,7 @@ def append_row(path, row):
             header = next(csv.reader(f), [])
         if header != COLUMNS:
             if not set(header) <= set(COLUMNS):
-                raise ReportError(f"{path}: header has columns report.runs.COLUMNS lacks; "
+                raise ReportError(f"{path}: header has columns report.storage.COLUMNS lacks; "
                                   "write to a new file")
             _upgrade_header(path)
     buffer = io.StringIO()
@@ -188,7 +58,7 @@ def append_row(path, row):
     if new_file:
         writer.writerow(COLUMNS)
     writer.writerow([_format_value(row.get(name)) for name in COLUMNS])
-    record.append_synced(path, buffer.getvalue().encode("utf-8"))
+    damage.append_synced(path, buffer.getvalue().encode("utf-8"))
 
 
 def _upgrade_header(path):
@@ -203,18 +73,12 @@ def _upgrade_header(path):
 
 
 def replace_csv(path, columns, rows):
-    """Write `rows` (dicts) to the CSV file `path`, replacing it whole: the new file takes the
-    old one's place only once it is complete and synced, so a kill leaves one or the other."""
+    """Write `rows` (dicts) to the CSV file `path`, replacing it whole (damage.replace_bytes)."""
     buffer = io.StringIO()
     writer = csv.DictWriter(buffer, fieldnames=columns, restval="", lineterminator="\n")
     writer.writeheader()
     writer.writerows(rows)
-    tmp = path.with_name(path.name + ".writing")
-    with open(tmp, "w", newline="") as f:
-        f.write(buffer.getvalue())
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
+    damage.replace_bytes(path, buffer.getvalue().encode("utf-8"))
 
 
 def _convert(name, text, path, line):
@@ -256,9 +120,9 @@ def read_rows(path_or_dir):
     if path.stat().st_size == 0:
         return []  # created, but killed before the first row: nothing measured yet
     try:
-        text = record.whole_text(path)   # a cut last row is set aside (report/record.py)
+        text = damage.whole_text(path)   # a cut last row is set aside (report/damage.py)
         return _read_csv(path, text) if text else []
-    except record.DamagedRow as error:   # damage before the last line: never guessed at
+    except damage.DamagedRow as error:   # damage before the last line: never guessed at
         raise ReportError(str(error)) from None
     except (csv.Error, UnicodeDecodeError) as error:
         raise ReportError(f"{path}: not a readable CSV ({error})") from None

@@ -1,10 +1,8 @@
-"""What keeps runs.csv whole through crashes, full disks and two sweeps at once.
+"""What keeps runs.csv whole through crashes and full disks.
 
 - A cut last row (a power loss or a full disk mid-write) is moved to runs.csv.damaged and taken
   out of runs.csv by the next reader that may write the folder; damage anywhere else is refused,
   since a middle row cannot be cut by an append and guessing there would invent data.
-- One sweep per folder: the sweep holds an flock on <folder>/sweep.lock for its whole life; the
-  kernel drops it when the process dies, however it dies, so a stale lock cannot outlive a crash.
 - Rows are appended with os.write and fsync'ed; a failed append is truncated back, so the rows
   before it stay whole even when the disk fills up halfway through a row.
 """
@@ -12,140 +10,15 @@ import csv
 import fcntl
 import os
 import sys
-import time
 from datetime import datetime, timezone
 from pathlib import Path
 
-LOCK_FILE = "sweep.lock"
+from report.storage.locks import LOCK_FILE, holds
+
 DAMAGED_SUFFIX = ".damaged"
-
-# Folders this process holds the lock of: flock locks belong to an open file, so a second open
-# in the same process would see our own lock as another sweep's.
-_held = {}
-
-
-class FolderError(ValueError):
-    """A folder a sweep cannot use; the message is one line, fit for users."""
-
 
 class DamagedRow(ValueError):
     """Damage in runs.csv before its last line; the message names the line."""
-
-
-def _lock_path(folder):
-    return Path(folder) / LOCK_FILE
-
-
-def _key(folder):
-    return os.path.realpath(folder)
-
-
-def _holder(fd):
-    """'pid N: command' as the holder wrote it into the lock file.
-
-    The holder writes it just after taking the lock, so a reader that comes in between sees
-    nothing yet, or the words of a sweep that died without clearing them: it looks again for
-    up to a second until they name a live process."""
-    for _ in range(100):
-        try:
-            text = os.pread(fd, 4096, 0).decode(errors="replace").strip()
-        except OSError:
-            text = ""
-        pid, _, command = text.partition(" ")
-        if pid.isdigit() and _alive(int(pid)):
-            return f"pid {pid}: {command}"
-        time.sleep(0.01)
-    return "pid unknown"
-
-
-def _alive(pid):
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        pass   # another user's process: alive
-    return True
-
-
-def claim(folder, command):
-    """Create `folder` if need be, prove it writable and take its lock for this process.
-
-    Returns None once held (also if this process holds it already), or 'pid N: command' of
-    the sweep that holds it. Raises FolderError when the folder cannot be created or written.
-    """
-    folder = Path(folder)
-    if _key(folder) in _held:
-        return None
-    try:
-        folder.mkdir(parents=True, exist_ok=True)
-        fd = os.open(_lock_path(folder), os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
-    except OSError as error:
-        raise FolderError(_unwritable(folder, error)) from None
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except BlockingIOError:
-        holder = _holder(fd)
-        os.close(fd)
-        return holder
-    try:
-        # Writing the lock file is the write test: the rows go beside it.
-        os.ftruncate(fd, 0)
-        os.pwrite(fd, f"{os.getpid()} {command}\n".encode(), 0)
-        os.fsync(fd)
-        probe = folder / f".write-test-{os.getpid()}"
-        probe.write_bytes(b"")
-        probe.unlink()
-        csv_file = folder / "runs.csv"
-        if csv_file.exists():
-            os.close(os.open(csv_file, os.O_WRONLY | os.O_APPEND))
-    except OSError as error:
-        os.close(fd)
-        raise FolderError(_unwritable(folder, error)) from None
-    _held[_key(folder)] = fd
-    return None
-
-
-def _unwritable(folder, error):
-    return (f"{folder}: cannot create or write the results folder ({error.strerror or error}); "
-            "name a writable one with --out or --label")
-
-
-def release(folder):
-    fd = _held.pop(_key(folder), None)
-    if fd is not None:
-        _let_go(fd)
-
-
-def release_all():
-    for key in list(_held):
-        _let_go(_held.pop(key))
-
-
-def _let_go(fd):
-    try:
-        os.ftruncate(fd, 0)   # no words of a sweep that is over
-    except OSError:
-        pass
-    os.close(fd)   # closing drops the flock
-
-
-def running(folder):
-    """'pid N: command' of a sweep that holds `folder`'s lock now, else None (and None for the
-    sweep of this very process)."""
-    if _key(folder) in _held:
-        return None
-    try:
-        fd = os.open(_lock_path(folder), os.O_RDONLY | os.O_CLOEXEC)
-    except OSError:
-        return None   # no lock file: no sweep has ever run here
-    try:
-        fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
-        return None
-    except BlockingIOError:
-        return _holder(fd)
-    finally:
-        os.close(fd)   # drops our shared lock too
 
 
 def append_synced(path, data):
@@ -243,7 +116,7 @@ def whole_text(path):
     if found is None:
         return data.decode("utf-8")
     number, start, why = found
-    if _key(path.parent) in _held:   # this process's own sweep
+    if holds(path.parent):   # this process's own sweep
         _set_aside(path, data, number, start, why)
         return data[:start].decode("utf-8")
     try:
