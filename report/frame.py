@@ -11,15 +11,18 @@ Normalized columns (the rules that were spread over the report's modules):
 - workers: 1 for a single, non-distributed process; data: 'real'; dtype: 'float32';
 - samples: the --max-samples prefix, 0 for the whole training set;
 - threads: 'all' for rows from before --threads; model_sha256: '' for the built-in scenarios;
-- method: report.runs.method_of; profiled: a bool.
+- method: report.runs.method_of; by_turns: measured by turns (report.runs.TURNS_METHOD);
+  profiled: a bool.
 """
 import pandas as pd
 
-from report.runs import COLUMNS, method_of
+from report.runs import COLUMNS, TURNS_METHOD, method_of
 
 # The rows that share a table: every arm, every batch size. Two prefixes, two dtypes, real and
-# synthetic data, two thread settings or two versions of a --model file never share one.
-GROUP = ["scenario", "ctx", "workers", "data", "dtype", "samples", "threads", "model_sha256"]
+# synthetic data, two thread settings, two versions of a --model file or two timing methods
+# (turns and rounds) never share one.
+GROUP = ["scenario", "ctx", "workers", "data", "dtype", "samples", "threads", "model_sha256",
+         "by_turns"]
 # A configuration: the rows whose arms are compared with each other, round by round.
 LINE = GROUP + ["batch_size"]
 # One measured cell: a configuration's arm in one round (report.runs.cell_key, normalized).
@@ -51,6 +54,7 @@ def as_frame(rows):
     frame["threads"] = _filled(frame["threads"], "all").map(str)
     frame["model_sha256"] = _filled(frame["model_sha256"], "")
     frame["method"] = [method_of(r) for r in rows]
+    frame["by_turns"] = (frame["method"] == TURNS_METHOD).astype(bool)
     frame["profiled"] = frame["profiled"].map(bool).astype(bool)
     frame["before_rounds"] = frame["before_rounds"].astype(bool)
     return frame

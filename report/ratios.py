@@ -4,7 +4,9 @@ rounds all take their ratios from `paired_ratios`.
 
 A round runs every arm of a configuration once, back to back, in a shuffled order (bench.py), so
 the arms of one round saw about the same machine. The per-round ratio is the numerator arm's
-median epoch time over the denominator arm's in that round. Over rounds:
+median epoch time over the denominator arm's in that round; in a round measured by turns
+(bench.py --method turns), the geometric mean of its per-turn ratios (report/turn_ratios.py,
+with their spread: `turn_spread`, the median over rounds). Over rounds:
 
 - ratio: the geometric mean of the per-round ratios (the mean of their logs, exponentiated);
 - CI: a Student t-interval on the log ratios, mean +- t(0.975, n-1) * sd / sqrt(n),
@@ -27,13 +29,14 @@ from scipy import stats
 from cell import arms
 from report import frame
 from report.runs import replace_csv
+from report.turn_ratios import round_ratio, round_spread
 
 CI_LEVEL = 0.95
 OUTLIER_Z = 3.5
 RATIOS_FILE = "ratios.csv"
 RATIOS_COLUMNS = ["scenario", "ctx", "workers", "kvstore", "batch_size", "dtype", "max_samples",
                   "numerator", "denominator", "rounds", "ratio", "ci_low", "ci_high", "ci_level",
-                  "half_width", "unstable", "threads"]
+                  "half_width", "unstable", "threads", "method", "turn_spread"]
 
 # Every ratio the project reports, (numerator arm, denominator arm), is declared with its arm in
 # the registry (cell/arms.py); a pair is shown wherever both arms ran.
@@ -67,8 +70,8 @@ def interval(per_round, level=CI_LEVEL):
 
 def pair_stats(numerator_rows, denominator_rows, level=CI_LEVEL):
     """The ratio of two arms' rows of one configuration (see the module doc), as a dict."""
-    num = {r["round"]: r["epoch_s_median"] for r in numerator_rows if r["round"] is not None}
-    den = {r["round"]: r["epoch_s_median"] for r in denominator_rows if r["round"] is not None}
+    num = {r["round"]: r for r in numerator_rows if r["round"] is not None}
+    den = {r["round"]: r for r in denominator_rows if r["round"] is not None}
     common = sorted(set(num) & set(den))
     before = all(r["before_rounds"] for r in numerator_rows + denominator_rows)
     if not common:
@@ -77,14 +80,16 @@ def pair_stats(numerator_rows, denominator_rows, level=CI_LEVEL):
                  / median(r["epoch_s_median"] for r in denominator_rows))
         return dict(ratio=ratio, ci_low=None, ci_high=None, half_width=None, ci_level=level,
                     n=min(len(numerator_rows), len(denominator_rows)), paired=False,
-                    per_round={}, outliers=[], before_rounds=before)
-    per_round = {k: num[k] / den[k] for k in common}
+                    per_round={}, outliers=[], before_rounds=before, turn_spread=None)
+    # a round's ratio: of the median epochs, or by turns the mean over its turns (turn_ratios)
+    per_round = {k: round_ratio(num[k], den[k]) for k in common}
+    spreads = [s for s in (round_spread(num[k], den[k]) for k in common) if s is not None]
     ratio, low, high, half = interval(list(per_round.values()), level)
     z = modified_z_scores([math.log(v) for v in per_round.values()]) if len(common) >= 3 else []
     outliers = [(k, score) for k, score in zip(common, z) if abs(score) > OUTLIER_Z]
     return dict(ratio=ratio, ci_low=low, ci_high=high, half_width=half, ci_level=level,
                 n=len(common), paired=True, per_round=per_round, outliers=outliers,
-                before_rounds=before)
+                before_rounds=before, turn_spread=median(spreads) if spreads else None)
 
 
 def paired_ratios(rows, numerator="keras", denominator="gluon", level=CI_LEVEL, lines=None):
@@ -153,7 +158,8 @@ def ratios_table(rows, target=None, pairs=None):
             numerator=r["numerator"], denominator=r["denominator"], rounds=r["n"],
             ratio=_text(r["ratio"]), ci_low=_text(r["ci_low"]), ci_high=_text(r["ci_high"]),
             ci_level=r["ci_level"], half_width=_text(r["half_width"]),
-            unstable=unstable_reason(r, target), threads=r["threads"]))
+            unstable=unstable_reason(r, target), threads=r["threads"],
+            method="turns" if r["by_turns"] else "rounds", turn_spread=_text(r["turn_spread"])))
     return table
 
 

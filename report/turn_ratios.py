@@ -61,3 +61,11 @@ def round_ratio(numerator_row, denominator_row):
     if numerator and denominator:
         return turn_ratios(numerator, denominator)[1]
     return numerator_row["epoch_s_median"] / denominator_row["epoch_s_median"]
+
+
+def round_spread(numerator_row, denominator_row):
+    """The turn-to-turn spread of two arms' rows of one round; None unless both are turns rows."""
+    numerator, denominator = turn_times(numerator_row), turn_times(denominator_row)
+    if numerator and denominator:
+        return turn_spread(turn_ratios(numerator, denominator)[0])
+    return None

@@ -229,7 +229,7 @@ def test_the_control_arm_and_ratios_csv(monkeypatch, tmp_path):
     assert next(csv.reader(open(out / "ratios.csv"))) == [
         "scenario", "ctx", "workers", "kvstore", "batch_size", "dtype", "max_samples",
         "numerator", "denominator", "rounds", "ratio", "ci_low", "ci_high", "ci_level",
-        "half_width", "unstable", "threads"]
+        "half_width", "unstable", "threads", "method", "turn_spread"]
     control = [r for r in rows if r["arm"] == "gluon-control"]
     assert len(control) == 3 and {r["impl"] for r in control} == {"gluon"}
     assert sorted(r["round"] for r in control) == ["1", "2", "3"]
