@@ -54,4 +54,4 @@ clean:
 # Several hosts made of network namespaces on this machine (root), then docs/distributed.md's multi-host
 # recipe on them; e.g. REHEARSE_ARGS="--impl keras --servers 2" or "--fault partition".
 rehearse-hosts: setup
-	$(PY) rehearse_hosts.py $(REHEARSE_ARGS)
+	$(PY) -m distributed.rehearsal $(REHEARSE_ARGS)

@@ -8,7 +8,7 @@ Nothing inside a timed epoch converts to numpy or waits on the device: the epoch
 in order and onto the host as NDArrays before the clock starts (Keras gets the same ordered
 arrays before its clock starts), and loss and accuracy are summed on the devices and read after.
 
-With kvstore 'dist_sync' the process is one worker of a parameter-server group (distributed.py):
+With kvstore 'dist_sync' the process is one worker of a parameter-server group (distributed/):
 it trains its shard of each epoch in batches of batch_size / workers, and `step` still gets the
 global batch, since dist_sync sums the gradients of all workers.
 
@@ -105,7 +105,7 @@ def fit(forward, tally, net, optimizer, x_train, y_train, contexts, batch_size, 
     divides by the number of parts instead: the same mean over the global batch.
     """
     n, workers = len(x_train), 1
-    if group:  # one worker of a parameter-server group (distributed.py)
+    if group:  # one worker of a parameter-server group (distributed/)
         kvstore, workers = group.kvstore, group.workers
         n, order = group.shard_size(n), group.sharded(order)
     step = trainer(net, optimizer, kvstore)

@@ -4,7 +4,7 @@
 one Gluon uses) with shuffle=False; the epoch is timed by a callback from `on_epoch_begin` to
 `on_epoch_end` after a device sync, so `fit`'s per-call set-up is not charged to Keras.
 
-With kvstore 'dist_sync' the process is one worker of a parameter-server group (distributed.py):
+With kvstore 'dist_sync' the process is one worker of a parameter-server group (distributed/):
 `compile(kvstore=...)` (honoured through the shim) and `fit` on this worker's shard, in batches of
 batch_size / workers.
 
@@ -133,7 +133,7 @@ def train(scenario, data, context, batch_size, epochs, order, progress=True, kvs
     if fixes is not None:
         enable_fixes(fixes)   # after AMP's wrapping of the operators, before the model
     workers, group, options = 1, None, {}
-    if kvstore:  # one worker of a parameter-server group (distributed.py)
+    if kvstore:  # one worker of a parameter-server group (distributed/)
         group = distributed.Worker(kvstore, batch_size)
         workers, order, options = group.workers, group.sharded(order), {"kvstore": group.kvstore}
     model = compiled_model(scenario, context, **options)

@@ -18,6 +18,8 @@ Importing `shim` itself is cheap (no keras, no mxnet), so the Gluon side never p
 import collections
 import collections.abc
 
+from shim.gpu.libraries import add_cuda_library_paths
+
 # Python 3.10 removed these aliases; keras 2.2.4 (and some of its dependencies) still use them.
 for _name in ("Iterable", "Mapping", "MutableMapping", "Sequence", "Callable"):
     if not hasattr(collections, _name):
@@ -26,9 +28,7 @@ for _name in ("Iterable", "Mapping", "MutableMapping", "Sequence", "Callable"):
 
 def import_mxnet():
     """Import mxnet after making pip's CUDA 11 libraries loadable (a no-op on CPU builds)."""
-    from shim import gpu
-
-    gpu.add_cuda_library_paths()
-    import mxnet
+    add_cuda_library_paths()
+    import mxnet  # here, not above: importing shim stays cheap
 
     return mxnet

@@ -22,9 +22,10 @@ launch, with one line such as
     shim.launch: worker on host 10.213.0.3 failed: Timeout, server 10.213.0.3 not responding.
 
 (exit status 1). A role on a host that lost its network cannot be told; it stops itself
-(distributed.watch_group). `--host-ip` is the address the scheduler binds and every role
-contacts: the launcher's own guess (the address this host's name resolves to, else a route
-towards 10.255.255.255) is wrong on hosts with several interfaces and fails where there is none.
+(distributed.watch_group, in distributed/watchdog.py). `--host-ip` is the address the scheduler
+binds and every role contacts: the launcher's own guess (the address this host's name resolves
+to, else a route towards 10.255.255.255) is wrong on hosts with several interfaces and fails
+where there is none.
 """
 import argparse
 import importlib.util
@@ -36,6 +37,8 @@ import subprocess
 import sys
 import threading
 import time
+
+from shim import exits
 
 # ssh's own bounds, added to the launcher's `ssh -o StrictHostKeyChecking=no HOST -p PORT '...'`:
 # a host that answers no keep-alive for SSH_ALIVE_S x SSH_ALIVE_COUNT (15-20 s) ends its ssh
@@ -86,22 +89,17 @@ class Member:
     def what_happened(self, status):
         """The role's own one-line reason when it gave one, else ssh's or the exit status."""
         lines = [line for line in self.tail if line.strip()]
-        said = [line for line in lines if line.startswith("cell failed:")]
-        if said:
-            return said[-1][len("cell failed: "):]
-        if status == 255:   # ssh's own exit status
-            if lines and not lines[-1].startswith("Connection to "):
-                return lines[-1]   # e.g. 'Timeout, server HOST not responding.'
-            return "ssh ended with exit status 255 (the connection was lost, or the role was " \
-                   "killed by a signal)"
-        if status > 128:
-            try:
-                return f"killed by {signal.Signals(status - 128).name} (exit status {status})"
-            except ValueError:
-                pass
-        if status < 0:
-            return f"killed by {signal.Signals(-status).name}"
-        return f"exit status {status}" + (f": {lines[-1]}" if lines else "")
+        if exits.failure_line(lines) is None:
+            if status == 255:   # ssh's own exit status
+                if lines and not lines[-1].startswith("Connection to "):
+                    return lines[-1]   # e.g. 'Timeout, server HOST not responding.'
+                return "ssh ended with exit status 255 (the connection was lost, or the role " \
+                       "was killed by a signal)"
+            # a role runs in a shell, which reports its child killed by signal N as 128 + N
+            name = exits.signal_name(status - 128) if status > 128 else None
+            if name:
+                return f"killed by {name} (exit status {status})"
+        return exits.explain(status, lines)
 
 
 class Group:

@@ -1,4 +1,4 @@
-"""distributed.py: one cell on MXNet's parameter server (kvstore dist_sync) on 127.0.0.1.
+"""distributed/: one cell on MXNet's parameter server (kvstore dist_sync) on 127.0.0.1.
 
 A group is a scheduler, servers and workers started as local processes; these tests check that
 two workers end with identical parameters that match one process training the same global
@@ -19,6 +19,7 @@ import numpy as np
 import pytest
 
 import distributed
+from distributed import local, rows, worker
 
 ROOT = Path(__file__).resolve().parents[1]
 CELL = {"scenario": "lenet", "impl": "gluon", "ctx": "cpu", "batch_size": 64, "epochs": 2,
@@ -46,12 +47,12 @@ def group_processes(mark):
 def test_shards_make_up_the_global_batches():
     index = np.random.default_rng(0).permutation(1000)
     workers, batch = 4, 64                      # 15 whole global batches; 40 samples left out
-    shards = [distributed.shard(index, r, workers, batch) for r in range(workers)]
+    shards = [worker.shard(index, r, workers, batch) for r in range(workers)]
     assert {len(s) for s in shards} == {15 * 16}
     for k in range(15):
         parts = np.concatenate([s[k * 16:(k + 1) * 16] for s in shards])
         assert sorted(parts) == sorted(index[k * batch:(k + 1) * batch])
-    assert len(distributed.shard(index, 0, 1, batch)) == 960
+    assert len(worker.shard(index, 0, 1, batch)) == 960
 
 
 def test_aggregate_sums_samples_and_compares_digests():
@@ -61,13 +62,13 @@ def test_aggregate_sums_samples_and_compares_digests():
                 "train_loss": 1.0 + rank, "train_accuracy": 0.5, "val_loss": 2.0 + rank,
                 "flops_per_sample": 10, "peak_rss_mb": 100.0 + rank, "kvstore": "dist_sync",
                 "workers": 2, "param_sha256": digest, "param_sum": 1.5}
-    same = distributed.aggregate([row(1, 0.5, "ab"), row(0, 0.25, "ab")], servers=1)
+    same = rows.aggregate([row(1, 0.5, "ab"), row(0, 0.25, "ab")], servers=1)
     assert same["train_samples"] == 512 and same["epoch_s_median"] == 0.5
     assert same["samples_per_s"] == 1024.0                 # 512 samples / the slowest median
     assert same["train_loss"] == 1.5 and same["val_loss"] == 2.0      # rank 0's validation
     assert same["per_worker"] == "0:1024.0;1:512.0" and same["param_check"] == "identical"
     assert same["peak_rss_mb"] == 101.0 and "param_sha256" not in same and "rank" not in same
-    different = distributed.aggregate([row(0, 0.5, "ab"), row(1, 0.5, "cd")], servers=1)
+    different = rows.aggregate([row(0, 0.5, "ab"), row(1, 0.5, "cd")], servers=1)
     assert different["param_check"].startswith("DIFFERENT (0:sum=1.5")
 
 
@@ -126,7 +127,7 @@ def test_killed_worker_ends_the_group_with_role_rank_and_status(tmp_path):
     thread.join(30)
     assert not thread.is_alive()
     assert str(outcome["error"]) == "worker 1 was killed by SIGKILL (exit status -9)"
-    assert outcome["at"] - killed_at < distributed.GRACE_S + 3
+    assert outcome["at"] - killed_at < local.GRACE_S + 3
     assert group_processes(mark) == []
 
 
@@ -143,7 +144,7 @@ def test_timeout_stops_everything_and_names_what_was_running():
     with pytest.raises(distributed.DistributedError) as caught:
         distributed.run_cell(dict(CELL, epochs=200), workers=2, servers=1, timeout_s=3,
                              env={MARK: mark})
-    assert time.monotonic() - started < 3 + distributed.GRACE_S + 3
+    assert time.monotonic() - started < 3 + local.GRACE_S + 3
     message = str(caught.value)
     assert message.startswith("timed out after 3 s; scheduler, server 0, ")
     assert message.endswith(" still running") and "\n" not in message
@@ -203,6 +204,24 @@ def test_refuses_what_dist_sync_cannot_run():
         distributed.run_cell(dict(CELL, ctx="gpu:0-x"), workers=2, servers=1, timeout_s=10)
     with pytest.raises(distributed.DistributedError, match="'dist_async' is not supported"):
         distributed.run_cell(dict(CELL, kvstore="dist_async"), workers=2, servers=1, timeout_s=10)
+
+
+def test_the_row_from_result_files_made_elsewhere(tmp_path):
+    # python -m distributed --aggregate: the last step of the multi-host recipe
+    made = [dict(rank=rank, train_samples=128, epoch_s_median=0.5 + rank, epoch_s_min=0.5,
+                 epoch_s_max=2.0, warmup_s=1.0, samples_per_s=100.0, train_loss=0.5,
+                 train_accuracy=0.5, flops_per_sample=1000, peak_rss_mb=100.0 + rank,
+                 kvstore="dist_sync", param_sha256="ab", param_sum=1.0) for rank in (1, 0)]
+    files = []
+    for row in made:
+        files.append(tmp_path / f"result-{row['rank']}.json")
+        files[-1].write_text(json.dumps(row))
+    done = subprocess.run([sys.executable, "-m", "distributed", "--aggregate", *map(str, files),
+                           "--servers", "2"], cwd=ROOT, capture_output=True, text=True,
+                          timeout=60)
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout) == rows.aggregate(made, servers=2)
+    assert json.loads(done.stdout)["servers"] == 2
 
 
 def test_keras_on_dist_sync_through_the_shim(tmp_path):

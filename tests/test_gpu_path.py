@@ -143,6 +143,16 @@ def test_cudnn_sublibraries_preload_after_their_dependencies_and_cublas():
     assert order.index("libnvrtc.so.11.2") < order.index("libnvrtc-builtins.so.11.8")
 
 
+def test_importing_shim_loads_only_the_cuda_library_loader_of_the_preflight():
+    # shim.import_mxnet runs in every cell: it needs shim.gpu.libraries, none of the preflight.
+    code = ("import json, sys, shim; "
+            "print(json.dumps(sorted(m for m in sys.modules if m.startswith(('shim', 'mxnet')))))")
+    done = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True,
+                          timeout=60)
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout) == ["shim", "shim.gpu", "shim.gpu.libraries"]
+
+
 def build_fake_lib(folder, soname, origin, needs=()):
     """A real shared object named `soname` whose fake_origin() returns `origin`."""
     import shutil
@@ -159,7 +169,6 @@ def build_fake_lib(folder, soname, origin, needs=()):
 
 CHILD = """
 import ctypes, json, sys
-sys.path.insert(0, {root!r})
 from shim import gpu
 site = {site!r}
 if sys.argv[1] == "preload":
@@ -193,8 +202,8 @@ def fake_cuda(tmp_path_factory):
 
 def load_in_child(site, foreign, mode):
     env = dict(os.environ, LD_LIBRARY_PATH=str(foreign))
-    done = subprocess.run([sys.executable, "-c", CHILD.format(root=str(ROOT), site=str(site)),
-                           mode], capture_output=True, text=True, env=env, timeout=60)
+    done = subprocess.run([sys.executable, "-c", CHILD.format(site=str(site)), mode], cwd=ROOT,
+                          capture_output=True, text=True, env=env, timeout=60)
     assert done.returncode == 0, done.stderr
     return json.loads(done.stdout)
 
@@ -238,7 +247,7 @@ def test_no_pip_cuda_means_nothing_is_foreign():
 
 # ---------------------------------------------------------------- driver version and MIG
 
-FIXTURE = str(ROOT / "tools" / "fixtures" / "mxnet_cu112_one_kernel.fatbin")  # sm_50..sm_86
+FIXTURE = str(ROOT / "tests" / "fixtures" / "mxnet_cu112_one_kernel.fatbin")  # sm_50..sm_86
 CUDA_ON = {"CUDA": True, "CUDNN": True, "NCCL": True, "version": "1.9.1", "reason": None}
 TWO_A100 = ("0, NVIDIA A100-SXM4-40GB, 8.0, 40960, GPU-33333333-cccc\n"
             "1, NVIDIA A100-SXM4-40GB, 8.0, 40960, GPU-55555555-eeee\n")
@@ -308,13 +317,13 @@ def test_mig_slices_and_mig_mode_are_refused_with_a_clear_line():
 # ---------------------------------------------------------------- device numbering, dist_sync
 
 def test_every_cell_and_the_smoke_check_number_gpus_by_pci_bus(monkeypatch):
-    from shim import gpu
+    from shim.gpu import judge
 
     monkeypatch.setenv("CUDA_DEVICE_ORDER", "FASTEST_FIRST")
     assert bench.cell_environment({"ctx": "gpu:0-1", "workers": 1})["CUDA_DEVICE_ORDER"] == \
         "PCI_BUS_ID"
     seen = {}
-    monkeypatch.setattr(gpu, "check", lambda indices, **kw: seen.update(kw, indices=indices))
+    monkeypatch.setattr(judge, "check", lambda indices, **kw: seen.update(kw, indices=indices))
     args = bench.parser().parse_args(["--ctx", "gpu:0,2", "--data", "synthetic"])
     bench.validate(args)
     assert bench.preflight(args) == [0, 2]
@@ -413,11 +422,11 @@ def test_a_hung_smoke_check_is_a_failure_not_a_hang():
 
 
 def test_error_line_picks_the_telling_line_of_an_mxnet_error():
-    from shim import gpu
+    from shim.gpu import smoke
 
     error = RuntimeError("MXNetError: Traceback (most recent call last):\n"
                          "  [bt] (0) /x/libmxnet.so(+0x1) [0x7f]\n"
                          "  File \"src/operator/fusion/fused_op.cu\", line 644\n"
                          "MXNetError: Check failed: err == CUDA_SUCCESS: CUDA_ERROR_UNSUPPORTED_PTX_VERSION\n")
-    assert gpu._error_line(error) == ("MXNetError: Check failed: err == CUDA_SUCCESS: "
-                                      "CUDA_ERROR_UNSUPPORTED_PTX_VERSION")
+    assert smoke._error_line(error) == ("MXNetError: Check failed: err == CUDA_SUCCESS: "
+                                        "CUDA_ERROR_UNSUPPORTED_PTX_VERSION")

@@ -1,4 +1,4 @@
-"""GPU preflight (shim/gpu.py) without a GPU: every verdict from fixture data
+"""GPU preflight (shim/gpu/) without a GPU: every verdict from fixture data
 built here (a fake ELF with a .nv_fatbin section, fake nvidia-smi answers), plus
 the real CPU build installed in this venv and the real MXNet fatbin fixture."""
 import os
@@ -10,9 +10,10 @@ from pathlib import Path
 
 import pytest
 
+from shim import gpu
+from shim.gpu import elf, fatbin
+
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
-from shim import gpu  # noqa: E402
 
 CUDA_ON = {"CUDA": True, "CUDNN": True, "NCCL": True, "version": "1.9.1", "reason": None}
 CPU_BUILD = {"CUDA": False, "CUDNN": False, "NCCL": False, "version": "1.9.1", "reason": None}
@@ -24,7 +25,7 @@ RTX3090 = "0, NVIDIA GeForce RTX 3090, 8.6, 24576, GPU-22222222-bbbb"
 A100 = "0, NVIDIA A100-SXM4-40GB, 8.0, 40960, GPU-33333333-cccc"
 L4 = "0, NVIDIA L4, 8.9, 23034, GPU-44444444-dddd"
 TWO_A100 = A100 + "\n1, NVIDIA A100-SXM4-40GB, 8.0, 40960, GPU-55555555-eeee\n"
-FIXTURE = ROOT / "tools" / "fixtures" / "mxnet_cu112_one_kernel.fatbin"
+FIXTURE = ROOT / "tests" / "fixtures" / "mxnet_cu112_one_kernel.fatbin"
 
 
 # ---------------------------------------------------------------- fixture data
@@ -39,7 +40,7 @@ def fatbin_container(entries):
         head += struct.pack("<IIHHI", len(payload), 0, 7, 1, arch)  # sizes, code version 1.7, arch
         head += b"\0" * (64 - len(head))
         body += head + payload
-    return struct.pack("<IHHQ", gpu.FATBIN_MAGIC, 1, 16, len(body)) + body
+    return struct.pack("<IHHQ", fatbin.FATBIN_MAGIC, 1, 16, len(body)) + body
 
 
 def elf_with_sections(sections):
@@ -106,8 +107,23 @@ def test_raw_fatbin_file_and_garbage(tmp_path):
         gpu.fatbin_archs(str(junk))
 
 
+def test_an_elf_file_without_pyelftools_is_one_line_not_a_crash(lib, monkeypatch):
+    monkeypatch.setattr(elf, "ELFFile", None)   # a bare machine: raw fatbins only
+    with pytest.raises(ValueError, match=r"needs pyelftools \(pip install pyelftools=="):
+        gpu.fatbin_archs(lib(SM52_SM86))
+    report = run([0], lib(SM52_SM86), RTX3090)
+    assert report.fatbin is None and "needs pyelftools" in report.lib_reason
+
+
+def test_a_truncated_elf_file_is_one_line_not_a_crash(lib, tmp_path):
+    cut = tmp_path / "cut.so"
+    cut.write_bytes(Path(lib(SM52_SM86)).read_bytes()[:80])
+    report = run([0], str(cut), RTX3090)
+    assert report.fatbin is None and report.lib_reason.startswith(f"cannot read {cut}: ")
+
+
 def test_real_mxnet_fixture_is_sm50_to_sm86_without_ptx():
-    # One container cut from mxnet-cu112 1.9.1's libmxnet.so (see tools/fixtures/README.md).
+    # One container cut from mxnet-cu112 1.9.1's libmxnet.so (see tests/fixtures/README.md).
     info = gpu.fatbin_info(str(FIXTURE))
     assert (info.sass, info.ptx, info.containers) == (
         ["sm_50", "sm_60", "sm_70", "sm_80", "sm_86"], [], 1)
@@ -274,20 +290,23 @@ def test_mxnet_library_path_env_wins(monkeypatch):
 
 
 def test_module_runs_without_mxnet_or_tabulate(tmp_path):
-    """What tools/hopper_check.sh does: a python without mxnet, CLI on the fixture."""
+    """What lab/hopper_check.sh does: a python without mxnet, CLI on the fixture."""
     smi = fake_smi(tmp_path, f"echo '{H100}'")
+    # Run from shim/, the package is `gpu`, imported without shim/__init__.py.
     code = ("import sys; sys.modules['mxnet'] = None; sys.modules['tabulate'] = None; "
-            "sys.path.insert(0, 'shim'); import gpu; "
+            "sys.modules['elftools'] = None; import gpu; "
             f"sys.exit(gpu.main(['--gpus', '0', '--lib', {str(FIXTURE)!r}, '--nvidia-smi', {smi!r}]))")
-    proc = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True)
+    proc = subprocess.run([sys.executable, "-c", code], cwd=ROOT / "shim", capture_output=True,
+                          text=True)
     assert proc.returncode == 2, proc.stderr
     assert "mxnet not importable" in proc.stdout and "NVIDIA H100 80GB HBM3" in proc.stdout
     assert "no kernel can run on it" in proc.stderr and "Traceback" not in proc.stderr
 
 
 def test_cuda_loader_fails_cleanly_without_libcuda():
-    proc = subprocess.run([sys.executable, "tools/cuda_load_fatbin.py", str(FIXTURE)], cwd=ROOT,
-                          capture_output=True, text=True, env={**os.environ, "LD_LIBRARY_PATH": ""})
+    proc = subprocess.run([sys.executable, "-m", "tests.programs.cuda_load_fatbin", str(FIXTURE)],
+                          cwd=ROOT, capture_output=True, text=True,
+                          env={**os.environ, "LD_LIBRARY_PATH": ""})
     if proc.returncode != 3:
         pytest.skip("this machine has an NVIDIA driver")
     assert "libcuda not found" in proc.stdout and "sm_50,sm_60,sm_70,sm_80,sm_86" in proc.stdout
@@ -307,7 +326,6 @@ def test_find_cuda_libs_in_dependency_order(tmp_path):
 
 PRELOAD = """
 import json, sys, warnings
-sys.path.insert(0, {root!r})
 from shim import gpu
 with warnings.catch_warnings(record=True) as caught:
     warnings.simplefilter("always")
@@ -343,7 +361,7 @@ def test_add_cuda_library_paths_loads_each_library_once_in_dependency_order(tmp_
             shutil.copy(source, path)
             expected.append(str(path))
     done = subprocess.run([sys.executable, "-c", PRELOAD.format(
-        root=str(ROOT), libs=str(libs), empty=str(tmp_path / "empty"))],
+        libs=str(libs), empty=str(tmp_path / "empty"))], cwd=ROOT,
         capture_output=True, text=True, timeout=60)
     assert done.returncode == 0, done.stderr
     result = json.loads(done.stdout)

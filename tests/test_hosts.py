@@ -1,7 +1,7 @@
 """MXNet's parameter server across separate hosts, and what a network fault does to it.
 
-The hosts are Linux network namespaces on this machine (rehearse_hosts.Cluster: one address and
-one sshd each, a switch between them); the runs go through MXNet's own launcher over ssh, as the
+The hosts are Linux network namespaces on this machine (distributed.rehearsal.Cluster: one
+address and one sshd each, a switch between them); the runs go through MXNet's own launcher over ssh, as the
 README's multi-host recipe says. Needs root (CI runs as root); elsewhere these tests skip with the
 reason. Tests named *separate_hosts* run the cluster; *partition* ones make network faults.
 Also here: bench.py --kvstore dist_sync through to runs.csv (on 127.0.0.1).
@@ -16,18 +16,18 @@ from pathlib import Path
 import pytest
 
 import distributed
-import rehearse_hosts
-from rehearse_hosts import HOSTS
+from distributed import rehearsal, watchdog
+from distributed.rehearsal import HOSTS
 
 ROOT = Path(__file__).resolve().parents[1]
-CELL = dict(rehearse_hosts.CELL, max_samples=256, epochs=2)
+CELL = dict(rehearsal.CELL, max_samples=256, epochs=2)
 LONG_CELL = dict(CELL, max_samples=2048, epochs=200)   # trains until the fault stops it
 FAULT_BOUND_S = 60   # README: the whole group stops within this after a network fault
 
 
 @pytest.fixture(scope="module")
 def can_build():
-    reason = rehearse_hosts.can_build()
+    reason = rehearsal.can_build()
     if reason:
         pytest.skip(f"no separate hosts here: {reason}")
 
@@ -35,11 +35,11 @@ def can_build():
 @pytest.fixture
 def cluster(can_build):
     try:
-        with rehearse_hosts.Cluster() as built:
+        with rehearsal.Cluster() as built:
             yield built
-    except rehearse_hosts.SetupError as error:
+    except rehearsal.SetupError as error:
         pytest.skip(f"no separate hosts here: {error}")
-    assert rehearse_hosts.our_namespaces() == []   # namespaces, links and processes are gone
+    assert rehearsal.our_namespaces() == []   # namespaces, links and processes are gone
 
 
 @pytest.fixture(scope="module")
@@ -52,7 +52,7 @@ def local_row(can_build):
                                            ("keras", 2)])
 def test_separate_hosts_train_identical_parameters_through_the_ssh_launcher(cluster, local_row,
                                                                            impl, servers):
-    outcome = rehearse_hosts.rehearse(cluster, dict(CELL, impl=impl), servers, timeout_s=180)
+    outcome = rehearsal.rehearse(cluster, dict(CELL, impl=impl), servers, timeout_s=180)
     assert outcome["status"] == "ok", (outcome["reason"], outcome["log"][-20:])
     row = outcome["row"]
     assert row["param_check"] == "identical"
@@ -63,7 +63,7 @@ def test_separate_hosts_train_identical_parameters_through_the_ssh_launcher(clus
     seen = outcome["connections"]
     roles = {(host, role) for host, role, _, _ in seen}
     assert roles == {("a", "scheduler"), ("a", "server"), ("b", "worker"), ("c", "worker")}
-    assert rehearse_hosts.check_connections(seen) is None
+    assert rehearsal.check_connections(seen) is None
     assert {remote.split(":")[0] for *_, remote in seen} == set(HOSTS.values())
     assert outcome["left"] == []
 
@@ -81,7 +81,7 @@ def check_stopped(outcome, names):
 
 
 def test_partition_of_a_worker_host_stops_the_group(cluster):
-    outcome = rehearse_hosts.rehearse(cluster, LONG_CELL, fault="partition", timeout_s=150)
+    outcome = rehearsal.rehearse(cluster, LONG_CELL, fault="partition", timeout_s=150)
     reason = check_stopped(outcome, HOSTS["c"])
     # ssh's keep-alive or a role's watchdog, whichever saw it first
     assert ("Timeout, server 10.213.0.3 not responding" in reason
@@ -89,16 +89,16 @@ def test_partition_of_a_worker_host_stops_the_group(cluster):
 
 
 def test_partition_server_killed_stops_the_group(cluster):
-    outcome = rehearse_hosts.rehearse(cluster, LONG_CELL, fault="server-killed", timeout_s=150)
+    outcome = rehearsal.rehearse(cluster, LONG_CELL, fault="server-killed", timeout_s=150)
     reason = check_stopped(outcome, f"server on host {HOSTS['a']}")
     assert "killed by a signal" in reason
 
 
 def test_partition_scheduler_unreachable_at_start_stops_the_group(cluster):
-    outcome = rehearse_hosts.rehearse(cluster, LONG_CELL, fault="scheduler-unreachable",
+    outcome = rehearsal.rehearse(cluster, LONG_CELL, fault="scheduler-unreachable",
                                       timeout_s=150)
-    reason = check_stopped(outcome, rehearse_hosts.UNREACHABLE)
-    assert f"{rehearse_hosts.UNREACHABLE}:" in reason and "has answered nothing for 15 s" in reason
+    reason = check_stopped(outcome, rehearsal.UNREACHABLE)
+    assert f"{rehearsal.UNREACHABLE}:" in reason and "has answered nothing for 15 s" in reason
 
 
 def test_bench_dist_sync_writes_ok_rows_for_both_sides_and_scenarios(tmp_path):
@@ -125,11 +125,11 @@ def test_watchdog_reads_this_process_connections_from_the_kernel_table():
         accepted, _ = server.accept()
         with client, accepted:
             here, there = client.getsockname(), client.getpeername()
-            table = distributed.tcp_table()
+            table = watchdog.tcp_table()
             assert {"local": f"{here[0]}:{here[1]}", "remote": f"{there[0]}:{there[1]}"}.items() \
                 <= next(e for e in table if e["local"] == f"{here[0]}:{here[1]}").items()
             # a connection that is answered is not silent
-            assert f"{there[0]}:{there[1]}" not in distributed.silent_peers()
+            assert f"{there[0]}:{there[1]}" not in watchdog.silent_peers()
 
 
 LAUNCHED_ROLE = """#!/bin/bash
@@ -182,9 +182,9 @@ def test_a_role_whose_starter_is_gone_stops_itself(tmp_path):
 def bench_across(cluster, tmp_path, host_ip):
     """bench.py run on host A with --hosts: one LeNet Gluon cell, its runs.csv row."""
     hosts = tmp_path / "hosts"
-    hosts.write_text("\n".join(rehearse_hosts.hosts_lines(1)) + "\n")
+    hosts.write_text("\n".join(rehearsal.hosts_lines(1)) + "\n")
     done = subprocess.run(
-        ["ip", "netns", "exec", rehearse_hosts.namespace("a"), sys.executable, "bench.py",
+        ["ip", "netns", "exec", rehearsal.namespace("a"), sys.executable, "bench.py",
          "--kvstore", "dist_sync", "--hosts", str(hosts), "--host-ip", host_ip,
          "--scenario", "lenet", "--impl", "gluon", "--data", "synthetic", "--max-samples", "256",
          "--batch-sizes", "64", "--epochs", "2", "--quiet", "--cell-timeout", "120",
@@ -204,8 +204,8 @@ def test_separate_hosts_bench_row_through_the_launcher(cluster, tmp_path):
 
 
 def test_partition_bench_row_is_failed_with_the_launch_line(cluster, tmp_path):
-    row = bench_across(cluster, tmp_path, rehearse_hosts.UNREACHABLE)
+    row = bench_across(cluster, tmp_path, rehearsal.UNREACHABLE)
     assert row["status"] == "failed"
-    assert f"{rehearse_hosts.UNREACHABLE}:" in row["reason"], row["reason"]
+    assert f"{rehearsal.UNREACHABLE}:" in row["reason"], row["reason"]
     assert "has answered nothing for 15 s" in row["reason"] and "\n" not in row["reason"]
     assert cluster.roles() == {}

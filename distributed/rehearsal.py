@@ -1,6 +1,6 @@
 """Rehearse a multi-host parameter-server run on one machine, before renting machines.
 
-    sudo .venv/bin/python rehearse_hosts.py [--impl gluon] [--servers 1] [--fault partition]
+    sudo .venv/bin/python -m distributed.rehearsal [--impl gluon] [--servers 1] [--fault partition]
     make rehearse-hosts
 
 builds three hosts out of Linux network namespaces (root only), each with its own address and an
@@ -11,8 +11,8 @@ OpenSSH server listening on it alone, joined by a switch (a bridge in a fourth n
     host C  10.213.0.3   worker
 
 then runs the recipe of docs/distributed.md on them exactly: on A, `python -m shim.launch ...
---launcher ssh ... harness.py @cell.json 'result-{rank}.json'`, and `distributed.py --aggregate`
-on the results.
+--launcher ssh ... harness.py @cell.json 'result-{rank}.json'`, and `python -m distributed
+--aggregate` on the results.
 It prints the row, and checks that every role's TCP connections go between the hosts' addresses
 (none over 127.0.0.1). The addresses exist only inside these namespaces. Everything is removed at
 the end, even on failure; a run that was killed is cleaned up by the next one (fixed names,
@@ -37,9 +37,10 @@ import threading
 import time
 from pathlib import Path
 
-import distributed
+from .hosts import launch_command
+from .local import ROOT, DistributedError
+from .watchdog import tcp_table
 
-ROOT = Path(__file__).resolve().parent
 PREFIX = "kmbh"                    # every namespace this module makes is named PREFIX-*
 SWITCH = f"{PREFIX}-switch"
 NET = "10.213.0"                   # a private test range, only inside these namespaces
@@ -166,7 +167,7 @@ class Cluster:
                 "PermitRootLogin prohibit-password\nPasswordAuthentication no\n"
                 "KbdInteractiveAuthentication no\nUsePAM no\nStrictModes no\n"
                 # no ClientAliveInterval, as sshd's defaults: a role on a host cut off from
-                # the launch must stop by itself (distributed.watch_group)
+                # the launch must stop by itself (distributed.watchdog)
                 "PrintMotd no\nLogLevel ERROR\n")
             self.sshd.append(subprocess.Popen(
                 ["ip", "netns", "exec", namespace(host), SSHD, "-D", "-e", "-f", str(config)],
@@ -229,7 +230,7 @@ class Cluster:
             try:
                 mine = {os.readlink(fd)[8:-1] for fd in Path(f"/proc/{pid}/fd").iterdir()
                         if os.readlink(fd).startswith("socket:[")}
-                table = distributed.tcp_table(pid)
+                table = tcp_table(pid)
             except OSError:
                 continue
             found += [(host, role, e["local"], e["remote"]) for e in table
@@ -257,8 +258,8 @@ def rehearse(cluster, cell, servers=1, fault=None, timeout_s=300):
     cell_file.write_text(json.dumps(dict(cell, kvstore="dist_sync")))
     hosts_file.write_text("\n".join(hosts_lines(servers)) + "\n")
     host_ip = UNREACHABLE if fault == "scheduler-unreachable" else HOSTS["a"]
-    command = distributed.launch_command(cell_file, work / "result-{rank}.json", hosts_file, 2,
-                                         servers, host_ip)
+    command = launch_command(cell_file, work / "result-{rank}.json", hosts_file, 2, servers,
+                             host_ip)
     started = time.monotonic()
     launch = subprocess.Popen(["ip", "netns", "exec", namespace("a"), *command], cwd=ROOT,
                               env=cluster.env(), stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
@@ -274,7 +275,7 @@ def rehearse(cluster, cell, servers=1, fault=None, timeout_s=300):
     try:
         while launch.poll() is None:
             if time.monotonic() - started > timeout_s:
-                raise distributed.DistributedError(f"rehearsal: the launch outlived {timeout_s} s")
+                raise DistributedError(f"rehearsal: the launch outlived {timeout_s} s")
             connections.update(cluster.connections())
             if "joined_at" not in outcome and workers_are_training(cluster):
                 outcome["joined_at"] = time.monotonic()
@@ -303,11 +304,11 @@ def rehearse(cluster, cell, servers=1, fault=None, timeout_s=300):
                       f"{log[-1] if log else ''}")
         return result
     results = sorted(work.glob("result-*.json"))
-    aggregated = subprocess.run([sys.executable, "distributed.py", "--aggregate",
+    aggregated = subprocess.run([sys.executable, "-m", "distributed", "--aggregate",
                                  *map(str, results), "--servers", str(servers)],
                                 cwd=ROOT, capture_output=True, text=True)
     if aggregated.returncode:
-        raise distributed.DistributedError(f"--aggregate failed: {aggregated.stderr.strip()}")
+        raise DistributedError(f"--aggregate failed: {aggregated.stderr.strip()}")
     result["row"] = json.loads(aggregated.stdout)
     return result
 
@@ -345,7 +346,8 @@ def check_connections(connections):
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(prog="python -m distributed.rehearsal",
+                                     description=__doc__.split("\n\n")[0])
     parser.add_argument("--impl", choices=("gluon", "keras"), default="gluon")
     parser.add_argument("--scenario", choices=("lenet", "rnn"), default="lenet")
     parser.add_argument("--servers", type=int, choices=(1, 2), default=1)
@@ -361,7 +363,7 @@ def main(argv=None):
                   f"(namespaces {PREFIX}-a/b/c, sshd on each)")
             result = rehearse(cluster, cell, args.servers, args.fault)
     except SetupError as error:
-        print(f"rehearse_hosts: can't build the hosts here: {error}", file=sys.stderr)
+        print(f"rehearse-hosts: can't build the hosts here: {error}", file=sys.stderr)
         return 2
     print(f"launch: {result['seconds']:.1f} s, {result['status']}"
           + (f": {result['reason']}" if result["reason"] else ""))

@@ -1,6 +1,6 @@
 """What an OpenMP team on the Python thread costs an MXNet arm (shim/arrays.py explains it).
 
-    python tools/openmp_team_probe.py --impl gluon --scenario rnn [--batch-size 128] [--processes 3]
+    python lab/openmp_team_probe.py --impl gluon --scenario rnn [--batch-size 128] [--processes 3]
 
 Each process runs one benchmark cell (harness.run_cell: the real data's first 1024 samples,
 3 epochs, on `cpu`) in one of three ways, the ways alternating process by process:

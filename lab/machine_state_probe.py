@@ -1,6 +1,6 @@
 """Watch the machine's state move a Keras/Gluon ratio: the canary beside a cell of each arm.
 
-    python tools/machine_state_probe.py [--minutes 15] [--scenario rnn] [--batch-size 128]
+    python lab/machine_state_probe.py [--minutes 15] [--scenario rnn] [--batch-size 128]
 
 Over and over until the time is up: the canary (noise.canary_ms, the column `canary_ms` of
 runs.csv), then one Keras cell, then one Gluon cell, each cell in a process of its own

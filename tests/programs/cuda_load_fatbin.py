@@ -1,6 +1,9 @@
 """Load a fatbin on GPU 0 with the CUDA driver API (ctypes, no CUDA toolkit, no mxnet).
 
-    python3 tools/cuda_load_fatbin.py tools/fixtures/mxnet_cu112_one_kernel.fatbin
+    python3 -m tests.programs.cuda_load_fatbin tests/fixtures/mxnet_cu112_one_kernel.fatbin
+
+(from the checkout's root: lab/hopper_check.sh runs it so, and tests/test_gpu_preflight.py
+checks that it fails cleanly on a machine without a driver)
 
 1. cuModuleLoadData(fatbin): the driver picks the image for this GPU or fails;
    on compute capability 9.0 we expect 209 CUDA_ERROR_NO_BINARY_FOR_GPU
@@ -9,7 +12,7 @@
 2. Control: a tiny PTX kernel for compute_50 (JIT-compiled by the driver for
    this GPU) that writes 42 to device memory, so a failure in 1 is known to be
    about the missing architecture, not a broken GPU or driver.
-3. Compare with shim/gpu.py's prediction for this compute capability.
+3. Compare with shim.gpu's prediction for this compute capability.
 
 Exit 0: driver and prediction agree; 1: they disagree or the control failed;
 3: libcuda not found (no NVIDIA driver on this machine).
@@ -18,8 +21,8 @@ import ctypes
 import os
 import sys
 
-sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "shim"))
-import gpu  # noqa: E402  shim/gpu.py by path: no shim/__init__.py, no mxnet
+from shim.gpu.archs import runnable   # shim and shim.gpu need only the standard library here
+from shim.gpu.fatbin import fatbin_archs
 
 PTX = b"""
 .version 6.0
@@ -52,9 +55,9 @@ def load_libcuda():
 
 def main(argv=None):
     argv = sys.argv[1:] if argv is None else argv
-    path = argv[0] if argv else os.path.join(os.path.dirname(__file__), "fixtures",
+    path = argv[0] if argv else os.path.join(os.path.dirname(__file__), "..", "fixtures",
                                              "mxnet_cu112_one_kernel.fatbin")
-    sass, ptx = gpu.fatbin_archs(path)
+    sass, ptx = fatbin_archs(path)
     print(f"{path}: SASS {','.join(sass) or '-'}, PTX {','.join(ptx) or '-'}")
     cuda = load_libcuda()
     if cuda is None:
@@ -131,7 +134,7 @@ def main(argv=None):
         print(f"control failed: {exc}")
 
     # 3. Does the driver agree with shim.gpu's prediction?
-    predicted = gpu.runnable(cc, sass + ptx)
+    predicted = runnable(cc, sass + ptx)
     loaded = results["cuModuleLoadData"] == 0
     print(f"shim.gpu predicts: {'runs ' + predicted if predicted else 'no kernel image for cc ' + cc}; "
           f"driver: {'loaded' if loaded else 'refused'}")

@@ -1,5 +1,5 @@
 """Forward + backward of one layer, as keras-mxnet builds it and as the fused path does
-(docs/fused.md): the probe behind the dense and conv1d fixes. OMP_NUM_THREADS=2 python tools/fused_operator_probe.py"""
+(docs/fused.md): the probe behind the dense and conv1d fixes. OMP_NUM_THREADS=2 python lab/fused_operator_probe.py"""
 import time, numpy as np, mxnet as mx
 def bench(sym, shapes, n=30):
     ex = sym.simple_bind(mx.cpu(), **shapes)
