@@ -7,7 +7,6 @@ seen at once: its end of the report pipe closes when it exits, however it exits.
 import json
 import os
 import select
-import signal
 import subprocess
 import sys
 import threading
@@ -15,6 +14,7 @@ import time
 from pathlib import Path
 
 from cell.turns import TURNS_VARIABLE
+from shim import exits
 
 
 class ArmFailed(Exception):
@@ -116,8 +116,7 @@ class ArmProcess:
             raise ArmFailed(self, f"timed out after {self.timeout_s:.0f} s") from None
 
     def failure_reason(self, deadline):
-        """One line on why the process ended early: its own 'cell failed:' line, else its exit
-        status or signal with the log's last line (as bench.py says of a failed cell)."""
+        """One line on why the process ended early (shim/exits.py, as of a failed cell)."""
         try:
             code = self.process.wait(timeout=max(0.1, deadline - time.monotonic()))
         except subprocess.TimeoutExpired:
@@ -125,14 +124,7 @@ class ArmProcess:
             return "its turns pipe closed, the process did not exit"
         self.close()
         text = self.log_path.read_bytes()[-16384:].decode(errors="replace")
-        log = text.replace("\r", "\n").strip().splitlines()
-        said = [line for line in log if line.startswith("cell failed:")]
-        if said:
-            return said[-1][len("cell failed: "):]
-        last = f": {log[-1]}" if log else ""
-        if code < 0:
-            return f"killed by {signal.Signals(-code).name}{last}"
-        return f"exit status {code}{last}"
+        return exits.explain(code, text.replace("\r", "\n").splitlines())
 
     def cpu_seconds(self):
         """CPU time of the process, all its threads (/proc/PID/stat utime + stime); None once
