@@ -18,11 +18,11 @@ def launch_command(cell_file, result_pattern, hosts_file, workers, servers, host
                    python=None):
     """The multi-host recipe of docs/distributed.md: MXNet's launcher over ssh, run from
     this checkout's root on the launching host (which runs the scheduler; host_ip is its address on the hosts'
-    network). Every host runs `python harness.py` in the same folder."""
+    network). Every host runs `python -m cell` in the same folder."""
     python = python or sys.executable
     return [python, "-m", "shim.launch", "-n", str(workers), "-s", str(servers),
             "-H", str(hosts_file), "--launcher", "ssh", "--host-ip", host_ip,
-            python, HARNESS, f"@{cell_file}", str(result_pattern)]
+            python, *HARNESS, f"@{cell_file}", str(result_pattern)]
 
 
 def run_launched(cell, hosts_file, host_ip, workers, servers, timeout_s, env=None):

@@ -7,7 +7,7 @@ starts a ps-lite group as local processes, each in its own session (process grou
 
 - the scheduler and M servers: `import mxnet` with DMLC_ROLE=scheduler/server is how MXNet runs
   them (mxnet/kvstore/kvstore_server.py runs the server loop on import, then exits);
-- N workers: `python harness.py CELL RESULT` with cell['kvstore'] = 'dist_sync', each writing
+- N workers: `python -m cell CELL RESULT` with cell['kvstore'] = 'dist_sync', each writing
   its own result. A worker joins the group (distributed.worker.Worker) and trains its shard of
   every epoch's order.
 At the end every worker reports a digest of its parameters, and the row (distributed.rows)
@@ -35,7 +35,7 @@ from .rows import aggregate
 from .worker import RANK_FILE_ENV, SYNC_KVSTORES
 
 ROOT = Path(__file__).resolve().parents[1]   # the checkout: every member runs there
-HARNESS = "harness.py"   # what a worker runs, relative to ROOT (also on every host of a launch)
+HARNESS = ["-m", "cell"]   # what a worker runs, in ROOT (also on every host of a launch)
 GRACE_S = 5.0      # after SIGTERM, before SIGKILL; also how long servers may take to wind down
 POLL_S = 0.1
 # What a scheduler or server runs: import mxnet (through the shim, which makes pip's CUDA
@@ -153,7 +153,7 @@ def run_cell(cell, workers, servers, timeout_s, *, python=None, env=None, log_di
              grace_s=GRACE_S):
     """Train `cell` on a local dist_sync group of `workers` workers and `servers` servers.
 
-    cell: harness.py's cell; cell['kvstore'] defaults to 'dist_sync'. Returns the aggregated row
+    cell: cell/harness.py's cell; cell['kvstore'] defaults to 'dist_sync'. Returns the aggregated row
     (distributed.rows); raises DistributedError (one-line message) on any failure, after the
     whole group has been stopped. env: extra environment for every member (OMP_NUM_THREADS...).
     log_dir: keep each member's output there (default: a temporary directory, removed).
@@ -195,7 +195,7 @@ def run_cell(cell, workers, servers, timeout_s, *, python=None, env=None, log_di
             for stale in (results[i], directory / f"rank-{i}"):
                 stale.unlink(missing_ok=True)
         for i in range(workers):
-            start("worker", i, [python, str(ROOT / HARNESS), json.dumps(cell),
+            start("worker", i, [python, *HARNESS, json.dumps(cell),
                                 str(results[i])], rank_file=directory / f"rank-{i}")
         wait(members, timeout_s, grace_s)
         rows = []

@@ -27,9 +27,8 @@ mx = shim.import_mxnet()
 from mxnet import autograd, gluon, init
 
 import distributed
-import profiling
-from cell import turns
-from harness import Trained
+from cell import profiling, turns
+from cell.contract import Trained
 from gluon_models import lenet, rnn
 
 MODELS = {"lenet": lenet, "rnn": rnn}

@@ -37,7 +37,6 @@ from mxnet import gluon
 
 import distributed
 from gluon_models import train as gluon_train
-from keras_models import user_model
 from keras_models.train import compiled_model, targets
 
 K = keras.backend
@@ -92,9 +91,9 @@ def train(scenario, data, context, batch_size, epochs, order, progress=True, kvs
     contexts = context.mxnet()
     group = distributed.Worker(kvstore, batch_size) if kvstore.startswith("dist") else None
     model = compiled_model(scenario, context)
-    # a user's model (bench.py --model) trains with its own optimizer's Gluon twin
-    optimizer = user_model.gluon_optimizer(model) if getattr(scenario, "user_model", False) \
-        else scenario.optimizer
+    # a user's model (bench.py --model, keras_models/user_model.py) gives its own optimizer's
+    # Gluon twin here, read off the same function's model
+    optimizer = scenario.optimizer
     net = training_graph(model, contexts)
     net.hybridize(static_alloc=True, static_shape=True)
     ones = {}

@@ -22,19 +22,18 @@ from shim.keras_mxnet import keras
 import mxnet as mx
 
 import distributed
-import profiling
-from cell import turns
-from harness import Trained
+from cell import profiling, turns
+from cell.contract import Trained, take
 from keras_models import lenet, rnn
-from keras_models.user_model import take
 
 BUILDERS = {"lenet": lenet.build, "rnn": rnn.build}
 INITIAL_WEIGHTS_SEED = 0
 
 
 class EpochTimer(keras.callbacks.Callback):
-    """Times each epoch; with a profile, brackets the timed epochs with it (profiling.py); under
-    turns (cell/turns.py), waits for the epoch's turn before it and reports its time after."""
+    """Times each epoch; with a profile, brackets the timed epochs with it (cell/profiling.py);
+    under turns (cell/turns.py), waits for the epoch's turn before it and reports its time
+    after."""
 
     def __init__(self, profile=None):
         super().__init__()

@@ -23,6 +23,8 @@ from pathlib import Path
 
 import numpy as np
 
+from cell.contract import evaluate
+
 DEFAULT_FUNCTION = "build"
 DEFAULT_SAMPLES = 1024     # --max-samples for a --model sweep unless given
 WEIGHTS_SEED = 0           # numpy's and MXNet's generators, before every build
@@ -190,15 +192,6 @@ def targets(model, index, samples, rng):
     return rng.standard_normal(shape, dtype=np.float32)
 
 
-def take(arrays, index):
-    """Rows `index` of an input or target: one array, or a list of them."""
-    return [a[index] for a in arrays] if isinstance(arrays, list) else arrays[index]
-
-
-def sample_count(arrays):
-    return len(arrays[0] if isinstance(arrays, list) else arrays)
-
-
 def parameter_count(model):
     from shim.keras_mxnet import keras
 
@@ -255,19 +248,17 @@ class UserModel:
         return None   # not derived for a user's model: its gflops columns stay blank
 
     def evaluate(self, labels, probabilities):
-        """(validation loss, accuracy) by harness.evaluate where one output's loss is a
+        """(validation loss, accuracy) by cell.contract.evaluate where one output's loss is a
         cross-entropy it scores; (None, None) otherwise."""
-        import harness
-
         if len(self.losses) != 1:
             return None, None
         loss, labels = self.losses[0], np.asarray(labels)
         if loss in CLASS_LOSSES:
             classes = labels.argmax(-1) if loss == CLASS_LOSSES[0] else labels[..., 0]
-            return harness.evaluate(scored("categorical_crossentropy"), classes.ravel(),
+            return evaluate(scored("categorical_crossentropy"), classes.ravel(),
                                     np.reshape(probabilities, (classes.size, -1)))
         if loss == "binary_crossentropy" and labels.shape[1:] in ((), (1,)):
-            return harness.evaluate(scored(loss), labels.ravel(), probabilities)
+            return evaluate(scored(loss), labels.ravel(), probabilities)
         return None, None
 
 

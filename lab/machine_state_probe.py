@@ -21,11 +21,11 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-import noise  # noqa: E402
+from cell import noise  # noqa: E402
 
 
 def one_cell(impl, scenario, batch_size):
-    import harness
+    from cell import harness
 
     cell = dict(scenario=scenario, impl=impl, ctx="cpu", data="real", max_samples=1024, seed=0,
                 batch_size=batch_size, epochs=3)

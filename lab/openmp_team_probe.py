@@ -25,7 +25,7 @@ WAYS = {"as benchmarked": {}, "with a team": {},
 
 def one_process(impl, scenario, batch_size, with_team):
     sys.path.insert(0, str(ROOT))
-    import harness
+    from cell import harness
 
     if with_team:
         import numpy as np

@@ -359,8 +359,8 @@ def read_operators(run_dir):
 
 
 def load_peak(run_dir):
-    """The peak measured for this folder (`bench.py --peak`, peak.py's format), or None."""
-    import peak  # the file's format is peak.py's
+    """The peak measured for this folder (`bench.py --peak`, cell/peak.py's format), or None."""
+    from cell import peak  # the file's format is cell/peak.py's
 
     try:
         return peak.load_peak(Path(run_dir) / PEAK_FILE)
@@ -372,7 +372,7 @@ def fraction_of_peak(row, measured):
     """{'peak_fraction', 'peak_device'} for a row with gflops_per_s, read against the peak
     `measured` (load_peak's) only when that peak was measured on the row's kind of device:
     a CPU GEMM rate is no roof for a GPU row. Otherwise {}."""
-    import peak
+    from cell import peak
 
     if not measured or row.get("gflops_per_s") is None:
         return {}

@@ -7,7 +7,7 @@ from statistics import median
 
 from tabulate import tabulate
 
-import noise
+from cell import noise
 
 from report import frame
 from report.ablation import ablation_markdown, cumulative_markdown

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 import benchdata
-import harness
+from cell import contract
 import scenarios
 from shim.contexts import parse
 import mxnet as mx
@@ -28,7 +28,6 @@ def test_a_large_copy_leaves_no_openmp_team_on_the_calling_thread():
     # after the same copy by plain mx.nd.array (the control: it opens the team, 1 more thread).
     script = textwrap.dedent(f"""
         import os, sys, time
-        sys.path.insert(0, {str(ROOT)!r})
         import numpy as np
         import mxnet as mx
         from shim import arrays
@@ -54,8 +53,8 @@ def test_a_large_copy_leaves_no_openmp_team_on_the_calling_thread():
     """)
     env = {k: v for k, v in os.environ.items() if k != "MXNET_CPU_PARALLEL_SIZE"}
     env["OMP_NUM_THREADS"] = "2"  # a team of two: the calling thread and one more
-    done = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True,
-                          text=True, timeout=120)
+    done = subprocess.run([sys.executable, "-c", script], cwd=ROOT, env=env,
+                          capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr[-2000:]
     before, after_shim, after_plain = map(int, done.stdout.split()[-3:])
     assert after_shim == before
@@ -88,7 +87,7 @@ def test_training_converts_no_large_array_on_the_python_thread(implementation, m
     # 320 MNIST-shaped samples: 250,880 elements, above MXNet's parallel-copy threshold
     data = benchdata.load("lenet", data="synthetic", max_samples=320, seed=0)
     implementation.train(scenario, data, parse("cpu"), 64, 1, progress=False,
-                         order=lambda epoch: harness.epoch_order(len(data.x_train), 0, epoch))
+                         order=lambda epoch: contract.epoch_order(len(data.x_train), 0, epoch))
     large = [(on_main, size) for on_main, size in calls if size >= PARALLEL_COPY_ELEMENTS]
     assert large, "the training set was not converted through mx.nd.array at all"
     assert not [size for on_main, size in large if on_main]

@@ -1,5 +1,4 @@
 """bench.py as a user meets it: bad flags, a crashing cell, a killed sweep resumed."""
-import csv
 import json
 import os
 import signal
@@ -12,6 +11,10 @@ import pytest
 
 import bench
 from report import runs
+from sweep import environment
+from sweep import process
+from sweep import rows as sweep_rows
+from tests.helpers import read_csv
 
 ROOT = Path(__file__).resolve().parents[1]
 QUICK = ["--scenario", "lenet", "--data", "synthetic", "--max-samples", "128", "--epochs", "2",
@@ -37,9 +40,9 @@ def test_openmp_threads_share_the_cores_among_what_runs_at_once(monkeypatch, cor
     monkeypatch.setattr(os, "cpu_count", lambda: cores)
     monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
     cell = {"ctx": ctx, "workers": workers}
-    assert bench.cell_environment(cell)["OMP_NUM_THREADS"] == str(threads)
+    assert environment.cell_environment(cell)["OMP_NUM_THREADS"] == str(threads)
     monkeypatch.setenv("OMP_NUM_THREADS", "3")   # the user's own setting wins
-    assert bench.cell_environment(cell)["OMP_NUM_THREADS"] == "3"
+    assert environment.cell_environment(cell)["OMP_NUM_THREADS"] == "3"
 
 
 def test_git_commit_says_when_the_code_that_ran_is_not_the_commit(tmp_path):
@@ -47,17 +50,17 @@ def test_git_commit_says_when_the_code_that_ran_is_not_the_commit(tmp_path):
         subprocess.run(["git", "-c", "user.name=t", "-c", "user.email=t@t", *args], cwd=tmp_path,
                        check=True, capture_output=True)
 
-    assert bench.git_commit(tmp_path) == ""          # not a checkout
+    assert sweep_rows.git_commit(tmp_path) == ""          # not a checkout
     git("init", "-q")
     (tmp_path / "model.py").write_text("a = 1\n")
     git("add", "model.py")
     git("commit", "-q", "-m", "one")
-    clean = bench.git_commit(tmp_path)
+    clean = sweep_rows.git_commit(tmp_path)
     assert clean and not clean.endswith("-dirty")
     (tmp_path / "notes.txt").write_text("untracked files do not count\n")
-    assert bench.git_commit(tmp_path) == clean
+    assert sweep_rows.git_commit(tmp_path) == clean
     (tmp_path / "model.py").write_text("a = 2\n")
-    assert bench.git_commit(tmp_path) == clean + "-dirty"
+    assert sweep_rows.git_commit(tmp_path) == clean + "-dirty"
 
 
 @pytest.mark.parametrize("args, says", [
@@ -91,21 +94,15 @@ def test_bad_input_is_one_line_and_exit_status_2(args, says, tmp_path):
     assert not out.exists()  # a refused command creates no results folder
 
 
-def read_csv(path):
-    with open(path, newline="") as f:
-        return list(csv.DictReader(f))
-
-
-def test_a_cell_that_kills_itself_fails_alone(tmp_path, monkeypatch):
+def test_a_cell_that_kills_itself_fails_alone(tmp_path, monkeypatch, project_importable):
     # The Keras cell's process kills itself; the sweep records it and measures Gluon anyway.
     dying = tmp_path / "dying_harness.py"
     dying.write_text(
         "import json, os, signal, sys, runpy\n"
         "if json.loads(sys.argv[1])['impl'] == 'keras':\n"
         "    os.kill(os.getpid(), signal.SIGKILL)\n"
-        f"sys.path.insert(0, {str(ROOT)!r})\n"
-        f"runpy.run_path({str(ROOT / 'harness.py')!r}, run_name='__main__')\n")
-    monkeypatch.setattr(bench, "HARNESS", [sys.executable, str(dying)])
+        "runpy.run_module('cell', run_name='__main__', alter_sys=True)\n")
+    monkeypatch.setattr(process, "HARNESS", [sys.executable, str(dying)])
     out = tmp_path / "out"
     assert bench.main(QUICK + ["--impl", "keras,gluon", "--batch-sizes", "64", "--out", str(out)]) == 0
     rows = {r["impl"]: r for r in read_csv(out / "runs.csv")}
@@ -147,7 +144,7 @@ def test_a_terminated_sweep_stops_the_cell_in_flight(tmp_path):
     hanging.write_text("import os, pathlib, time\n"
                        f"pathlib.Path({str(pid_file)!r}).write_text(str(os.getpid()))\n"
                        "time.sleep(600)\n")
-    driver = (f"import sys, bench; bench.HARNESS = [sys.executable, {str(hanging)!r}]; "
+    driver = (f"import sys, bench; from sweep import process; process.HARNESS = [sys.executable, {str(hanging)!r}]; "
               f"sys.exit(bench.main(sys.argv[1:]))")
     sweep = subprocess.Popen([sys.executable, "-c", driver, *QUICK, "--impl", "gluon",
                               "--batch-sizes", "64", "--out", str(tmp_path / "out")],
@@ -164,7 +161,8 @@ def test_a_terminated_sweep_stops_the_cell_in_flight(tmp_path):
         os.kill(cell, 0)
 
 
-def test_every_implementation_runs_with_the_same_recorded_process_settings(tmp_path, monkeypatch):
+def test_every_implementation_runs_with_the_same_recorded_process_settings(tmp_path, monkeypatch,
+                                                                           project_importable):
     # Each cell's process writes the environment it got, then runs the real harness: the
     # settings are bench.py's, the same for Keras and Gluon, and runs.csv records them.
     spying = tmp_path / "spying_harness.py"
@@ -173,11 +171,10 @@ def test_every_implementation_runs_with_the_same_recorded_process_settings(tmp_p
         "impl = json.loads(sys.argv[1])['impl']\n"
         f"open(os.path.join({str(tmp_path)!r}, impl + '.env.json'), 'w')"
         ".write(json.dumps(dict(os.environ)))\n"
-        f"sys.path.insert(0, {str(ROOT)!r})\n"
-        f"runpy.run_path({str(ROOT / 'harness.py')!r}, run_name='__main__')\n")
-    monkeypatch.setattr(bench, "HARNESS", [sys.executable, str(spying)])
+        "runpy.run_module('cell', run_name='__main__', alter_sys=True)\n")
+    monkeypatch.setattr(process, "HARNESS", [sys.executable, str(spying)])
     for name in list(os.environ):  # this machine's own speed settings (e.g. OPENBLAS_*) out
-        if name.startswith(bench.SPEED_VARIABLE_PREFIXES + ("CUDA_",)):
+        if name.startswith(environment.SPEED_VARIABLE_PREFIXES + ("CUDA_",)):
             monkeypatch.delenv(name)
     monkeypatch.setenv("KMP_BLOCKTIME", "7")  # an inherited speed setting is recorded too
     out = tmp_path / "out"
@@ -205,7 +202,7 @@ def pid_writing_harness(tmp_path, then):
     harness_file = tmp_path / "pid_harness.py"
     harness_file.write_text("import os, pathlib, runpy, sys, time\n"
                             f"pathlib.Path({str(pid_file)!r}).write_text(str(os.getpid()))\n"
-                            f"sys.path.insert(0, {str(ROOT)!r})\n" + then)
+                            + then)
     return harness_file, pid_file
 
 
@@ -214,11 +211,12 @@ def assert_gone(pid):
         os.kill(pid, 0)
 
 
-def test_cell_timeout_stops_an_ordinary_cell_and_marks_it_failed(tmp_path, monkeypatch):
+def test_cell_timeout_stops_an_ordinary_cell_and_marks_it_failed(tmp_path, monkeypatch,
+                                                                  project_importable):
     # A real Gluon cell (the real harness) that needs far longer than --cell-timeout.
     harness_file, pid_file = pid_writing_harness(
-        tmp_path, f"runpy.run_path({str(ROOT / 'harness.py')!r}, run_name='__main__')\n")
-    monkeypatch.setattr(bench, "HARNESS", [sys.executable, str(harness_file)])
+        tmp_path, "runpy.run_module('cell', run_name='__main__', alter_sys=True)\n")
+    monkeypatch.setattr(process, "HARNESS", [sys.executable, str(harness_file)])
     out = tmp_path / "out"
     started = time.monotonic()
     assert bench.main(["--scenario", "lenet", "--impl", "gluon", "--data", "synthetic",
@@ -234,9 +232,9 @@ def test_ctrl_c_exits_130_and_stops_the_cell_in_flight(tmp_path):
     harness_file, pid_file = pid_writing_harness(tmp_path, "time.sleep(600)\n")
     # Ctrl-C as at a terminal: a process started in the background by a non-interactive shell
     # (as some CI runners start the suite) inherits SIGINT ignored, and Python keeps it so.
-    driver = ("import signal, sys, bench; "
+    driver = ("import signal, sys, bench; from sweep import process; "
               "signal.signal(signal.SIGINT, signal.default_int_handler); "
-              f"bench.HARNESS = [sys.executable, {str(harness_file)!r}]; "
+              f"process.HARNESS = [sys.executable, {str(harness_file)!r}]; "
               "sys.exit(bench.main(sys.argv[1:]))")
     sweep = subprocess.Popen([sys.executable, "-c", driver, *QUICK, "--impl", "gluon",
                               "--batch-sizes", "64", "--out", str(tmp_path / "out")],

@@ -77,7 +77,7 @@ def one_process(cell, folder):
     initial weights from MXNet's generator at its default seed, which any training earlier in
     this test process has moved on."""
     result = folder / "single.json"
-    subprocess.run([sys.executable, str(ROOT / "harness.py"), json.dumps(cell), str(result)],
+    subprocess.run([sys.executable, "-m", "cell", json.dumps(cell), str(result)], cwd=ROOT,
                    check=True, capture_output=True, timeout=120)
     return json.loads(result.read_text())
 
@@ -171,8 +171,9 @@ def failing_step(self, *args, **kwargs):
         raise RuntimeError("injected failure")
     return step(self, *args, **kwargs)
 gluon.Trainer.step = failing_step
-sys.argv = sys.argv[1:]
-runpy.run_path(sys.argv[0], run_name="__main__")
+assert sys.argv[1:3] == ["-m", "cell"], sys.argv   # the worker's command, as python runs it
+sys.argv = [sys.argv[0]] + sys.argv[3:]
+runpy.run_module("cell", run_name="__main__", alter_sys=True)
 """
 
 

@@ -4,8 +4,8 @@ the file), checked as bench.py --model checks them (python -m keras_models.user_
 from pathlib import Path
 
 import pytest
+from sweep import model as sweep_model
 
-import sweep_model
 
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples" / "models"
 ADADELTA = "keras-graph's Gluon loop has plain SGD and Adam only here; this model's optimizer " \

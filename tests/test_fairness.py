@@ -1,15 +1,12 @@
 """Keras and Gluon run the same experiment: architecture, parameters, initializers, data order,
 batch, contexts and metrics."""
 import signal
-import subprocess
-import sys
-import textwrap
 from pathlib import Path
 
 import numpy as np
 import pytest
 
-import harness
+from cell import contract
 import scenarios
 from shim.contexts import parse
 import mxnet as mx
@@ -17,6 +14,7 @@ import mxnet as mx
 from gluon_models import train as gluon_train
 from keras_models import graph as keras_graph
 from keras_models import train as keras_train
+from tests.helpers import run_python
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -115,19 +113,19 @@ def test_optimizer_settings_match():
 
 
 def test_epoch_order_is_one_seeded_permutation_per_epoch():
-    a, b = harness.epoch_order(1000, 0, 1), harness.epoch_order(1000, 0, 1)
+    a, b = contract.epoch_order(1000, 0, 1), contract.epoch_order(1000, 0, 1)
     np.testing.assert_array_equal(a, b)
     assert sorted(a) == list(range(1000))
-    assert (a != harness.epoch_order(1000, 0, 2)).any()
-    assert (a != harness.epoch_order(1000, 1, 1)).any()
+    assert (a != contract.epoch_order(1000, 0, 2)).any()
+    assert (a != contract.epoch_order(1000, 1, 1)).any()
 
 
 def test_evaluate_matches_hand_computation():
     probs = np.array([[0.7, 0.2, 0.1], [0.1, 0.1, 0.8]])
-    loss, acc = harness.evaluate(scenarios.LENET, np.array([0, 1]), probs)
+    loss, acc = contract.evaluate(scenarios.LENET, np.array([0, 1]), probs)
     assert loss == pytest.approx(-(np.log(0.7) + np.log(0.1)) / 2)
     assert acc == 0.5
-    loss, acc = harness.evaluate(scenarios.RNN, np.array([1.0, 0.0]), np.array([[0.9], [0.4]]))
+    loss, acc = contract.evaluate(scenarios.RNN, np.array([1.0, 0.0]), np.array([[0.9], [0.4]]))
     assert loss == pytest.approx(-(np.log(0.9) + np.log(0.6)) / 2)
     assert acc == 1.0
 
@@ -138,7 +136,7 @@ class OrderSpy:
 
     def __call__(self, epoch):
         self.epochs.append(epoch)
-        return harness.epoch_order(self.n, self.seed, epoch)
+        return contract.epoch_order(self.n, self.seed, epoch)
 
 
 def rows_of(batch, x_train):
@@ -192,7 +190,7 @@ def test_both_sides_train_on_the_harness_order_batch_and_contexts(impl, monkeypa
                            progress=False)
     assert spy.epochs == [0, 1]
     # The samples each epoch trains on, in the order it trains on them, in global batches.
-    expected = [harness.epoch_order(n, 0, e) for e in range(epochs)]
+    expected = [contract.epoch_order(n, 0, e) for e in range(epochs)]
     if impl == "keras":
         assert seen[0] == ("contexts", ["cpu(0)", "cpu(1)"])
         fits = [s for s in seen if s[0] == "fit"]
@@ -213,20 +211,16 @@ def test_both_sides_train_on_the_harness_order_batch_and_contexts(impl, monkeypa
     assert np.isfinite(trained.train_loss) and 0 <= trained.train_accuracy <= 1
 
 
-def run_python(code):
-    return subprocess.run([sys.executable, "-c", textwrap.dedent(code)], cwd=ROOT,
-                          capture_output=True, text=True, timeout=120)
-
-
 def test_gluon_cnn_lstm_survives_adam_steps():
     # Regression guard for the SequenceLast crash: the model takes its last step by slice_axis.
     done = run_python("""
-        import benchdata, harness, scenarios
+        import benchdata, scenarios
+        from cell import contract
         from shim.contexts import parse
         from gluon_models import train
         data = benchdata.load('rnn', data='synthetic', max_samples=96)
         t = train.train(scenarios.RNN, data, parse('cpu'), 32, 2,
-                        lambda e: harness.epoch_order(96, 0, e), progress=False)
+                        lambda e: contract.epoch_order(96, 0, e), progress=False)
         print('trained', t.train_loss)
     """)
     assert done.returncode == 0 and "trained" in done.stdout, done.stderr[-2000:]

@@ -1,19 +1,20 @@
 """The keras-fused arms as bench.py, the harness and keras_models.train meet them: their names,
 bad input, where they may run, the cells and rows they make. shim.fused is faked here
 (tests/fake_fused.py), except where the real module's import cost is the point."""
-import csv
 import subprocess
 import sys
-import textwrap
 from pathlib import Path
 
 import pytest
 
 import bench
-import harness
 from cell import arms
-import sweep_args
-import fake_fused
+from sweep import args as sweep_args
+from sweep import plan as sweep_plan
+from sweep import process
+from tests import fake_fused
+from tests import helpers
+from tests.helpers import read_csv
 
 ROOT = Path(__file__).resolve().parents[1]
 SYNTHETIC = ["--scenario", "lenet", "--data", "synthetic", "--max-samples", "64", "--epochs",
@@ -30,11 +31,11 @@ def test_fused_arms_are_named_canonically_and_once(fused):
                            "keras-fused:copies+rnn+bias,keras-fused:all,gluon")
     # every fix is plain keras-fused, however it is spelled; fixes in FIXES order
     assert arms == ["keras", "keras-fused", "keras-fused:bias+rnn", "gluon"]
-    assert bench.fused_arm("keras-fused:copies+bias") == ("keras-fused:bias+copies",
+    assert sweep_args.fused_arm("keras-fused:copies+bias") == ("keras-fused:bias+copies",
                                                          ("bias", "copies"))
-    assert bench.fused_arm("keras-fused") == ("keras-fused", ("bias", "rnn", "copies"))
+    assert sweep_args.fused_arm("keras-fused") == ("keras-fused", ("bias", "rnn", "copies"))
     fused.FIXES["dense"] = "FullyConnected"   # a fix added later makes keras-fused mean it too
-    assert bench.fused_arm("keras-fused:bias+rnn+copies")[0] == "keras-fused:bias+rnn+copies"
+    assert sweep_args.fused_arm("keras-fused:bias+rnn+copies")[0] == "keras-fused:bias+rnn+copies"
 
 
 @pytest.mark.parametrize("args, says", [
@@ -62,16 +63,16 @@ def test_bad_fused_arms_are_one_line_and_exit_status_2(fused, capsys, tmp_path, 
 ])
 def test_keras_fused_is_allowed_wherever_keras_is(fused, where):
     for impl in ("keras,gluon", "keras,keras-fused,keras-fused:bias,gluon"):
-        args = bench.parser().parse_args(["--impl", impl, "--batch-sizes", "128"] + where)
-        bench.validate(args)   # raises UsageError where refused
+        args = sweep_args.parser().parse_args(["--impl", impl, "--batch-sizes", "128"] + where)
+        sweep_args.validate(args)   # raises UsageError where refused
 
 
 def test_fused_arms_are_shuffled_with_the_others_and_carry_their_fixes(fused):
-    args = bench.parser().parse_args(["--impl", "keras,keras-fused,keras-fused:bias,gluon",
+    args = sweep_args.parser().parse_args(["--impl", "keras,keras-fused,keras-fused:bias,gluon",
                                       "--scenario", "lenet", "--batch-sizes", "128",
                                       "--rounds", "6"])
-    bench.validate(args)
-    cells = bench.plan(args)
+    sweep_args.validate(args)
+    cells = sweep_plan.plan(args)
     orders = {tuple(c["arm"] for c in cells if c["round"] == r) for r in range(1, 7)}
     assert len(orders) > 1   # shuffled afresh each round, fused arms among the others
     by_arm = {c["arm"]: c for c in cells}
@@ -107,32 +108,19 @@ def fake_harness(tmp_path):
     """Trains nothing: epoch seconds by arm (keras 2, keras-fused 1, keras-fused:bias 1.6,
     keras-fused:rnn 1.25, gluon 0.8); a fused arm reports its fixes and layers as
     keras_models.train does."""
-    script = tmp_path / "fake_harness.py"
-    script.write_text(textwrap.dedent("""
-        import json, sys
-        cell = json.loads(sys.argv[1])
+    return helpers.fake_harness(tmp_path, """
         seconds = {"keras": 2.0, "keras-fused": 1.0, "keras-fused:bias": 1.6,
                    "keras-fused:rnn": 1.25, "gluon": 0.8}[cell["impl"]]
-        extra = {}
+        timed = [seconds, seconds]
         if "fixes" in cell:
             extra = {"fixes": "+".join(cell["fixes"]), "fused_layers": "conv2d_1:bias",
                      "kept_layers": "lstm_1:rnn (masked)"}
-        json.dump({"epoch_s_median": seconds, "epoch_s_min": seconds, "epoch_s_max": seconds,
-                   "epoch_s_timed": [seconds, seconds], "samples_per_s": 64 / seconds,
-                   "gflops_per_s": 1.0, "devices": 1, "train_samples": 64,
-                   "data": "synthetic", "val_accuracy": 0.5, **extra}, open(sys.argv[2], "w"))
-        """))
-    return [sys.executable, str(script)]
-
-
-def read_csv(path):
-    with open(path, newline="") as f:
-        return list(csv.DictReader(f))
+        """)
 
 
 def test_a_sweep_records_the_fixes_and_pairs_the_fused_arms_by_round(fused, monkeypatch,
                                                                     tmp_path):
-    monkeypatch.setattr(bench, "HARNESS", fake_harness(tmp_path))
+    monkeypatch.setattr(process, "HARNESS", fake_harness(tmp_path))
     out = tmp_path / "out"
     assert bench.main(SYNTHETIC + ["--out", str(out), "--rounds", "2", "--impl",
                                    "keras,keras-fused,keras-fused:bias,keras-fused:rnn,gluon"]) == 0
@@ -157,7 +145,7 @@ def test_a_failed_fused_cell_still_says_which_fixes_it_ran(fused, monkeypatch, t
     script = tmp_path / "failing.py"
     script.write_text("import sys\nprint('cell failed: RuntimeError: no', file=sys.stderr)\n"
                       "sys.exit(1)\n")
-    monkeypatch.setattr(bench, "HARNESS", [sys.executable, str(script)])
+    monkeypatch.setattr(process, "HARNESS", [sys.executable, str(script)])
     out = tmp_path / "out"
     assert bench.main(SYNTHETIC + ["--out", str(out), "--impl", "keras-fused:bias,gluon"]) == 0
     (row,) = [r for r in read_csv(out / "runs.csv") if r["arm"] == "keras-fused:bias"]
@@ -166,7 +154,8 @@ def test_a_failed_fused_cell_still_says_which_fixes_it_ran(fused, monkeypatch, t
 
 def test_bench_reads_the_fix_names_without_importing_keras_or_mxnet():
     # The real shim.fused: bench.py validates an arm's fixes by it, and must stay cheap.
-    code = ("import sys, bench, sweep_args; print(sweep_args.impl_list('keras-fused:bias,keras'));"
+    code = ("import sys, bench; from sweep import args; "
+            "print(args.impl_list('keras-fused:bias,keras'));"
             "print(sorted(m for m in ('keras', 'mxnet') if m in sys.modules))")
     done = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True,
                           text=True, timeout=120)

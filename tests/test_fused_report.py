@@ -8,6 +8,7 @@ from report import ablation, names, operators, ratios, runs
 from report.conclusions import conclusions
 from report.names import impl_name
 from report.summary import summary_markdown
+from tests.helpers import cell_row
 
 SHARES = {"keras-fused:bias": 1.5, "keras-fused:rnn": 1.2, "keras-fused:copies": 1.1}
 COMPOUNDED = 1.5 * 1.2 * 1.1                                   # 1.98
@@ -17,10 +18,10 @@ JITTER = [1.0, 1.01, 0.99, 1.005, 0.995]
 
 def row(arm, seconds, round_number, batch=128, **extra):
     fixes = {"keras-fused": "bias+rnn+copies"}.get(arm, arm.partition(":")[2])
-    return dict(scenario="lenet", impl=arm, arm=arm, ctx="cpu", batch_size=batch,
-                round=round_number, repeat=round_number, status="ok", epoch_s_median=seconds,
-                samples_per_s=64 / seconds, workers=1, devices=1, val_accuracy=0.9,
-                fixes=fixes if arm.startswith("keras-fused") else None, **extra)
+    return cell_row(arm, seconds, arm=arm, batch_size=batch, round=round_number,
+                    repeat=round_number, samples_per_s=64 / seconds, workers=1, devices=1,
+                    val_accuracy=0.9, fixes=fixes if arm.startswith("keras-fused") else None,
+                    **extra)
 
 
 def sweep_rows(whole, batch=128, shares=SHARES, extra_arms=()):

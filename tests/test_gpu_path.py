@@ -1,7 +1,6 @@
 """The GPU path's checks that run without a GPU (issue 13): the last partial batch, the peak's
 device, pip's CUDA libraries against a foreign LD_LIBRARY_PATH, the driver version, device
 numbering, MIG, local dist_sync on GPUs and the smoke check, each on CPU with fakes."""
-import csv
 import json
 import re
 import os
@@ -11,7 +10,10 @@ from pathlib import Path
 
 import pytest
 
-import bench
+from sweep import args as sweep_args
+from sweep import environment
+from sweep import loop
+from tests.helpers import cell_row, read_csv
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -19,11 +21,6 @@ ROOT = Path(__file__).resolve().parents[1]
 def run_bench(*args, timeout=300):
     return subprocess.run([sys.executable, "bench.py", *args], cwd=ROOT, capture_output=True,
                           text=True, timeout=timeout)
-
-
-def read_csv(path):
-    with open(path, newline="") as f:
-        return list(csv.DictReader(f))
 
 
 # ---------------------------------------------------------------- the last partial batch
@@ -71,8 +68,7 @@ def write_rows(path, rows):
 
 
 def row_of(ctx, gflops, **extra):
-    return dict(scenario="lenet", impl="gluon", ctx=ctx, batch_size=128, status="ok",
-                samples_per_s=1000.0, epoch_s_median=1.0, gflops_per_s=gflops, **extra)
+    return cell_row("gluon", 1.0, ctx=ctx, samples_per_s=1000.0, gflops_per_s=gflops, **extra)
 
 
 def test_a_gpu_row_never_gets_a_cpu_peak_fraction(tmp_path):
@@ -115,7 +111,7 @@ def test_a_cpu_cell_records_the_peak_and_its_device(tmp_path):
 
 
 def test_measure_peak_says_it_measured_the_cpu():
-    import peak
+    from cell import peak
 
     assert peak.measure_peak(seconds=0.05, n=256)["device"] == "cpu"
 
@@ -320,16 +316,16 @@ def test_every_cell_and_the_smoke_check_number_gpus_by_pci_bus(monkeypatch):
     from shim.gpu import judge
 
     monkeypatch.setenv("CUDA_DEVICE_ORDER", "FASTEST_FIRST")
-    assert bench.cell_environment({"ctx": "gpu:0-1", "workers": 1})["CUDA_DEVICE_ORDER"] == \
+    assert environment.cell_environment({"ctx": "gpu:0-1", "workers": 1})["CUDA_DEVICE_ORDER"] == \
         "PCI_BUS_ID"
     seen = {}
     monkeypatch.setattr(judge, "check", lambda indices, **kw: seen.update(kw, indices=indices))
-    args = bench.parser().parse_args(["--ctx", "gpu:0,2", "--data", "synthetic"])
-    bench.validate(args)
-    assert bench.preflight(args) == [0, 2]
+    args = sweep_args.parser().parse_args(["--ctx", "gpu:0,2", "--data", "synthetic"])
+    sweep_args.validate(args)
+    assert loop.preflight(args) == [0, 2]
     assert seen["indices"] == [0, 2]
     assert seen["smoke_env"]["CUDA_DEVICE_ORDER"] == "PCI_BUS_ID"
-    assert seen["smoke_env"]["OMP_NUM_THREADS"] == bench.cell_environment(
+    assert seen["smoke_env"]["OMP_NUM_THREADS"] == environment.cell_environment(
         {"ctx": "gpu:0,2", "workers": 1})["OMP_NUM_THREADS"]
 
 

@@ -8,9 +8,10 @@ import numpy as np
 import pytest
 
 import bench
-import harness
 from cell import arms
+from cell import contract, harness
 import scenarios
+from sweep import process
 
 N = 96                                     # --max-samples: 96 training and 96 validation samples
 EPOCH_SECONDS = [5.0, 2.0, 4.0, 3.0]       # the warm-up first
@@ -23,7 +24,7 @@ LENET_TRAINING_FLOPS = 3 * 2 * (28 * 28 * 20 * 25 + 14 * 14 * 50 * 25 * 20 + 245
 def fake_train(scenario, data, context, batch_size, epochs, order, progress=True, dtype="float32"):
     probabilities = np.full((len(data.y_val), scenario.classes), 0.05)
     probabilities[np.arange(len(data.y_val)), data.y_val.astype(int)] = 0.55  # all correct
-    return harness.Trained(epoch_seconds=list(EPOCH_SECONDS), train_loss=0.25,
+    return contract.Trained(epoch_seconds=list(EPOCH_SECONDS), train_loss=0.25,
                            train_accuracy=0.75, val_probabilities=probabilities, val_seconds=0.5,
                            trainable_parameters=scenario.parameter_count(),
                            loop_cpu_seconds=list(LOOP_CPU_SECONDS))
@@ -60,7 +61,7 @@ def test_run_cell_figures_by_known_answers(fake_impl):
 
 
 def test_loop_cpu_fraction_is_blank_without_cpu_times():
-    trained = harness.Trained(epoch_seconds=[1.0, 2.0], train_loss=0, train_accuracy=0,
+    trained = contract.Trained(epoch_seconds=[1.0, 2.0], train_loss=0, train_accuracy=0,
                               val_probabilities=None, val_seconds=0, trainable_parameters=0)
     assert harness.loop_cpu_fraction(trained) is None
 
@@ -78,7 +79,7 @@ def test_peak_fraction_is_gflops_over_the_peak_json_beside_runs_csv(fake_impl, t
         measured_cells.append(planned)
         return harness.run_cell(dict(planned, impl="fake"), progress=False), None
 
-    monkeypatch.setattr(bench, "run_one", run_one)
+    monkeypatch.setattr(process, "run_one", run_one)
     assert bench.main(["--scenario", "lenet", "--impl", "gluon", "--data", "synthetic",
                        "--max-samples", str(N), "--epochs", "4", "--batch-sizes", "32",
                        "--quiet", "--out", str(out)]) == 0

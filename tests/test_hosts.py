@@ -156,10 +156,10 @@ def test_launcher_failure_is_one_line_naming_the_role_and_host_and_stops_the_lau
 
 
 def test_a_role_whose_starter_is_gone_stops_itself(tmp_path):
-    # the watchdog's second rule: harness.py in a group role, its parent killed -> it exits
+    # the watchdog's second rule: the harness (python -m cell) in a group role, its parent killed -> it exits
     starter = subprocess.Popen(
         ["bash", "-c", f"DMLC_ROLE=server DMLC_PS_ROOT_URI=127.0.0.1 DMLC_PS_ROOT_PORT=9 "
-                       f"DMLC_NUM_WORKER=1 DMLC_NUM_SERVER=1 {sys.executable} harness.py x y "
+                       f"DMLC_NUM_WORKER=1 DMLC_NUM_SERVER=1 {sys.executable} -m cell x y "
                        f"2> {tmp_path / 'err'} & echo $! > {tmp_path / 'pid'}; wait"],
         cwd=ROOT, start_new_session=True)
     deadline = time.monotonic() + 10

@@ -5,18 +5,14 @@ weights, step exactly as Keras's train_on_batch does on one and on several conte
 the other MXNet arms run, and learn.
 """
 import dataclasses
-import json
-import subprocess
-import sys
-import textwrap
 from pathlib import Path
 
 import numpy as np
 import pytest
 
 import benchdata
+from cell import contract, harness
 import distributed
-import harness
 import scenarios
 from shim.contexts import parse
 from shim.keras_mxnet import keras
@@ -25,6 +21,7 @@ import mxnet as mx
 from gluon_models import train as gluon_train
 from keras_models import graph as keras_graph
 from keras_models import train as keras_train
+from tests.helpers import python_json
 
 ROOT = Path(__file__).resolve().parents[1]
 # The CNN-LSTM with 20 tokens: the same layers and optimizer, a short unrolled graph.
@@ -76,18 +73,11 @@ def test_one_step_matches_keras_train_on_batch(scenario, ctx):
         assert not np.array_equal(stepped[name].asnumpy(), initial[name]), name  # it did step
 
 
-def run_python(code):
-    done = subprocess.run([sys.executable, "-c", textwrap.dedent(code)], cwd=ROOT,
-                          capture_output=True, text=True, timeout=120)
-    assert done.returncode == 0, done.stderr[-2000:]
-    return json.loads(done.stdout.strip().splitlines()[-1])
-
-
 def test_starts_from_the_keras_arms_initial_weights():
-    # Each arm runs in a fresh process (harness.py): the Keras arm trains from the weights its
+    # Each arm runs in a fresh process (python -m cell): the Keras arm trains from the weights its
     # compiled model holds; keras-graph's block must hold the same values, by name, for both
     # scenarios (the LSTM's orthogonal recurrent kernel included: numpy's draw, seeded).
-    keras_arm = run_python("""
+    keras_arm = python_json("""
         import json, scenarios
         from shim.contexts import parse
         from shim.keras_mxnet import keras
@@ -99,7 +89,7 @@ def test_starts_from_the_keras_arms_initial_weights():
                             for w in model.weights})
         print(json.dumps(weights))
     """)
-    graph_arm = run_python("""
+    graph_arm = python_json("""
         import json, scenarios
         from shim.contexts import parse
         from keras_models import graph
@@ -118,7 +108,7 @@ def test_starts_from_the_keras_arms_initial_weights():
 
 def calls_per_step(module, scenario, monkeypatch, samples=64, batch=32):
     """{operator: calls per step} of a profiled run (--profile's per-operator mode)."""
-    import profiling
+    from cell import profiling
 
     for name, value in profiling.UNBULKED.items():
         monkeypatch.setenv(name, value)
@@ -127,7 +117,7 @@ def calls_per_step(module, scenario, monkeypatch, samples=64, batch=32):
         data = data._replace(x_train=data.x_train[:, :scenario.sequence_length],
                              x_val=data.x_val[:, :scenario.sequence_length])
     trained = module.train(scenario, data, parse("cpu"), batch, 2,
-                           lambda epoch: harness.epoch_order(samples, 0, epoch),
+                           lambda epoch: contract.epoch_order(samples, 0, epoch),
                            progress=False, profile=True)
     steps = samples // batch   # one timed epoch
     return {o["operator"]: o["calls"] / steps for o in trained.operators}

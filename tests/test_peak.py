@@ -1,11 +1,11 @@
-"""peak.py: the machine's FP32 GEMM rate through MXNet and numpy, and its JSON file."""
+"""cell/peak.py: the machine's FP32 GEMM rate through MXNet and numpy, and its JSON file."""
 import json
 import math
 
 import numpy as np
 import pytest
 
-import peak
+from cell import peak
 
 
 def test_measure_peak_is_positive_and_finite():

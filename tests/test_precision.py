@@ -2,22 +2,15 @@
 
 amp.init changes the whole process, so every check runs in a fresh interpreter.
 """
-import csv
-import json
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 
+from tests.helpers import python_json, read_csv
+
 ROOT = Path(__file__).resolve().parents[1]
-
-
-def run_python(code, timeout=300):
-    done = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True,
-                          timeout=timeout)
-    assert done.returncode == 0, done.stderr[-3000:]
-    return json.loads(done.stdout.strip().splitlines()[-1])
 
 
 # Count the graph's casts to bfloat16 and its Convolution, FullyConnected and dot nodes
@@ -36,7 +29,7 @@ def census(symbol):
 
 @pytest.mark.parametrize("dtype", ["float32", "bfloat16"])
 def test_gluon_lenet_graph_runs_conv_and_dense_in_bfloat16_only_when_asked(dtype):
-    found = run_python(GRAPH_CENSUS + f"""
+    found = python_json(GRAPH_CENSUS + f"""
 from shim import precision
 precision.use({dtype!r})
 import mxnet as mx
@@ -47,7 +40,7 @@ net.hybridize()
 out = net(mx.nd.ones((2, 1, 28, 28)))
 out.wait_to_read()
 print(json.dumps({{**census(net._cached_graph[1]), "out": str(out.dtype)}}))
-""")
+""", timeout=300)
     assert found["Convolution"] == 2 and found["FullyConnected"] == 2
     assert ("bfloat16" in found["out"]) == (dtype == "bfloat16")   # the logits' dtype
     if dtype == "bfloat16":
@@ -58,7 +51,7 @@ print(json.dumps({{**census(net._cached_graph[1]), "out": str(out.dtype)}}))
 
 def test_keras_lenet_graph_runs_conv_in_bfloat16_and_dot_in_float32():
     # keras is imported first, as keras_models.train does before it calls precision.use
-    found = run_python(GRAPH_CENSUS + """
+    found = python_json(GRAPH_CENSUS + """
 from shim.keras_mxnet import keras
 from shim import precision
 precision.use("bfloat16")
@@ -66,14 +59,9 @@ from keras_models import lenet
 import scenarios
 model = lenet.build(scenarios.LENET)
 print(json.dumps(census(model.outputs[0].symbol)))
-""")
+""", timeout=300)
     assert found["Convolution"] == 2 and found["dot"] == 2, found
     assert found["to_bf16"] >= 2, found    # the convolutions' inputs
-
-
-def read_rows(path):
-    with open(path, newline="") as f:
-        return list(csv.DictReader(f))
 
 
 def test_bfloat16_cells_train_and_are_recorded_as_bfloat16(tmp_path):
@@ -84,7 +72,7 @@ def test_bfloat16_cells_train_and_are_recorded_as_bfloat16(tmp_path):
          "--dtype", "bfloat16", "--quiet", "--out", str(out)],
         cwd=ROOT, capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, done.stderr[-3000:]
-    rows = read_rows(out / "runs.csv")
+    rows = read_csv(out / "runs.csv")
     assert sorted(r["impl"] for r in rows) == ["gluon", "keras"]
     for row in rows:
         assert row["status"] == "ok", row["reason"]

@@ -1,6 +1,6 @@
-"""bench.py --profile (profiling.py, harness.operator_rows, operators.csv) and the report's
-"Where the time goes" (report/operators.py): the files, the arithmetic, and profiled cells kept
-out of every throughput table and ratio."""
+"""bench.py --profile (cell/profiling.py, cell/harness.py's operator_rows, operators.csv) and the
+report's "Where the time goes" (report/operators.py): the files, the arithmetic, and profiled
+cells kept out of every throughput table and ratio."""
 import csv
 import math
 import subprocess
@@ -11,11 +11,11 @@ import pytest
 from statistics import median
 
 import bench
-import harness
-import profiling
+from cell import harness, profiling
 from report import operators, readme, runs, summary
 from report import ratios as report_ratios
 from report.frame import finished
+from tests.helpers import cell_row
 
 ROOT = Path(__file__).resolve().parents[1]
 OPERATOR_COLUMNS = ["scenario", "impl", "ctx", "batch_size", "dtype", "max_samples", "round",
@@ -82,11 +82,9 @@ def test_a_folder_without_keras_graph_or_a_profile_gets_no_section(tmp_path):
 
 
 def row(impl, epoch_s, repeat=1, profiled=None, **more):
-    r = {"scenario": "lenet", "impl": impl, "ctx": "cpu", "batch_size": 64, "status": "ok",
-         "repeat": repeat, "epoch_s_median": epoch_s, "samples_per_s": 1000 / epoch_s,
-         "devices": 1, "profiled": profiled}
-    r.update(more)
-    return r
+    return cell_row(impl, epoch_s, **{"batch_size": 64, "repeat": repeat,
+                                      "samples_per_s": 1000 / epoch_s, "devices": 1,
+                                      "profiled": profiled, **more})
 
 
 def test_a_profiled_cell_stays_out_of_the_ratio_tables():

@@ -13,6 +13,11 @@ import pytest
 import bench
 from report import record, runs
 from report.__main__ import main as report_main
+from sweep import args as sweep_args
+from sweep import folder as sweep_folder
+from sweep import plan as sweep_plan
+from sweep import process
+from tests import helpers
 
 ROOT = Path(__file__).resolve().parents[1]
 # Two configurations x two arms: four cells of one round.
@@ -24,23 +29,15 @@ def fake_harness(tmp_path, gate=None):
     """A harness that trains nothing (bench.py, rows and reports are the real ones). With
     `gate`, each cell writes <gate>.<pid>.started and waits until the file `gate` exists, so a
     test can hold sweeps mid-cell without guessing at times."""
-    script = tmp_path / "fake_harness.py"
     wait = "" if gate is None else textwrap.dedent(f"""
         open({str(gate)!r} + ".%d.started" % os.getpid(), "w").close()
         while not os.path.exists({str(gate)!r}):
             time.sleep(0.05)
         """)
-    script.write_text(textwrap.dedent("""
-        import json, os, sys, time
-        cell = json.loads(sys.argv[1])
-        """) + wait + textwrap.dedent("""
+    return helpers.fake_harness(tmp_path, wait + textwrap.dedent("""
         base = 1.25 if cell["impl"] == "keras" else 1.0
-        json.dump({"epoch_s_median": base, "epoch_s_min": base, "epoch_s_max": base,
-                   "epoch_s_timed": [base, base], "samples_per_s": 64 / base,
-                   "gflops_per_s": 1.0, "devices": 1, "train_samples": 64, "data": "synthetic",
-                   "val_accuracy": 0.5}, open(sys.argv[2], "w"))
+        timed = [base, base]
         """))
-    return [sys.executable, str(script)]
 
 
 def one_line(text):
@@ -56,7 +53,7 @@ def keys(rows):
 @pytest.fixture
 def swept(monkeypatch, tmp_path):
     """results/box/, swept by the real bench.py: four rows."""
-    monkeypatch.setattr(bench, "HARNESS", fake_harness(tmp_path))
+    monkeypatch.setattr(process, "HARNESS", fake_harness(tmp_path))
     out = tmp_path / "results" / "box"
     assert bench.main(SYNTHETIC + ["--out", str(out)]) == 0
     assert len(runs.read_rows(out)) == 4
@@ -190,9 +187,10 @@ def test_a_busy_folder_is_refused_and_the_report_reads_the_rows_so_far(swept, ca
 
 
 def start_sweep(tmp_path, harness, *args):
-    driver = (f"import sys, pathlib, bench; bench.HARNESS = {harness!r}; "
-              f"bench.RESULTS = pathlib.Path({str(tmp_path / 'results')!r}); "
-              "bench.default_label = lambda: 'box'; sys.exit(bench.main(sys.argv[1:]))")
+    driver = ("import sys, pathlib, bench; from sweep import folder, process; "
+              f"process.HARNESS = {harness!r}; "
+              f"folder.RESULTS = pathlib.Path({str(tmp_path / 'results')!r}); "
+              "folder.default_label = lambda: 'box'; sys.exit(bench.main(sys.argv[1:]))")
     return subprocess.Popen([sys.executable, "-c", driver, *SYNTHETIC, *args], cwd=ROOT,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 
@@ -251,12 +249,12 @@ def test_a_folder_that_cannot_be_created_is_refused_before_any_training(tmp_path
                                                                           capsys):
     # A path under a regular file cannot be created, even by root (as CI runs the tests).
     ran = tmp_path / "a-cell-ran"
-    monkeypatch.setattr(bench, "HARNESS", [sys.executable, "-c",
+    monkeypatch.setattr(process, "HARNESS", [sys.executable, "-c",
                                            f"open({str(ran)!r}, 'w')"])
     blocker = tmp_path / "a-file"
     blocker.write_text("")
-    monkeypatch.setattr(bench, "RESULTS", blocker / "results")
-    monkeypatch.setattr(bench, "default_label", lambda: "box")
+    monkeypatch.setattr(sweep_folder, "RESULTS", blocker / "results")
+    monkeypatch.setattr(sweep_folder, "default_label", lambda: "box")
     for flags, folder in ((["--out", str(blocker / "out")], blocker / "out"),
                           ([], blocker / "results" / "box")):
         assert bench.main(SYNTHETIC + flags) == 2
@@ -269,7 +267,7 @@ def test_a_folder_that_cannot_be_created_is_refused_before_any_training(tmp_path
 @pytest.mark.skipif(os.geteuid() == 0, reason="root writes a read-only folder anyway; the test "
                                                "under a regular file covers root")
 def test_a_read_only_folder_is_refused_before_any_training(tmp_path, monkeypatch, capsys):
-    monkeypatch.setattr(bench, "HARNESS", fake_harness(tmp_path))
+    monkeypatch.setattr(process, "HARNESS", fake_harness(tmp_path))
     out = tmp_path / "out"
     out.mkdir()
     out.chmod(0o555)
@@ -285,7 +283,7 @@ def test_a_read_only_folder_is_refused_before_any_training(tmp_path, monkeypatch
 @pytest.mark.parametrize("code", [errno.ENOSPC, errno.EIO])
 def test_a_full_disk_loses_only_the_row_being_written_and_resume_continues(tmp_path, monkeypatch,
                                                                           capsys, code):
-    monkeypatch.setattr(bench, "HARNESS", fake_harness(tmp_path))
+    monkeypatch.setattr(process, "HARNESS", fake_harness(tmp_path))
     out = tmp_path / "out"
     real_write = os.write
     rows_written = []
@@ -303,9 +301,9 @@ def test_a_full_disk_loses_only_the_row_being_written_and_resume_continues(tmp_p
     error = one_line(capsys.readouterr().err)
     rows = runs.read_rows(out)
     assert len(rows) == 2 and not (out / (runs.RUNS_FILE + record.DAMAGED_SUFFIX)).exists()
-    args = bench.parser().parse_args(SYNTHETIC)
-    bench.validate(args)
-    planned = [runs.cell_key(c) for c in bench.plan(args)]   # in the order run
+    args = sweep_args.parser().parse_args(SYNTHETIC)
+    sweep_args.validate(args)
+    planned = [runs.cell_key(c) for c in sweep_plan.plan(args)]   # in the order run
     assert keys(rows) == sorted(planned[:2])
     lost = planned[2]
     scenario, arm, ctx, batch, round_number = lost[:5]
@@ -322,7 +320,7 @@ def test_a_full_disk_loses_only_the_row_being_written_and_resume_continues(tmp_p
 
 
 def test_a_summary_that_cannot_be_written_never_damages_runs_csv(tmp_path, monkeypatch, capsys):
-    monkeypatch.setattr(bench, "HARNESS", fake_harness(tmp_path))
+    monkeypatch.setattr(process, "HARNESS", fake_harness(tmp_path))
     out = tmp_path / "results" / "box"
     real_replace = os.replace
 

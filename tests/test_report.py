@@ -14,17 +14,15 @@ import numpy as np
 import pytest
 import scipy.stats
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))  # so `import report` works however pytest is started
-
-from report import plots  # noqa: E402
-from report.__main__ import main  # noqa: E402
-from report.readme import readme_markdown, regenerate  # noqa: E402
-from report.runs import (COLUMNS, ReportError, append_row, cell_key, done_keys,  # noqa: E402
+from report import plots
+from report.__main__ import main
+from report.readme import readme_markdown, regenerate
+from report.runs import (COLUMNS, ReportError, append_row, cell_key, done_keys,
                          read_machine, read_rows)
-from report.frame import finished, records  # noqa: E402
-from report.summary import summary_markdown  # noqa: E402
+from report.frame import finished, records
+from report.summary import summary_markdown
 
+ROOT = Path(__file__).resolve().parents[1]
 LABEL = "fixture-box"
 PLOT_FILES = [f"{name}.png" for name in plots.PLOT_NAMES]
 RATIO = re.compile(r"(\d+\.\d\d)x \(95% CI (\d+\.\d\d)–(\d+\.\d\d), n=(\d+)\)")
@@ -319,7 +317,7 @@ def test_append_row_survives_a_kill(tmp_path, kill):
     path = tmp_path / "runs.csv"
     started = tmp_path / "started"
     reason = 'a, quoted "reason" /' * 20  # commas and quotes: CSV quoting
-    script = (f"import os, pathlib, signal, sys; sys.path.insert(0, {str(ROOT)!r})\n"
+    script = ("import os, pathlib, signal, sys\n"
               "from report.runs import append_row\n"
               "fsync, calls = os.fsync, []\n"
               "def killing_fsync(fd):\n"
@@ -333,7 +331,7 @@ def test_append_row_survives_a_kill(tmp_path, kill):
               "batch_size=64, repeat=i, status='ok', samples_per_s=i + 0.5, epoch_s_median=2.0, "
               f"reason={reason!r}))\n"
               f"    if i == 20: pathlib.Path({str(started)!r}).touch()\n")
-    process = subprocess.Popen([sys.executable, "-c", script])
+    process = subprocess.Popen([sys.executable, "-c", script], cwd=ROOT)
     if kill == "at_a_random_moment":
         deadline = time.time() + 60
         while not started.exists() and time.time() < deadline:

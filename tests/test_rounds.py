@@ -8,16 +8,21 @@ import csv
 import math
 import subprocess
 import sys
-import textwrap
 import time
 from pathlib import Path
 
 import pytest
 
 import bench
-import noise
+from cell import noise
 from report import names, plots, ratios
 from report.summary import summary_markdown
+from sweep import args as sweep_args
+from sweep import folder as sweep_folder
+from sweep import plan as sweep_plan
+from sweep import process
+from tests import helpers
+from tests.helpers import cell_row, read_csv
 
 ROOT = Path(__file__).resolve().parents[1]
 SYNTHETIC = ["--scenario", "lenet", "--data", "synthetic", "--max-samples", "64", "--epochs",
@@ -28,32 +33,18 @@ def fake_harness(tmp_path, keras_ratio="1.25", jitter="0.0", epochs="[1.0, 1.0]"
     """A harness that trains nothing: Gluon's epoch takes 1 s, Keras's `keras_ratio` s times
     (1 + jitter) in odd rounds and (1 - jitter) in even ones; `epochs` are the timed epochs it
     reports (relative)."""
-    script = tmp_path / "fake_harness.py"
-    script.write_text(textwrap.dedent(f"""
-        import json, sys, time
-        cell = json.loads(sys.argv[1])
+    return helpers.fake_harness(tmp_path, f"""
         time.sleep({sleep})
         print("Using MXNet backend", file=sys.stderr)   # a library notice: for the log only
         base = 1.0
         if cell["impl"] == "keras":
             base = {keras_ratio} * (1 + (1 if cell["round"] % 2 else -1) * {jitter})
         timed = [base * e for e in {epochs}]
-        median = sorted(timed)[len(timed) // 2]
-        json.dump({{"epoch_s_median": median, "epoch_s_min": min(timed),
-                   "epoch_s_max": max(timed), "epoch_s_timed": timed, "samples_per_s": 64 / median,
-                   "gflops_per_s": 1.0, "devices": 1, "train_samples": 64, "data": "synthetic",
-                   "val_accuracy": 0.5}}, open(sys.argv[2], "w"))
-        """))
-    return [sys.executable, str(script)]
-
-
-def read_csv(path):
-    with open(path, newline="") as f:
-        return list(csv.DictReader(f))
+        """)
 
 
 def sweep(monkeypatch, tmp_path, harness, *args):
-    monkeypatch.setattr(bench, "HARNESS", harness)
+    monkeypatch.setattr(process, "HARNESS", harness)
     out = tmp_path / "out"
     assert bench.main(SYNTHETIC + ["--out", str(out), *args]) == 0
     return out, read_csv(out / "runs.csv"), read_csv(out / "ratios.csv")
@@ -62,10 +53,10 @@ def sweep(monkeypatch, tmp_path, harness, *args):
 # ---- the shuffle --------------------------------------------------------------------------
 
 def test_every_round_runs_every_arm_once_in_a_seeded_shuffled_order():
-    args = bench.parser().parse_args(["--impl", "keras,gluon", "--control", "--rounds", "12",
+    args = sweep_args.parser().parse_args(["--impl", "keras,gluon", "--control", "--rounds", "12",
                                       "--batch-sizes", "64,128", "--scenario", "lenet"])
-    bench.validate(args)
-    cells = bench.plan(args)
+    sweep_args.validate(args)
+    cells = sweep_plan.plan(args)
     assert len(cells) == 12 * 2 * 3
     orders = {}
     for cell in cells:
@@ -77,9 +68,9 @@ def test_every_round_runs_every_arm_once_in_a_seeded_shuffled_order():
         assert {c["impl"] for c in group if c["arm"] == "gluon-control"} == {"gluon"}
     permutations = {tuple(c["arm"] for c in g) for g in orders.values()}
     assert len(permutations) >= 3   # 24 draws of 6 permutations: a fixed order would give 1
-    assert bench.plan(args) == cells                        # seeded: a resume replays it
+    assert sweep_plan.plan(args) == cells                        # seeded: a resume replays it
     args.seed = 1
-    assert [c["arm"] for c in bench.plan(args)] != [c["arm"] for c in cells]
+    assert [c["arm"] for c in sweep_plan.plan(args)] != [c["arm"] for c in cells]
 
 
 def test_the_shuffled_order_is_the_order_run_and_recorded(monkeypatch, tmp_path):
@@ -102,9 +93,8 @@ def rows_with_ratios(per_round, numerator="keras", denominator="gluon"):
     rows = []
     for i, ratio in enumerate(per_round, start=1):
         for arm, seconds in ((numerator, 2.0 * ratio), (denominator, 2.0)):
-            rows.append(dict(scenario="lenet", impl=arm.split("-")[0], arm=arm, ctx="cpu",
-                             batch_size=128, round=i, repeat=i, status="ok",
-                             epoch_s_median=seconds, samples_per_s=1.0, workers=1))
+            rows.append(cell_row(arm.split("-")[0], seconds, arm=arm, round=i, repeat=i,
+                                 samples_per_s=1.0, workers=1))
     return rows
 
 
@@ -177,13 +167,13 @@ def test_a_prefix_run_is_never_paired_with_a_full_one_or_another_prefix():
 
 def test_a_second_sweep_never_writes_its_rounds_beside_an_earlier_ones(monkeypatch, tmp_path,
                                                                         capsys):
-    monkeypatch.setattr(bench, "HARNESS", fake_harness(tmp_path, keras_ratio="1.25"))
-    monkeypatch.setattr(bench, "RESULTS", tmp_path / "results")
-    monkeypatch.setattr(bench, "default_label", lambda: "box")
+    monkeypatch.setattr(process, "HARNESS", fake_harness(tmp_path, keras_ratio="1.25"))
+    monkeypatch.setattr(sweep_folder, "RESULTS", tmp_path / "results")
+    monkeypatch.setattr(sweep_folder, "default_label", lambda: "box")
     assert bench.main(SYNTHETIC + ["--rounds", "2"]) == 0
     first = read_csv(tmp_path / "results" / "box" / "runs.csv")
     # the default label moves on: the earlier sweep's rows stay as they were, alone
-    monkeypatch.setattr(bench, "HARNESS", fake_harness(tmp_path, keras_ratio="2.0"))
+    monkeypatch.setattr(process, "HARNESS", fake_harness(tmp_path, keras_ratio="2.0"))
     assert bench.main(SYNTHETIC + ["--rounds", "2"]) == 0
     assert "this one writes " + str(tmp_path / "results" / "box-2") in capsys.readouterr().out
     assert read_csv(tmp_path / "results" / "box" / "runs.csv") == first
@@ -203,9 +193,9 @@ def test_a_second_sweep_never_writes_its_rounds_beside_an_earlier_ones(monkeypat
 def test_resume_refuses_a_sweep_measured_by_an_older_method(monkeypatch, tmp_path, capsys):
     from report.runs import METHOD, append_row
 
-    monkeypatch.setattr(bench, "HARNESS", fake_harness(tmp_path, keras_ratio="1.25"))
-    monkeypatch.setattr(bench, "RESULTS", tmp_path / "results")
-    monkeypatch.setattr(bench, "default_label", lambda: "box")
+    monkeypatch.setattr(process, "HARNESS", fake_harness(tmp_path, keras_ratio="1.25"))
+    monkeypatch.setattr(sweep_folder, "RESULTS", tmp_path / "results")
+    monkeypatch.setattr(sweep_folder, "default_label", lambda: "box")
     assert bench.main(SYNTHETIC + ["--rounds", "1"]) == 0
     rows = read_csv(tmp_path / "results" / "box" / "runs.csv")
     assert {r["method"] for r in rows} == {str(METHOD)}   # every row says how it was measured
@@ -217,7 +207,7 @@ def test_resume_refuses_a_sweep_measured_by_an_older_method(monkeypatch, tmp_pat
         error = capsys.readouterr().err.strip()
         assert "old was measured by method 1, this bench.py measures by method 2" in error
         assert "\n" not in error
-    monkeypatch.setattr(bench, "default_label", lambda: "old")
+    monkeypatch.setattr(sweep_folder, "default_label", lambda: "old")
     assert bench.main(SYNTHETIC + ["--rounds", "3", "--resume"]) == 2
 
 
@@ -322,7 +312,7 @@ def test_the_canary_times_real_work_in_a_process_of_its_own():
 
 
 def test_cells_whose_canary_is_off_the_sweeps_median_are_flagged_and_kept(monkeypatch, tmp_path):
-    # The machine's slow state (noise.py): the third cell's canary reads 1.6x the others'.
+    # The machine's slow state (cell/noise.py): the third cell's canary reads 1.6x the others'.
     readings = iter([16.0, 16.4, 26.0, 15.8, 16.2, 16.1])
     monkeypatch.setattr(noise, "canary_ms", lambda: next(readings))
     out, rows, _ = sweep(monkeypatch, tmp_path, fake_harness(tmp_path, jitter="0.1"),
@@ -361,7 +351,7 @@ def test_the_console_shows_a_line_per_cell_and_the_notices_go_to_the_log(tmp_pat
         "    print('Using MXNet backend', file=sys.stderr); print('cell failed: boom', file=sys.stderr)\n"
         "    sys.exit(1)\n"
         f"sys.argv[0] = {harness[1]!r}; runpy.run_path({harness[1]!r}, run_name='__main__')\n")
-    driver = (f"import sys, bench; bench.HARNESS = [sys.executable, {str(failing)!r}]; "
+    driver = (f"import sys, bench; from sweep import process; process.HARNESS = [sys.executable, {str(failing)!r}]; "
               "sys.exit(bench.main(sys.argv[1:]))")
     out = tmp_path / "out"
     done = subprocess.run([sys.executable, "-c", driver, *SYNTHETIC, "--rounds", "2",
@@ -396,9 +386,9 @@ def test_bad_round_flags_are_one_line_and_exit_status_2(args, says, capsys):
 def test_resume_counts_rows_from_before_rounds_as_their_round():
     from report.runs import cell_key
 
-    args = bench.parser().parse_args(SYNTHETIC + ["--rounds", "2", "--control"])
-    bench.validate(args)
-    cells = bench.plan(args)
+    args = sweep_args.parser().parse_args(SYNTHETIC + ["--rounds", "2", "--control"])
+    sweep_args.validate(args)
+    cells = sweep_plan.plan(args)
     old = dict(scenario="lenet", impl="keras", ctx="cpu", batch_size=32, repeat=2,
                data="synthetic", workers=1, dtype="float32", max_samples=64)   # no round, no arm
     assert [c["arm"] for c in cells if cell_key(c) == cell_key(old)] == ["keras"]

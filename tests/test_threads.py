@@ -4,16 +4,20 @@ The sweeps here run a fake harness (as tests/test_rounds.py does) that trains no
 writes the environment its process got beside the sweep, and reports epoch times that are a
 known function of the cell. Nothing here asserts a speed.
 """
-import csv
 import json
 import os
-import sys
-import textwrap
 
 import pytest
 
 import bench
 from report import ratios, runs
+from sweep import args as sweep_args
+from sweep import console
+from sweep import environment
+from sweep import plan as sweep_plan
+from sweep import process
+from sweep import rows as sweep_rows
+from tests.helpers import fake_harness, read_csv
 
 SYNTHETIC = ["--scenario", "lenet", "--data", "synthetic", "--max-samples", "64", "--epochs",
              "3", "--batch-sizes", "32", "--quiet"]
@@ -36,39 +40,28 @@ def spying_harness(tmp_path):
     <tmp>/env/<arm>-t<threads>-r<round>.json; Keras takes 1.25x Gluon's epoch under a thread
     count and 2x under all (+-10% in odd/even rounds), so the two settings' ratios differ."""
     (tmp_path / "env").mkdir(exist_ok=True)
-    script = tmp_path / "spying_harness.py"
-    script.write_text(textwrap.dedent(f"""
-        import json, os, sys
-        cell = json.loads(sys.argv[1])
+    return fake_harness(tmp_path, f"""
         name = f"{{cell['arm']}}-t{{cell['threads']}}-r{{cell['round']}}".replace(":", "_")
         seen = {{k: os.environ.get(k) for k in {THREAD_VARIABLES!r}}}
         json.dump(seen, open(os.path.join({str(tmp_path / "env")!r}, name + ".json"), "w"))
         base = 1.0
         if cell["impl"].startswith("keras"):
             base = (2.0 if cell["threads"] == "all" else 1.25) * (1.1 if cell["round"] % 2 else 0.9)
-        json.dump({{"epoch_s_median": base, "epoch_s_min": base, "epoch_s_max": base,
-                   "epoch_s_timed": [base, base], "samples_per_s": 64 / base, "devices": 1,
-                   "train_samples": 64, "data": "synthetic"}}, open(sys.argv[2], "w"))
-        """))
-    return [sys.executable, str(script)]
-
-
-def read_csv(path):
-    with open(path, newline="") as f:
-        return list(csv.DictReader(f))
+        timed = [base, base]
+        """, name="spying_harness.py")
 
 
 def sweep(monkeypatch, tmp_path, *args):
-    monkeypatch.setattr(bench, "HARNESS", spying_harness(tmp_path))
+    monkeypatch.setattr(process, "HARNESS", spying_harness(tmp_path))
     out = tmp_path / "out"
     assert bench.main(SYNTHETIC + ["--out", str(out), *args]) == 0
     return out, read_csv(out / "runs.csv")
 
 
 def planned(*args):
-    parsed = bench.parser().parse_args(list(args))
-    bench.validate(parsed)
-    return bench.plan(parsed)
+    parsed = sweep_args.parser().parse_args(list(args))
+    sweep_args.validate(parsed)
+    return sweep_plan.plan(parsed)
 
 
 # ---- the command line ---------------------------------------------------------------------
@@ -79,7 +72,7 @@ def planned(*args):
 ])
 def test_bad_thread_settings_are_refused_in_one_line_before_any_training(
         four_cores, monkeypatch, tmp_path, capsys, value, bad):
-    monkeypatch.setattr(bench, "HARNESS", ["false"])   # a cell would fail: none may start
+    monkeypatch.setattr(process, "HARNESS", ["false"])   # a cell would fail: none may start
     out = tmp_path / "out"
     assert bench.main(SYNTHETIC + [f"--threads={value}", "--out", str(out)]) == 2
     error = capsys.readouterr().err.strip()
@@ -91,7 +84,7 @@ def test_bad_thread_settings_are_refused_in_one_line_before_any_training(
 
 
 def test_thread_settings_are_counts_or_all_once_each_in_the_order_given(four_cores):
-    parse = bench.parser().parse_args
+    parse = sweep_args.parser().parse_args
     assert parse([]).threads == ["all"]
     assert parse(["--threads", "all,1, 4 ,02"]).threads == ["all", "1", "4", "2"]
     assert parse(["--threads", "ALL"]).threads == ["all"]
@@ -114,9 +107,9 @@ def test_a_thread_count_is_every_contexts_team_and_all_keeps_the_share(
     monkeypatch.setattr(os, "cpu_count", lambda: cores)
     monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
     cell = {"ctx": ctx, "workers": workers, "threads": setting}
-    assert bench.cell_environment(cell)["OMP_NUM_THREADS"] == str(threads)
+    assert environment.cell_environment(cell)["OMP_NUM_THREADS"] == str(threads)
     monkeypatch.setenv("OMP_NUM_THREADS", "3")   # the user's own setting wins
-    assert bench.cell_environment(cell)["OMP_NUM_THREADS"] == "3"
+    assert environment.cell_environment(cell)["OMP_NUM_THREADS"] == "3"
 
 
 def test_two_thread_settings_are_two_configurations_whose_rounds_never_pair(four_cores):
@@ -150,9 +143,9 @@ def test_all_keeps_the_shuffles_of_sweeps_from_before_threads(four_cores):
 def test_log_names_and_terminal_lines_tell_thread_settings_apart(four_cores):
     cells = planned("--impl", "keras", "--batch-sizes", "64", "--scenario", "lenet",
                     "--threads", "1,2,all")
-    assert [bench.cell_name(c) for c in cells] == [
+    assert [sweep_rows.cell_name(c) for c in cells] == [
         f"lenet-keras-cpu-b64-float32-w1-t{t}-r1" for t in ("1", "2", "all")]
-    assert [bench.cell_what(c) for c in cells] == [
+    assert [console.cell_what(c) for c in cells] == [
         "lenet keras cpu b64 1 thread", "lenet keras cpu b64 2 threads", "lenet keras cpu b64"]
 
 
@@ -204,14 +197,14 @@ def test_resume_tells_thread_settings_apart(four_cores, monkeypatch, tmp_path):
 
 
 def test_adaptive_rounds_pair_within_a_thread_setting(four_cores, monkeypatch, tmp_path):
-    args = bench.parser().parse_args(SYNTHETIC + ["--threads", "1,all", "--target-ci", "0.05"])
-    bench.validate(args)
-    configs = bench.configurations(args)
+    args = sweep_args.parser().parse_args(SYNTHETIC + ["--threads", "1,all", "--target-ci", "0.05"])
+    sweep_args.validate(args)
+    configs = sweep_plan.configurations(args)
     out, _ = sweep(monkeypatch, tmp_path, "--threads", "1,all", "--rounds", "3")
     rows = runs.read_rows(out)
     # Keras's +-10% per round: both settings are wide; with one setting's rows only, only it is
-    assert bench.wide_configurations(args, configs, rows) == [0, 1]
-    assert bench.wide_configurations(args, configs,
+    assert sweep_plan.wide_configurations(args, configs, rows) == [0, 1]
+    assert sweep_plan.wide_configurations(args, configs,
                                      [r for r in rows if r["threads"] == "all"]) == [1]
 
 

@@ -7,7 +7,7 @@ import math
 import numpy as np
 import pytest
 
-import harness
+from cell import contract, harness
 import scenarios
 from shim.contexts import parse
 
@@ -129,7 +129,7 @@ def test_training_leaves_the_recurrent_bias_at_zero_and_counts_every_sample(monk
         seen.append(epoch)
         if built and epoch == 0:  # initialized, not yet trained
             built.append({name: p.detach().clone() for name, p in built[0].named_parameters()})
-        return harness.epoch_order(70, 1, epoch)
+        return contract.epoch_order(70, 1, epoch)
 
     trained = torch_train.train(s, data, parse("cpu"), 32, 2, order, progress=False)
     assert seen == [0, 1] and len(trained.epoch_seconds) == 2

@@ -1,22 +1,17 @@
 """bench.py --model FILE.py[:FUNCTION]: a user's Keras model runs through the sweep's arms on
 synthetic data shaped from it, and its rows say which model, how big, and which file version
-(keras_models/user_model.py, sweep_model.py, docs/your-model.md). No timing is asserted."""
-import csv
+(keras_models/user_model.py, sweep/model.py, docs/your-model.md). No timing is asserted."""
 import hashlib
 from pathlib import Path
 
 import numpy as np
 
 import bench
+from tests.helpers import read_csv
 
 ROOT = Path(__file__).resolve().parents[1]
 MODELS = ROOT / "tests" / "models"
 TINY = ["--max-samples", "32", "--batch-sizes", "16", "--epochs", "2", "--quiet"]
-
-
-def read_rows(out):
-    with open(out / "runs.csv", newline="") as f:
-        return list(csv.DictReader(f))
 
 
 def test_a_model_with_conv2d_lstm_and_embedding_runs_every_keras_arm(tmp_path, capsys):
@@ -26,7 +21,7 @@ def test_a_model_with_conv2d_lstm_and_embedding_runs_every_keras_arm(tmp_path, c
                        "--out", str(out), *TINY]) == 0
     said = capsys.readouterr().out
     assert "verified on one batch: keras-fused, keras-graph compute what keras does" in said
-    rows = read_rows(out)
+    rows = read_csv(out / "runs.csv")
     assert sorted(r["arm"] for r in rows) == ["keras", "keras-fused", "keras-graph"]
     digest = hashlib.sha256((ROOT / spec).read_bytes()).hexdigest()
     for row in rows:

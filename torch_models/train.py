@@ -17,9 +17,8 @@ except ImportError as error:  # the yardstick is optional: say how to get it
 from torch import nn
 from tqdm import tqdm
 
-import profiling
-from cell import turns
-from harness import Trained
+from cell import profiling, turns
+from cell.contract import Trained
 from torch_models import lenet, rnn
 
 MODELS = {"lenet": lenet, "rnn": rnn}

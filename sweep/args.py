@@ -119,7 +119,8 @@ def fraction(text):
 
 def thread_settings(text):
     """--threads: OpenMP threads per context, each a count from 1 to this machine's cores or
-    'all' (bench.omp_threads), once each; kept as text, as runs.csv's `threads` holds them."""
+    'all' (sweep/environment.py, omp_threads), once each; kept as text, as runs.csv's `threads`
+    holds them."""
     cores = os.cpu_count() or 1
     found = []
     for item in [t.strip() for t in text.split(",") if t.strip()] or [text]:
@@ -327,8 +328,8 @@ def validate(args):
 def threads_overridden(args):
     """The line saying that the user's own OMP_NUM_THREADS overrides --threads, or ''.
 
-    bench.py lets a value already in the environment win for every cell alike (omp_threads),
-    so a sweep of --threads 1,all would then time one setting twice under two names."""
+    A value already in the environment wins for every cell alike (sweep/environment.py), so a
+    sweep of --threads 1,all would then time one setting twice under two names."""
     mine = os.environ.get("OMP_NUM_THREADS")
     if mine is None or args.threads == ["all"]:
         return ""
@@ -339,8 +340,8 @@ def threads_overridden(args):
 
 def validate_model(args):
     """--model: its arms and settings, then the model itself, checked in a child process
-    (sweep_model.describe) before any training and before a results folder exists."""
-    import sweep_model
+    (sweep/model.py, describe) before any training and before a results folder exists."""
+    from sweep import model as sweep_model
 
     if args.scenario:
         raise UsageError("--model and --scenario: a sweep measures a scenario or your model, "

@@ -11,8 +11,8 @@ A training loop brackets each timed epoch (never the warm-up) with the profiler:
     Trained(..., operators=profile.operators())
 
 `operators()` gives one dict per operator: name, calls and total milliseconds over all timed
-epochs; the harness divides by the timed steps (see harness.operator_rows). A disabled profile
-does nothing, so an unprofiled cell runs exactly the loop it ran before.
+epochs; the harness divides by the timed steps (see cell/harness.py, operator_rows). A disabled
+profile does nothing, so an unprofiled cell runs exactly the loop it ran before.
 
 MXNet: its built-in profiler with aggregate statistics, symbolic and imperative operators only
 (no C API or memory records, which would add cost without naming an operator); `set_state('run')`

@@ -1,21 +1,22 @@
 """One benchmark cell: one scenario, one implementation, one context spec, one batch size.
 
-bench.py starts each cell as `python harness.py CELL_JSON RESULT_JSON` in a fresh process, so
+bench.py starts each cell as `python -m cell CELL_JSON RESULT_JSON` in a fresh process, so
 the implementations never share a process, a memory pool or a crash. Everything that must be
-identical across implementations lives here, and each implementation only trains:
+identical across implementations lives here and in cell/contract.py (what the implementations
+import), and each implementation only trains:
 
-- data: the same arrays (benchdata), the same per-epoch order (`epoch_order`);
+- data: the same arrays (benchdata), the same per-epoch order (`contract.epoch_order`);
 - timing: epoch 1 is the warm-up; every epoch is wall time of training only, ended by a device
   sync; validation is timed on its own; throughput = training samples / median epoch time;
 - metrics: validation loss and accuracy are computed here, from each side's predicted
-  probabilities, by one numpy function (`evaluate`).
+  probabilities, by one numpy function (`contract.evaluate`).
 
-An implementation module (keras_models.train, keras_models.graph, gluon_models.train,
-torch_models.train) has
-    train(scenario, data, context, batch_size, epochs, order, progress, dtype) -> Trained
+An implementation module (the arm's `module` in cell/arms.py: keras_models.train,
+keras_models.graph, gluon_models.train, torch_models.train) has
+    train(scenario, data, context, batch_size, epochs, order, progress, dtype) -> contract.Trained
 where dtype is 'float32' or 'bfloat16' (mixed precision; see shim.precision); a profiled cell
 (`bench.py --profile`) also passes profile=True, and the operator times come back in the result
-under 'operators' (see profiling.py, operator_rows). A keras-fused arm (`keras-fused`, or
+under 'operators' (see cell/profiling.py, operator_rows). A keras-fused arm (`keras-fused`, or
 `keras-fused:bias+rnn` for some of the fixes) is keras_models.train given fixes=cell['fixes']:
 the same model files and stock `fit`, with shim.fused enabled before the model is built.
 """
@@ -28,48 +29,9 @@ import resource
 import statistics
 import sys
 import traceback
-from dataclasses import dataclass, field
-
-import numpy as np
 
 from cell.arms import module_of
-
-@dataclass
-class Trained:
-    """What an implementation hands back; the harness derives every reported figure from it."""
-    epoch_seconds: list          # wall time of each epoch's training, the warm-up first
-    train_loss: float            # mean over the last epoch's samples
-    train_accuracy: float
-    val_probabilities: np.ndarray
-    val_seconds: float
-    trainable_parameters: int
-    extra: dict = field(default_factory=dict)   # implementation-specific record columns
-    train_samples: int = None    # samples trained per epoch when not all of them (a dist worker's shard)
-    loop_cpu_seconds: list = None  # CPU time of the training loop's own thread, per epoch (MXNet)
-    operators: list = None       # with profile: {'operator', 'calls', 'total_ms'} over the timed epochs
-
-
-def epoch_order(n, seed, epoch):
-    """The order in which every implementation visits the training set in `epoch`."""
-    return np.random.default_rng([seed, epoch]).permutation(n)
-
-
-def evaluate(scenario, labels, probabilities):
-    """(loss, accuracy) of predicted probabilities, the same way for every implementation.
-
-    Cross-entropy clips probabilities to [1e-7, 1 - 1e-7] as Keras does.
-    """
-    p = np.clip(np.asarray(probabilities, dtype=np.float64), 1e-7, 1 - 1e-7)
-    labels = np.asarray(labels)
-    if scenario.loss == "categorical_crossentropy":
-        p = p.reshape(len(labels), -1)
-        loss = -np.log(p[np.arange(len(labels)), labels.astype(np.int64)]).mean()
-        accuracy = (p.argmax(axis=1) == labels).mean()
-    else:
-        p = p.reshape(len(labels))
-        loss = -(labels * np.log(p) + (1 - labels) * np.log(1 - p)).mean()
-        accuracy = ((p > 0.5) == (labels > 0.5)).mean()
-    return float(loss), float(accuracy)
+from cell.contract import epoch_order, evaluate, sample_count
 
 
 def loop_cpu_fraction(trained):
@@ -115,7 +77,7 @@ def run_cell(cell, progress=True):
     from shim.contexts import parse
 
     if cell.get("profile"):
-        import profiling
+        from cell import profiling
 
         profiling.prepare_process()
     context = parse(cell["ctx"])
@@ -127,7 +89,7 @@ def run_cell(cell, progress=True):
         data = benchdata.load(scenario.name, data=cell["data"], data_dir=cell.get("data_dir"),
                               max_samples=cell.get("max_samples"), seed=cell["seed"])
     implementation = importlib.import_module(module_of(cell["impl"]))
-    n_train = user_model.sample_count(data.x_train)
+    n_train = sample_count(data.x_train)
     # kvstore only for a distributed cell (distributed.py): each worker trains its shard
     options = {"kvstore": cell["kvstore"]} if cell.get("kvstore") else {}
     if cell.get("profile"):
@@ -159,7 +121,7 @@ def run_cell(cell, progress=True):
         "devices": context.devices,
         "per_device_batch": cell["batch_size"] // (context.devices * trained.extra.get("workers", 1)),
         "train_samples": trained_samples,
-        "val_samples": user_model.sample_count(data.x_val),
+        "val_samples": sample_count(data.x_val),
         "warmup_s": round(warmup, 4),
         "epoch_s_median": round(median, 4),
         "epoch_s_min": round(min(timed), 4),
@@ -205,7 +167,7 @@ def operator_rows(operators, timed_steps, timed_seconds):
 
 
 def main(argv):
-    """`python harness.py CELL_JSON RESULT_JSON`: the result file is written only on success.
+    """`python -m cell CELL_JSON RESULT_JSON`: the result file is written only on success.
 
     For MXNet's launcher (python -m shim.launch, see distributed.py), which runs one command for
     every member of a parameter-server group: CELL_JSON may be @FILE, RESULT_JSON may contain

@@ -1,6 +1,6 @@
 """This machine's sustained FP32 matrix-multiply rate: the roof the benchmark's GFLOP/s are read against.
 
-    python peak.py [SECONDS]       prints one line; writes nothing
+    python -m cell.peak [SECONDS]       prints one line; writes nothing
 
 A large square float32 GEMM (2 n^3 flops a product) is run on the CPU through MXNet (`mx.nd.dot`,
 the library under test, whose rate is the reference peak) and through numpy (reported beside

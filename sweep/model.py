@@ -17,7 +17,7 @@ from pathlib import Path
 from cell import arms
 from keras_models import user_model   # its spec rule only: the module imports Keras lazily
 
-ROOT = Path(__file__).resolve().parent
+ROOT = Path(__file__).resolve().parents[1]
 CHILD = [sys.executable, "-m", "keras_models.user_model"]
 ROW_COLUMNS = ("model_file", "model_sha256", "parameters")
 DESCRIBE_TIMEOUT_S = 300
