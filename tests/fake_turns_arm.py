@@ -13,9 +13,7 @@ import sys
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-
-from cell import turns  # noqa: E402
+from cell import turns   # the checkout is on PYTHONPATH: the test runs this with it
 
 
 def main(argv):

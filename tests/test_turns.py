@@ -28,7 +28,7 @@ def launches(tmp_path, epochs, names=("a", "b", "c"), **per_arm):
                 "stamps": str(tmp_path / "stamps.txt"), **per_arm.get(name, {})}
         found.append(turns.Launch(name, lambda result, cell=cell: [sys.executable, str(FAKE),
                                                                    json.dumps(cell), str(result)],
-                                  dict(os.environ)))
+                                  dict(os.environ, PYTHONPATH=str(ROOT))))
     return found
 
 
@@ -133,7 +133,7 @@ def test_a_stopped_sweep_stops_every_arm(tmp_path):
     for launch in arms:
         original = launch.argv
         launch.argv = lambda result, original=original: started.append(1) or original(result)
-    arms.append(turns.Launch("c", interrupted, dict(os.environ)))
+    arms.append(turns.Launch("c", interrupted, dict(os.environ, PYTHONPATH=str(ROOT))))
     pids = []
     real_init = ArmProcess.__init__
 

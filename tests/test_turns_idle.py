@@ -54,7 +54,8 @@ def wait_in_turns(framework, env=None):
     process = subprocess.Popen(
         [sys.executable, str(ROOT / "tests" / "turns_idle_arm.py"), framework], cwd=ROOT,
         pass_fds=(go_read, report_write),
-        env={**os.environ, **(env or {}), turns.TURNS_VARIABLE: f"{go_read},{report_write}"})
+        env={**os.environ, **(env or {}), "PYTHONPATH": str(ROOT),
+             turns.TURNS_VARIABLE: f"{go_read},{report_write}"})
     os.close(go_read)
     os.close(report_write)
     to_arm, from_arm = os.fdopen(go_write, "w", buffering=1), os.fdopen(report_read, "r")
