@@ -66,14 +66,11 @@ KEY_COLUMNS = ("scenario", "impl", "ctx", "batch_size", "repeat", "data",
 #   2: the Python thread opens no OpenMP team of its own (shim/arrays.py): before it, the Gluon
 #      and keras-graph arms ran every operator with libgomp's throttled spin.
 METHOD = 2
-# Turns (bench.py --method turns, sweep/turns.py): every arm of a configuration alive at once, one
-# epoch each per turn. Not an ordering of METHOD's: a method of its own, current beside METHOD
-# (so `>= METHOD` holds), never pooled with it (report/frame.py keys configurations by it).
+# Turns (--method turns, sweep/turns.py): current beside METHOD, never pooled with it (frame.GROUP)
 TURNS_METHOD = 3
 
 
 def by_turns(row):
-    """Whether a row was measured by turns."""
     return row.get("method") == TURNS_METHOD
 
 
