@@ -185,8 +185,8 @@ def parser():
     p.add_argument("--epochs", type=positive_int, default=3,
                    help="epochs per cell, the first being the warm-up (default: 3, at least 2)")
     p.add_argument("--rounds", "--repeat", dest="rounds", type=positive_int, default=1,
-                   help="rounds: each runs every arm of every configuration once, the arms of a "
-                        "configuration back to back in a shuffled order (default: 1; a CI needs "
+                   help="rounds: each runs every arm of every configuration once, by turns or "
+                        "back to back in a shuffled order (--method; default: 1; a CI needs "
                         "2; --repeat is an alias)")
     p.add_argument("--method", type=methods,
                    help="turns: every arm of a configuration alive at once, one epoch each per "

@@ -124,3 +124,17 @@ def test_dist_sync_keeps_rounds_and_refuses_turns():
     assert validated(SWEEP + ["--kvstore", "dist_sync"]).method == ["rounds"]
     with pytest.raises(UsageError):
         validated(SWEEP + ["--kvstore", "dist_sync", "--method", "turns"])
+
+
+@pytest.mark.usefixtures("project_importable")
+def test_adaptive_rounds_and_resume_run_by_turns(monkeypatch, tmp_path):
+    """--target-ci keys a turns configuration as the report does (its CI is 0 here: it stops at
+    3 rounds); --resume continues a turns sweep without running its rounds again."""
+    rows, table = sweep(monkeypatch, tmp_path, turns_harness(tmp_path), "--target-ci", "0.05",
+                        "--max-rounds", "5")
+    assert sorted({r["round"] for r in rows}) == ["1", "2", "3"]
+    assert {r["rounds"] for r in table} == {"3"}
+    out = tmp_path / "out"
+    assert bench.main(SWEEP + ["--out", str(out), "--rounds", "4", "--resume"]) == 0
+    again = read_csv(out / "runs.csv")
+    assert len(again) == 12 and [r["round"] for r in again[9:]] == ["4"] * 3
