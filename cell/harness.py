@@ -32,6 +32,7 @@ import traceback
 
 from cell.arms import module_of
 from cell.contract import epoch_order, evaluate, sample_count
+from shim import exits
 
 
 def loop_cpu_fraction(trained):
@@ -187,7 +188,7 @@ def main(argv):
         result = run_cell(cell, progress=not cell.get("quiet"))
     except Exception as error:  # one line for the sweep's table; the traceback for the log
         traceback.print_exc()
-        print(f"cell failed: {type(error).__name__}: {error}".splitlines()[0], file=sys.stderr)
+        print(f"{exits.FAILED} {type(error).__name__}: {error}".splitlines()[0], file=sys.stderr)
         return 1
     with open(argv[1].replace("{rank}", str(result.get("rank", 0))), "w") as f:
         json.dump(result, f)

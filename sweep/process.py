@@ -1,13 +1,13 @@
 """Running one cell: a fresh `python -m cell` process (cell/harness.py), or a parameter-server
-group of them (distributed.py), under the sweep's process-wide settings."""
+group of them (distributed/), under the sweep's process-wide settings."""
 import json
-import signal
 import subprocess
 import sys
 import tempfile
 import threading
 from pathlib import Path
 
+from shim import exits
 from sweep import environment
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -46,18 +46,11 @@ def run_one(cell, timeout, log_path, echo=False):
         if code == 0 and result_path.exists():
             return json.loads(result_path.read_text()), None
     text = Path(log_path).read_bytes()[-16384:].decode(errors="replace")
-    log = text.replace("\r", "\n").strip().splitlines()
-    said = [line for line in log if line.startswith("cell failed:")]
-    if said:
-        return None, said[-1][len("cell failed: "):]
-    last = f": {log[-1]}" if log else ""
-    if code < 0:
-        return None, f"killed by {signal.Signals(-code).name}{last}"
-    return None, f"exit status {code}{last}"
+    return None, exits.explain(code, text.replace("\r", "\n").splitlines())
 
 
 def run_distributed(cell, args, log_dir):
-    """A cell on a parameter-server group (distributed.py), local or across --hosts; same return
+    """A cell on a parameter-server group (distributed/), local or across --hosts; same return
     as run_one. Every local member's output goes to log_dir."""
     import distributed
 
