@@ -7,8 +7,10 @@
     python bench.py plots            # regenerate plots and results/README.md
 
 A round runs every arm (keras, gluon, ...; gluon-control with --control) of every configuration
-(scenario x ctx x batch x threads) once, the arms of a configuration back to back in a shuffled
-order. Each cell (configuration x arm x round) runs in its own fresh process (`python -m cell`),
+(scenario x ctx x batch x threads) once: by turns (--method turns, the default) the arms of a
+configuration alive at once, one timed epoch each per turn in a shuffled order (sweep/turns.py);
+by --method rounds back to back in a shuffled order. Each cell (configuration x arm x round) runs
+in its own fresh process (`python -m cell`),
 so the implementations never share a process, a memory pool or a crash; every finished cell is
 appended to <out>/runs.csv at once, and <out>/summary.md and <out>/ratios.csv are regenerated.
 

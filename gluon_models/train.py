@@ -27,7 +27,7 @@ mx = shim.import_mxnet()
 from mxnet import autograd, gluon, init
 
 import distributed
-from cell import profiling
+from cell import profiling, turns
 from cell.contract import Trained
 from gluon_models import lenet, rnn
 
@@ -111,7 +111,12 @@ def fit(forward, tally, net, optimizer, x_train, y_train, contexts, batch_size, 
     profiler = profiling.for_mxnet(profile)
     local_batch = batch_size // workers  # batch_size is global: over all workers and devices
     epoch_seconds, loop_cpu_seconds = [], []
+    turn = turns.current()
     for epoch in tqdm(range(epochs), desc=desc, unit="epoch", disable=not progress, leave=False):
+        # Under turns (cell/turns.py) the epoch's turn begins before its data is put in order:
+        # the take below runs on MXNet's engine, asynchronously, and must not run on during
+        # another arm's turn.
+        turn.begin(epoch)
         index = arrays.ndarray(order(epoch), dtype="int64")
         x_epoch, y_epoch = x_train.take(index), y_train.take(index)
         loss_sums = [mx.nd.zeros(1, ctx=c) for c in contexts]
@@ -135,6 +140,7 @@ def fit(forward, tally, net, optimizer, x_train, y_train, contexts, batch_size, 
         epoch_seconds.append(time.perf_counter() - start)
         loop_cpu_seconds.append(time.thread_time() - cpu_start)
         profiler.end(epoch)
+        turn.end(epoch, epoch_seconds[-1])
     return Fitted(epoch_seconds, loop_cpu_seconds, n,
                   sum(s.asscalar() for s in loss_sums) / n,
                   sum(s.asscalar() for s in correct_sums) / n, profiler.operators())

@@ -22,7 +22,7 @@ from shim.keras_mxnet import keras
 import mxnet as mx
 
 import distributed
-from cell import profiling
+from cell import profiling, turns
 from cell.contract import Trained, take
 from keras_models import lenet, rnn
 
@@ -31,14 +31,18 @@ INITIAL_WEIGHTS_SEED = 0
 
 
 class EpochTimer(keras.callbacks.Callback):
-    """Times each epoch; with a profile, brackets the timed epochs with it (cell/profiling.py)."""
+    """Times each epoch; with a profile, brackets the timed epochs with it (cell/profiling.py);
+    under turns (cell/turns.py), waits for the epoch's turn before it and reports its time
+    after."""
 
     def __init__(self, profile=None):
         super().__init__()
         self.seconds, self.cpu_seconds = [], []
         self.profile = profile or profiling.for_mxnet(False)
+        self.turn = turns.current()
 
     def on_epoch_begin(self, epoch, logs=None):
+        self.turn.begin(epoch)
         mx.nd.waitall()
         self.profile.begin(epoch)
         self.start, self.cpu_start = time.perf_counter(), time.thread_time()
@@ -48,6 +52,7 @@ class EpochTimer(keras.callbacks.Callback):
         self.seconds.append(time.perf_counter() - self.start)
         self.cpu_seconds.append(time.thread_time() - self.cpu_start)
         self.profile.end(epoch)
+        self.turn.end(epoch, self.seconds[-1])
 
 
 def optimizer(spec):

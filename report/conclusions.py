@@ -111,14 +111,14 @@ def saturation_conclusions(rows):
 
 
 def scaling_series(rows):
-    """{(scenario, kind, arm, per-device batch, data, dtype, samples, threads, model):
+    """{(scenario, kind, arm, per-device batch, data, dtype, samples, threads, model, by_turns):
     {devices*workers: median samples/s}}: everything of frame.GROUP but the context fixed (the
     scaling conclusions and the scaling plot)."""
     cells = [dict(r, kind=device_kind(r["ctx"]), per_device=per_device_batch(r),
                   contexts=(r.get("devices") or 1) * r["workers"])
              for r in frame.records(frame.finished(rows))]
     keys = ["scenario", "kind", "arm", "per_device", "data", "dtype", "samples", "threads",
-            "model_sha256"]
+            "model_sha256", "by_turns"]
     return {key: {n: median_of(same, "samples_per_s")
                   for (n,), same in frame.grouped(part, ["contexts"])}
             for key, part in frame.grouped(cells, keys)}

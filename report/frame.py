@@ -12,7 +12,8 @@ Normalized columns (the rules that were spread over the report's modules):
 - workers: 1 for a single, non-distributed process; data: 'real'; dtype: 'float32';
 - samples: the --max-samples prefix, 0 for the whole training set;
 - threads: 'all' for rows from before --threads; model_sha256: '' for the built-in scenarios;
-- method: report.storage.method_of; profiled: a bool.
+- method: report.storage.method_of; by_turns: measured by turns (report.storage.TURNS_METHOD);
+  profiled: a bool.
 """
 import functools
 
@@ -21,11 +22,13 @@ import pandas as pd
 from cell.arms import FUSED, is_control
 import shim.fused   # cheap: no keras, no mxnet; read at each call (tests put a fake in place)
 
-from report.storage import COLUMNS, method_of
+from report.storage import COLUMNS, TURNS_METHOD, method_of
 
 # The rows that share a table: every arm, every batch size. Two prefixes, two dtypes, real and
-# synthetic data, two thread settings or two versions of a --model file never share one.
-GROUP = ["scenario", "ctx", "workers", "data", "dtype", "samples", "threads", "model_sha256"]
+# synthetic data, two thread settings, two versions of a --model file or two timing methods
+# (turns and rounds) never share one.
+GROUP = ["scenario", "ctx", "workers", "data", "dtype", "samples", "threads", "model_sha256",
+         "by_turns"]
 # A configuration: the rows whose arms are compared with each other, round by round.
 LINE = GROUP + ["batch_size"]
 # One measured cell: a configuration's arm in one round (report.storage.cell_key, normalized).
@@ -62,6 +65,7 @@ def as_frame(rows):
     frame["threads"] = _filled(frame["threads"], "all").map(str)
     frame["model_sha256"] = _filled(frame["model_sha256"], "")
     frame["method"] = [method_of(r) for r in rows]
+    frame["by_turns"] = (frame["method"] == TURNS_METHOD).astype(bool)
     frame["profiled"] = frame["profiled"].map(bool).astype(bool)
     frame["before_rounds"] = frame["before_rounds"].astype(bool)
     return frame

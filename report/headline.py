@@ -21,7 +21,7 @@ from report.storage import METHOD
 HEADLINE_PAIRS = [("keras", "gluon"), (FUSED, "gluon"), ("keras", FUSED)]
 QUESTION, LEFT, BACK = HEADLINE_PAIRS
 # A headline column: one context (and thread setting) at one batch size.
-COLUMN = ["ctx", "workers", "dtype", "data", "threads", "batch_size"]
+COLUMN = ["ctx", "workers", "dtype", "data", "threads", "batch_size", "by_turns"]
 MACHINE = ["cpu", "cores", "gpus"]
 CHART = "headline-{slug}.png"
 
@@ -32,14 +32,16 @@ def scenario_title(name):
 
 
 def column_title(column):
-    ctx, workers, dtype, data, threads, batch = column
-    return context_label(ctx, workers, data, dtype, threads=threads, batch=batch)
+    ctx, workers, dtype, data, threads, batch, *by_turns = column
+    return context_label(ctx, workers, data, dtype, threads=threads, batch=batch,
+                         by_turns=bool(by_turns and by_turns[0]))
 
 
 def _column_order(column):
     """cpu before cpu:0-1 before workers before gpu; then threads, dtype, data, batch."""
-    ctx, workers, dtype, data, threads, batch = column
-    return (ctx.startswith("gpu"), workers, ctx, threads != "all", threads, dtype, data, batch)
+    ctx, workers, dtype, data, threads, batch, *by_turns = column
+    return (ctx.startswith("gpu"), workers, ctx, threads != "all", threads, dtype, data, batch,
+            bool(by_turns and by_turns[0]))
 
 
 def machine_of(rows):

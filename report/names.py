@@ -38,17 +38,17 @@ def threads_label(threads):
 
 
 def context_label(ctx, workers=1, data="real", dtype="float32", samples=0, threads="all",
-                  model_sha256="", batch=None):
+                  model_sha256="", by_turns=False, batch=None):
     """The one context label: 'gpu:0-7', plus workers, dtype, '(synthetic)', ' b128' (a batch,
-    where given), the --max-samples prefix and the threads when they are not the defaults. Takes
-    a report.frame.GROUP tuple's context (`*group[1:]`); the model's hash is in the scenario's
-    name and its own section, not in a context."""
+    where given), the --max-samples prefix, the threads and 'by turns' when they are not the
+    defaults. Takes a report.frame.GROUP tuple's context (`*group[1:]`); the model's hash is in
+    the scenario's name and its own section, not in a context."""
     text = ctx + (f" ×{workers} workers" if workers > 1 else "")
     text += f" {dtype}" if dtype != "float32" else ""
     text += " (synthetic)" if data == "synthetic" else ""
     text += f" b{batch}" if batch is not None else ""
     text += f", first {samples:,} samples" if samples else ""
-    return text + threads_label(threads)
+    return text + threads_label(threads) + (", by turns" if by_turns else "")
 
 
 def group_title(group):

@@ -96,7 +96,7 @@ def _series_by_batch(rows):
 
 def _plot_median_line(ax, key, points, column, marker):
     """Color says the implementation, marker the context and dtype, dashes synthetic data."""
-    impl, ctx, workers, data, dtype, samples, threads, _ = key
+    impl, ctx, workers, data, dtype, samples, threads, _, by_turns = key
     xs = sorted(x for x in points if median_of(points[x], column) is not None)
     if not xs:
         return
@@ -106,7 +106,7 @@ def _plot_median_line(ax, key, points, column, marker):
     ax.errorbar(xs, ys, yerr=[low, high], color=colour(impl), marker=marker,
                 linestyle=_linestyle(data), capsize=3, alpha=0.85, **_marker_fill(data),
                 label=f"{impl_name(impl)} · "
-                      f"{context_label(ctx, workers, data, dtype, samples, threads)}")
+                      f"{context_label(ctx, workers, data, dtype, samples, threads, by_turns=by_turns)}")
 
 
 def _per_batch_plot(rows, label, column, ylabel, title, log_y):
@@ -181,13 +181,13 @@ def plot_scaling(rows, label):
     for ax, panel in zip(axes, panels):
         counts = set()
         for key in sorted(k for k in series if k[:2] == panel):
-            _, _, impl, batch, data, dtype, samples, threads, _ = key
+            _, _, impl, batch, data, dtype, samples, threads, _, by_turns = key
             points = series[key]
             xs = sorted(points)
             ys = [points[x] for x in xs]
             counts.update(xs)
             name = context_label(f"{impl_name(impl)} · {batch}/device", 1, data, dtype, samples,
-                                 threads)
+                                 threads, by_turns=by_turns)
             line_color = colour(impl)
             ax.plot(xs, ys, color=line_color, marker=marker(batch),
                     linestyle=_linestyle(data), label=name)

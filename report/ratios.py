@@ -4,7 +4,9 @@ adaptive rounds.
 
 A round runs every arm of a configuration once, back to back, in a shuffled order (bench.py), so
 the arms of one round saw about the same machine. The per-round ratio is the numerator arm's
-median epoch time over the denominator arm's in that round. Over rounds:
+median epoch time over the denominator arm's in that round; in a round measured by turns
+(bench.py --method turns), the geometric mean of its per-turn ratios (report/turn_ratios.py,
+with their spread: `turn_spread`, the median over rounds). Over rounds:
 
 - ratio: the geometric mean of the per-round ratios (the mean of their logs, exponentiated);
 - CI: a Student t-interval on the log ratios, mean +- t(0.975, n-1) * sd / sqrt(n),
@@ -27,13 +29,14 @@ from scipy import stats
 from cell import arms
 from report import frame
 from report.storage import replace_csv
+from report.turn_ratios import round_ratio, round_spread
 
 CI_LEVEL = 0.95
 OUTLIER_Z = 3.5
 RATIOS_FILE = "ratios.csv"
 RATIOS_COLUMNS = ["scenario", "ctx", "workers", "kvstore", "batch_size", "dtype", "max_samples",
                   "numerator", "denominator", "rounds", "ratio", "ci_low", "ci_high", "ci_level",
-                  "half_width", "unstable", "threads"]
+                  "half_width", "unstable", "threads", "method", "turn_spread"]
 # Every ratio the project reports is declared with its arm in the registry (cell/arms.py).
 pairs_for = arms.pairs_for
 
@@ -46,8 +49,9 @@ class Ratio:
     reads any of them as r.name does."""
 
     def __init__(self, per_round, n=None, paired=True, of_medians=None, before_rounds=False,
-                 numerator="", denominator="", where=None):
+                 numerator="", denominator="", where=None, turn_spread=None):
         self.per_round, self.paired, self.before_rounds = per_round, paired, before_rounds
+        self.turn_spread = turn_spread   # by turns: the median over rounds of the turns' spread
         self.numerator, self.denominator, self.where = numerator, denominator, where or {}
         self.n = len(per_round) if n is None else n
         self.ci_level, self.ci_low, self.ci_high, self.half_width = CI_LEVEL, None, None, None
@@ -70,12 +74,14 @@ class Ratio:
     @classmethod
     def of(cls, numerator_rows, denominator_rows, **where):
         """The ratio of two arms' rows (frame row dicts) of one configuration."""
-        num = {r["round"]: r["epoch_s_median"] for r in numerator_rows if r["round"] is not None}
-        den = {r["round"]: r["epoch_s_median"] for r in denominator_rows if r["round"] is not None}
+        num = {r["round"]: r for r in numerator_rows if r["round"] is not None}
+        den = {r["round"]: r for r in denominator_rows if r["round"] is not None}
         common = sorted(set(num) & set(den))
         before = all(r["before_rounds"] for r in numerator_rows + denominator_rows)
-        if common:
-            return cls({k: num[k] / den[k] for k in common}, before_rounds=before, **where)
+        if common:   # a round's ratio: of its median epochs, or by turns over its turns
+            spreads = [s for s in (round_spread(num[k], den[k]) for k in common) if s is not None]
+            return cls({k: round_ratio(num[k], den[k]) for k in common}, before_rounds=before,
+                       turn_spread=median(spreads) if spreads else None, **where)
         medians = (median(r["epoch_s_median"] for r in numerator_rows)
                    / median(r["epoch_s_median"] for r in denominator_rows))
         return cls({}, n=min(len(numerator_rows), len(denominator_rows)), paired=False,
@@ -183,7 +189,8 @@ def ratios_table(rows, target=None, pairs=None):
                  numerator=r.numerator, denominator=r.denominator, rounds=r.n,
                  ratio=_text(r.ratio), ci_low=_text(r.ci_low), ci_high=_text(r.ci_high),
                  ci_level=r.ci_level, half_width=_text(r.half_width),
-                 unstable=r.unstable(target), threads=r.threads)
+                 unstable=r.unstable(target), threads=r.threads,
+                 method="turns" if r.by_turns else "rounds", turn_spread=_text(r.turn_spread))
             for r in all_pairs(rows, pairs)]
 
 

@@ -134,6 +134,21 @@ def thread_settings(text):
     return found
 
 
+METHODS = ("turns", "rounds")
+
+
+def methods(text):
+    """--method: turns and/or rounds, once each (docs/methodology.md: Turns); an axis like
+    --threads, so that one sweep can measure by both, side by side."""
+    found = [item.strip().lower() for item in text.split(",") if item.strip()]
+    for item in found:
+        if item not in METHODS:
+            raise argparse.ArgumentTypeError(f"{item!r} is not a method: turns or rounds")
+    if not found or len(set(found)) < len(found):
+        raise argparse.ArgumentTypeError(f"{text!r}: turns, rounds or turns,rounds")
+    return found
+
+
 def contexts(text):
     try:
         return parse_list(text)
@@ -170,9 +185,14 @@ def parser():
     p.add_argument("--epochs", type=positive_int, default=3,
                    help="epochs per cell, the first being the warm-up (default: 3, at least 2)")
     p.add_argument("--rounds", "--repeat", dest="rounds", type=positive_int, default=1,
-                   help="rounds: each runs every arm of every configuration once, the arms of a "
-                        "configuration back to back in a shuffled order (default: 1; a CI needs "
+                   help="rounds: each runs every arm of every configuration once, by turns or "
+                        "back to back in a shuffled order (--method; default: 1; a CI needs "
                         "2; --repeat is an alias)")
+    p.add_argument("--method", type=methods,
+                   help="turns: every arm of a configuration alive at once, one epoch each per "
+                        "turn in a shuffled order (the default); rounds: each arm's cell a "
+                        "process of its own, back to back (the default with --kvstore "
+                        "dist_sync, which has no turns); turns,rounds: both, side by side")
     p.add_argument("--control", action="store_true",
                    help="add the A/A arm gluon-control: the Gluon cell a second time in every "
                         "round, whose ratio to gluon is the machine's noise floor")
@@ -276,6 +296,11 @@ def validate(args):
         raise UsageError(f"--hosts {args.hosts}: needs --kvstore dist_sync and --host-ip")
     if args.hosts and not os.path.isfile(args.hosts):
         raise UsageError(f"--hosts {args.hosts}: no such file")
+    if args.method is None:   # dist_sync runs a group of processes per cell: no turns there
+        args.method = ["rounds"] if args.kvstore == "dist_sync" else ["turns"]
+    if "turns" in args.method and args.kvstore == "dist_sync":
+        raise UsageError("--method turns runs each arm in one process; --kvstore dist_sync keeps "
+                         "--method rounds")
     if args.profile and args.kvstore == "dist_sync":
         raise UsageError("--profile runs in one process per cell; drop it or --kvstore dist_sync")
     for arm in (a for a in args.impl if args.kvstore == "dist_sync" and not arms.get(a).dist_sync):

@@ -15,6 +15,8 @@ def cell_what(cell):
 def cell_line(row):
     """The one terminal line of a finished cell."""
     what = f"{cell_what(row)} round {row['round']} (#{row['order']})"
+    if storage.by_turns(row):
+        what += " by turns"   # order: the arm's place in the first turn
     if row["status"] != "ok":
         return f"cell failed: {what}: {row['reason']}"
     text = (f"{what}: {row['epoch_s_median']:.3f} s/epoch, {row['samples_per_s']:,.0f} "

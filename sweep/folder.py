@@ -37,7 +37,7 @@ def older_method(out):
 def output_folder(args):
     """results/<label> or --out; a default label moves on to <label>-2, -3, ... past folders
     that hold an earlier sweep of these cells; a folder named by the user is refused then, and
-    so is --resume of a sweep measured by an older method (report/runs.py, METHOD)."""
+    so is --resume of a sweep measured by an older method (report/storage.py, METHOD)."""
     if args.out or args.label:
         args.label = args.label or default_label()
         out = Path(args.out or RESULTS / args.label)
@@ -65,7 +65,7 @@ def output_folder(args):
     older = older_method(out) if args.resume else None
     if older is not None:
         raise UsageError(f"{out} was measured by method {older}, this bench.py "
-                         f"measures by method {storage.METHOD} (see report/runs.py): its rounds "
+                         f"measures by method {storage.METHOD} (see report/storage.py): its rounds "
                          "would not compare with new ones; start a new sweep (--label)")
     return out
 

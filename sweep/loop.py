@@ -13,8 +13,10 @@ from sweep import model as sweep_model
 from sweep.args import UsageError
 from sweep.console import cell_line, cell_what
 from sweep.folder import output_folder
-from sweep.plan import arms, configurations, plan, round_cells, wide_configurations
+from sweep.plan import (arms, by_turns, configuration_name, configurations, plan, round_cells,
+                        wide_configurations)
 from sweep.rows import gpu_names, machine_columns, measure
+from sweep.turn_rows import measure_round, turns_seed
 
 
 class SweepStopped(Exception):
@@ -40,6 +42,31 @@ def preflight(args):
         except gpu.PreflightError as error:
             raise UsageError(str(error))
     return gpu_indices
+
+
+def keep(cell, row, out, counts):
+    """Append a finished cell's row to runs.csv (flushed and synced)."""
+    try:
+        counts[row["status"]] += 1
+        storage.append_row(out / storage.RUNS_FILE, row)
+    except OSError as error:
+        raise SweepStopped(f"{out}: the row of {cell_what(cell)} round {cell['round']} was lost "
+                           f"({error.strerror or error}); the rows before it are whole: make "
+                           "room, then --resume")
+
+
+def tables(args, out):
+    """Rewrite the folder's tables from its rows: between cells (or rounds by turns) the
+    tables only, as the whole page costs 3x; the page at the end."""
+    try:
+        rows = storage.read_machine(out)
+        storage.replace_bytes(out / readme.SUMMARY_FILE, summary.summary_markdown(
+            rows, title=args.label).encode())
+        ratios.write_ratios_csv(out, rows, target=args.target_ci)
+    except OSError as error:
+        raise SweepStopped(f"{out}: summary.md or ratios.csv could not be written "
+                           f"({error.strerror or error}); every row is in "
+                           f"{storage.RUNS_FILE}: make room, then --resume")
 
 
 def run_sweep(args):
@@ -72,7 +99,8 @@ def run_sweep(args):
             bar.total += sum(len(arms(args)) for _ in todo)
             bar.refresh()
         for index in todo:
-            cells = [c for c in round_cells(args, configs[index], round_number)
+            config = configs[index]
+            cells = [c for c in round_cells(args, config, round_number)
                      if storage.cell_key(c) not in done]
             if not cells:
                 continue
@@ -81,28 +109,38 @@ def run_sweep(args):
                 budget_spent = True
                 break
             began = time.monotonic()
-            for cell in cells:
-                bar.set_postfix_str(f"{cell_what(cell)} r{cell['round']}")
+            if by_turns(config):   # the arms all at once (sweep/turns.py); the round runs whole
+                whole = round_cells(args, config, round_number)
+                bar.total += len(whole) - len(cells)   # a resumed round runs whole again
+                cells = whole
+                bar.set_postfix_str(f"{cell_what(cells[0])} r{round_number}, by turns")
                 try:
-                    row, _ = measure(cell, args, out, machine, measured_peak)
-                    counts[row["status"]] += 1
-                    storage.append_row(csv_path, row)
+                    found = measure_round(cells, args, out, machine, measured_peak, turns_seed(
+                        args, round_number, configuration_name(config)))
                 except OSError as error:
-                    raise SweepStopped(f"{out}: the row of {cell_what(cell)} round "
-                                       f"{cell['round']} was lost ({error.strerror or error}); "
-                                       "the rows before it are whole: make room, then --resume")
-                try:
-                    rows = storage.read_machine(out)
-                    # the tables only, between cells (the whole page costs 3x): the page at the end
-                    storage.replace_bytes(out / readme.SUMMARY_FILE, summary.summary_markdown(
-                        rows, title=args.label).encode())
-                    ratios.write_ratios_csv(out, rows, target=args.target_ci)
-                except OSError as error:
-                    raise SweepStopped(f"{out}: summary.md or ratios.csv could not be written "
-                                       f"({error.strerror or error}); every row is in "
-                                       f"{storage.RUNS_FILE}: make room, then --resume")
-                bar.update()
-                tqdm.write(cell_line(row))
+                    raise SweepStopped(f"{out}: the rows of {cell_what(cells[0])} round "
+                                       f"{round_number} were lost ({error.strerror or error}); "
+                                       "the rows before them are whole: make room, then --resume")
+                for cell, row in zip(cells, found):
+                    keep(cell, row, out, counts)
+                tables(args, out)
+                for row in found:
+                    bar.update()
+                    tqdm.write(cell_line(row))
+            else:
+                for cell in cells:
+                    bar.set_postfix_str(f"{cell_what(cell)} r{cell['round']}")
+                    try:
+                        row, _ = measure(cell, args, out, machine, measured_peak)
+                    except OSError as error:
+                        raise SweepStopped(f"{out}: the row of {cell_what(cell)} round "
+                                           f"{cell['round']} was lost ({error.strerror or error});"
+                                           " the rows before it are whole: make room, then "
+                                           "--resume")
+                    keep(cell, row, out, counts)
+                    tables(args, out)
+                    bar.update()
+                    tqdm.write(cell_line(row))
             round_seconds[index] = time.monotonic() - began
         if budget_spent or not todo:
             break

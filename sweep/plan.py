@@ -19,20 +19,39 @@ def arms(args):
 
 
 def configurations(args):
-    """Every configuration of the sweep (scenario x ctx x batch x threads; dtype and workers are
-    one each), in the order run within a round. Each is a cell without its arm and round.
+    """Every configuration of the sweep (scenario x ctx x batch x threads x method; dtype and
+    workers are one each), in the order run within a round. Each is a cell without its arm and
+    round; its `method` is runs.csv's (report/storage.py: METHOD for rounds, TURNS_METHOD).
 
-    The thread settings of a ctx and batch run one after the other, so that the per-core and
-    the whole-machine answers of a round see about the same machine."""
+    The thread settings and methods of a ctx and batch run one after the other, so that the
+    per-core and the whole-machine answers, and the two methods, of a round see about the same
+    machine."""
     group = ({"kvstore": "dist_sync", "workers": args.workers} if args.kvstore == "dist_sync"
              else {"workers": 1})
     return [{"scenario": name, "ctx": ctx.spec, "batch_size": batch, "epochs": args.epochs,
              "data": args.data, "data_dir": args.data_dir, "max_samples": args.max_samples,
              "seed": args.seed, "quiet": args.quiet or not args.verbose, "dtype": args.dtype,
              "threads": threads, **group, **({"profile": True} if args.profile else {}),
-             **sweep_model.cell_columns(args)}
+             **sweep_model.cell_columns(args), "method": METHODS[method]}
             for name in args.scenario for ctx in args.ctx for batch in args.batch_sizes
-            for threads in args.threads]
+            for threads in args.threads for method in args.method]
+
+
+# --method's names and runs.csv's `method` values
+METHODS = {"rounds": storage.METHOD, "turns": storage.TURNS_METHOD}
+
+
+def by_turns(config):
+    return config["method"] == storage.TURNS_METHOD
+
+
+def configuration_name(config):
+    """A configuration's name in the seeds of its shuffles: lenet-cpu-128-float32-1[-t1]."""
+    name = f"{config['scenario']}-{config['ctx']}-{config['batch_size']}-{config['dtype']}-" \
+           f"{config['workers']}"
+    if storage.threads_of(config) != "all":   # 'all' keeps the shuffles of sweeps from before it
+        name += f"-t{config['threads']}"
+    return name
 
 
 def round_cells(args, config, round_number):
@@ -40,14 +59,11 @@ def round_cells(args, config, round_number):
     round, seeded from --seed, the round and the configuration (so a resumed sweep replays it).
 
     Fixed orders bias: whichever arm runs second inherits the first one's heat, caches and
-    neighbours (Abedi & Brecht, ICPE 2017); shuffling spreads that over both sides.
+    neighbours (Abedi & Brecht, ICPE 2017); shuffling spreads that over both sides. (By turns
+    the arms run at once, and each turn's order is shuffled instead: sweep/turns.py.)
     """
     order = arms(args)
-    name = f"{config['scenario']}-{config['ctx']}-{config['batch_size']}-{config['dtype']}-" \
-           f"{config['workers']}"
-    if storage.threads_of(config) != "all":   # 'all' keeps the shuffles of sweeps from before it
-        name += f"-t{config['threads']}"
-    random.Random(f"{args.seed}-{round_number}-{name}").shuffle(order)
+    random.Random(f"{args.seed}-{round_number}-{configuration_name(config)}").shuffle(order)
     return [dict(config, impl=impl, arm=arm, round=round_number, repeat=round_number,
                  order=position, **({"fixes": list(fused_arm(arm)[1])} if is_fused(arm) else {}))
             for position, (arm, impl) in enumerate(order, start=1)]

@@ -76,6 +76,13 @@ def measure(cell, args, out, machine, measured_peak):
             logs = out / "logs" / cell_name(cell)
             shutil.copytree(tmp, logs, dirs_exist_ok=True)
             reason += f" (log: {logs.relative_to(out)})"
+    row = cell_columns(cell, args, machine, started, record, verified)
+    return add_result(row, measured, reason, record, out, measured_peak), record["wall_s"]
+
+
+def cell_columns(cell, args, machine, started, record, verified, method=storage.METHOD):
+    """A cell's row before its result: what it was, the machine, its settings, its noise
+    record (sweep/turn_rows.py makes the rows of a round by turns with it too)."""
     row = {key: cell[key] for key in ("scenario", "impl", "ctx", "batch_size", "epochs", "repeat",
                                       "data", "workers", "dtype", "max_samples", "round", "arm",
                                       "order", "threads")}
@@ -86,13 +93,19 @@ def measure(cell, args, out, machine, measured_peak):
     devices = parse_list(cell["ctx"])[0].devices
     # Both sides reduce gradients over several local devices with kvstore 'device'.
     settings = environment.cell_environment(cell)
-    row.update(machine, started_at=started, devices=devices, method=storage.METHOD,
+    row.update(machine, started_at=started, devices=devices, method=method,
                omp_threads=settings["OMP_NUM_THREADS"],
                process_env=environment.process_env(settings),
                kvstore=cell.get("kvstore") or ("device" if devices > 1 else ""),
                **{k: v for k, v in record.items() if k != "wall_s"})
     if cell.get("profile"):
         row["profiled"] = "yes"   # even when it failed: a profiled cell is never a timing
+    return row
+
+
+def add_result(row, measured, reason, record, out, measured_peak):
+    """The row with its cell's result (measured columns, status ok, noise flags, fraction of
+    peak; operators to operators.csv), or status failed and the reason."""
     if measured:
         timed = measured.pop("epoch_s_timed", None)
         operators = measured.pop("operators", None)
@@ -102,4 +115,4 @@ def measure(cell, args, out, machine, measured_peak):
         row.update(storage.fraction_of_peak(row, measured_peak))  # only against a peak of its device
     else:
         row.update(status="failed", reason=reason)
-    return row, record["wall_s"]
+    return row

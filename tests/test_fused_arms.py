@@ -17,8 +17,9 @@ from tests import helpers
 from tests.helpers import read_csv
 
 ROOT = Path(__file__).resolve().parents[1]
+# --method rounds: the fake harnesses here time no turns (tests/test_turns_sweep.py does)
 SYNTHETIC = ["--scenario", "lenet", "--data", "synthetic", "--max-samples", "64", "--epochs",
-             "3", "--batch-sizes", "32", "--quiet"]
+             "3", "--batch-sizes", "32", "--quiet", "--method", "rounds"]
 
 
 @pytest.fixture

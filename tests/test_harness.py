@@ -82,7 +82,7 @@ def test_peak_fraction_is_gflops_over_the_peak_json_beside_runs_csv(fake_impl, t
     monkeypatch.setattr(process, "run_one", run_one)
     assert bench.main(["--scenario", "lenet", "--impl", "gluon", "--data", "synthetic",
                        "--max-samples", str(N), "--epochs", "4", "--batch-sizes", "32",
-                       "--quiet", "--out", str(out)]) == 0
+                       "--quiet", "--method", "rounds", "--out", str(out)]) == 0
     from report import storage
 
     [row] = storage.read_rows(out)

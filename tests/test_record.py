@@ -21,8 +21,10 @@ from tests import helpers
 
 ROOT = Path(__file__).resolve().parents[1]
 # Two configurations x two arms: four cells of one round.
+# --method rounds: the fake harnesses here time no turns (tests/test_turns_sweep.py does)
 SYNTHETIC = ["--scenario", "lenet", "--impl", "keras,gluon", "--data", "synthetic",
-             "--max-samples", "64", "--epochs", "3", "--batch-sizes", "32,64", "--quiet"]
+             "--max-samples", "64", "--epochs", "3", "--batch-sizes", "32,64", "--quiet",
+             "--method", "rounds"]
 
 
 def fake_harness(tmp_path, gate=None):

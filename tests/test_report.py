@@ -284,7 +284,7 @@ PUBLIC_COLUMNS = [
     "round", "arm", "order", "load_avg_1m", "other_cpu_s", "steal_s", "ctx_switches",
     "cpu_mhz", "noise_flags", "canary_ms", "profiled", "profile_coverage", "method",
     "fixes", "fused_layers", "kept_layers", "threads",
-    "model_file", "model_sha256", "parameters", "verified",
+    "model_file", "model_sha256", "parameters", "verified", "epoch_s_turns",
 ]
 
 

@@ -25,8 +25,9 @@ from tests import helpers
 from tests.helpers import cell_row, read_csv
 
 ROOT = Path(__file__).resolve().parents[1]
+# --method rounds: the fake harnesses here time no turns (tests/test_turns_sweep.py does)
 SYNTHETIC = ["--scenario", "lenet", "--data", "synthetic", "--max-samples", "64", "--epochs",
-             "3", "--batch-sizes", "32", "--quiet"]
+             "3", "--batch-sizes", "32", "--quiet", "--method", "rounds"]
 
 
 def fake_harness(tmp_path, keras_ratio="1.25", jitter="0.0", epochs="[1.0, 1.0]", sleep="0"):
@@ -219,7 +220,7 @@ def test_the_control_arm_and_ratios_csv(monkeypatch, tmp_path):
     assert next(csv.reader(open(out / "ratios.csv"))) == [
         "scenario", "ctx", "workers", "kvstore", "batch_size", "dtype", "max_samples",
         "numerator", "denominator", "rounds", "ratio", "ci_low", "ci_high", "ci_level",
-        "half_width", "unstable", "threads"]
+        "half_width", "unstable", "threads", "method", "turn_spread"]
     control = [r for r in rows if r["arm"] == "gluon-control"]
     assert len(control) == 3 and {r["impl"] for r in control} == {"gluon"}
     assert sorted(r["round"] for r in control) == ["1", "2", "3"]

@@ -19,8 +19,9 @@ from sweep import process
 from sweep import rows as sweep_rows
 from tests.helpers import fake_harness, read_csv
 
+# --method rounds: the fake harnesses here time no turns (tests/test_turns_sweep.py does)
 SYNTHETIC = ["--scenario", "lenet", "--data", "synthetic", "--max-samples", "64", "--epochs",
-             "3", "--batch-sizes", "32", "--quiet"]
+             "3", "--batch-sizes", "32", "--quiet", "--method", "rounds"]
 # What a cell's process is told about threads; MXNet's operators, the OpenMP build of OpenBLAS
 # in its wheel and torch (torch_models/train.set_threads) all take theirs from OMP_NUM_THREADS.
 THREAD_VARIABLES = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS",

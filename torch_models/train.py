@@ -17,7 +17,7 @@ except ImportError as error:  # the yardstick is optional: say how to get it
 from torch import nn
 from tqdm import tqdm
 
-from cell import profiling
+from cell import profiling, turns
 from cell.contract import Trained
 from torch_models import lenet, rnn
 
@@ -96,8 +96,10 @@ def train(scenario, data, context, batch_size, epochs, order, progress=True, kvs
     epoch_seconds = []
     profiler = profiling.for_torch(profile)
     net.train()
+    turn = turns.current()
     for epoch in tqdm(range(epochs), desc=f"torch {scenario.name}", unit="epoch",
                       disable=not progress, leave=False):
+        turn.begin(epoch)   # under turns (cell/turns.py), as in the Gluon loop
         index = torch.from_numpy(order(epoch)).long()
         x_epoch, y_epoch = x_train[index], y_train[index]  # ordered, contiguous copies
         loss_sum = torch.zeros(())
@@ -117,6 +119,7 @@ def train(scenario, data, context, batch_size, epochs, order, progress=True, kvs
                 correct_sum += correct_fn(logits.detach(), y)
         epoch_seconds.append(time.perf_counter() - start)
         profiler.end(epoch)
+        turn.end(epoch, epoch_seconds[-1])
 
     start = time.perf_counter()
     with mixed:

@@ -8,5 +8,6 @@ from report.storage.rows import (append_operators, append_row, done_keys, fracti
                                  is_profiled, load_peak, read_machine, read_operators, read_rows,
                                  replace_csv)
 from report.storage.schema import (COLUMNS, ESSENTIAL, KEY_COLUMNS, METHOD, OPERATOR_COLUMNS,
-                                   OPERATORS_FILE, PEAK_FILE, RUNS_FILE, ReportError, cell_key,
-                                   configuration_of, device_kind, method_of, threads_of)
+                                   OPERATORS_FILE, PEAK_FILE, RUNS_FILE, TURNS_METHOD, ReportError,
+                                   by_turns, cell_key, configuration_of, device_kind, method_of,
+                                   threads_of)

@@ -27,6 +27,8 @@ COLUMNS = [
     # bench.py --model FILE.py[:FUNCTION]: the user's model, its size, and the check that each
     # arm computes what stock Keras does before it is timed
     "model_file", "model_sha256", "parameters", "verified",
+    # bench.py --method turns: the arm's epoch time in each turn, ';'-joined (report/turn_ratios.py)
+    "epoch_s_turns",
 ]
 
 # Without these a row cannot be placed in any table or plot.
@@ -55,6 +57,12 @@ KEY_COLUMNS = ("scenario", "impl", "ctx", "batch_size", "repeat", "data",
 #   2: the Python thread opens no OpenMP team of its own (shim/arrays.py): before it, the Gluon
 #      and keras-graph arms ran every operator with libgomp's throttled spin.
 METHOD = 2
+# Turns (--method turns, sweep/turns.py): current beside METHOD, never pooled with it (frame.GROUP)
+TURNS_METHOD = 3
+
+
+def by_turns(row):
+    return row.get("method") == TURNS_METHOD
 
 
 def method_of(row):
@@ -112,14 +120,15 @@ def cell_key(row):
     """The resume key of a row or of a planned cell (a dict with the KEY_COLUMNS).
 
     bench.py should build keys for its planned cells with this same function,
-    so that defaults and types (ints for batch_size/repeat/workers) agree.
+    so that defaults and types (ints for batch_size/repeat/workers) agree. A cell measured by
+    turns is another cell than the same arm's by rounds: its key ends in 'turns'.
     """
     repeat = row.get("round") if row.get("round") is not None else row.get("repeat")
     return (row["scenario"], row.get("arm") or row["impl"], row["ctx"], int(row["batch_size"]),
             None if repeat is None else int(repeat),
             data_of(row), int(workers_of(row)), dtype_of(row),
             None if row.get("max_samples") is None else int(row["max_samples"]),
-            threads_of(row), model_hash_of(row))
+            threads_of(row), model_hash_of(row)) + (("turns",) if by_turns(row) else ())
 
 
 def configuration_of(key):
