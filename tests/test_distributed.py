@@ -81,6 +81,7 @@ def one_process(cell, folder):
     return json.loads(result.read_text())
 
 
+@pytest.mark.slow
 def test_two_workers_train_identical_parameters_matching_one_process(tmp_path):
     mark = uuid.uuid4().hex
     started = time.monotonic()
@@ -97,6 +98,7 @@ def test_two_workers_train_identical_parameters_matching_one_process(tmp_path):
     assert group_processes(mark) == []
 
 
+@pytest.mark.slow
 def test_killed_worker_ends_the_group_with_role_rank_and_status(tmp_path):
     mark = uuid.uuid4().hex
     cell = dict(CELL, epochs=200)   # far longer than the test waits
@@ -137,6 +139,7 @@ def _cmdline(proc):
         return b""
 
 
+@pytest.mark.slow
 def test_timeout_stops_everything_and_names_what_was_running():
     mark = uuid.uuid4().hex
     started = time.monotonic()
@@ -176,6 +179,7 @@ runpy.run_module("cell", run_name="__main__", alter_sys=True)
 """
 
 
+@pytest.mark.slow
 def test_worker_failing_mid_training_exits_at_once_and_ends_the_group(tmp_path):
     # without Worker's exit hook, the failed worker's ps-lite finalize waits for the others
     # forever, and only the timeout would end the group
@@ -206,6 +210,7 @@ def test_refuses_what_dist_sync_cannot_run():
         distributed.run_cell(dict(CELL, kvstore="dist_async"), workers=2, servers=1, timeout_s=10)
 
 
+@pytest.mark.slow
 def test_keras_on_dist_sync_through_the_shim(tmp_path):
     # keras-mxnet's compile(kvstore='dist_sync'): honoured, optimizer run by the servers, rank 0's
     # initial weights, gradients normalized by the global batch (see shim/keras_mxnet.py)
