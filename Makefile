@@ -3,6 +3,7 @@ PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
+PEERS_STAMP := $(VENV)/.peers-installed
 
 # The default sweep: both scenarios; Keras, Keras with the fused path (keras-fused) and Gluon,
 # with the A/A control; CPU, batch 128, both answers: one OpenMP thread per context (the API's cost
@@ -14,7 +15,7 @@ BENCH_ARGS ?= --scenario lenet,rnn --impl keras,keras-fused,gluon --control --ct
               --batch-sizes 128 --threads 1,all --epochs 3 --max-samples 1024 --target-ci 0.05 \
               --budget-min 11
 
-.PHONY: setup setup-gpu setup-peers bench test plots check clean rehearse-hosts \
+.PHONY: setup setup-gpu setup-peers bench test test-fast plots check clean rehearse-hosts \
         keras-mxnet-layer-tests
 
 setup: $(STAMP)
@@ -33,8 +34,12 @@ setup-gpu: setup
 	$(PY) -m pip install --quiet --no-index --find-links .whl/gpu -r requirements-gpu.txt
 	$(PY) -m shim.gpu
 
-setup-peers: setup
+setup-peers: $(PEERS_STAMP)
+
+# The PyTorch yardstick; re-running is a no-op unless requirements-peers.txt changed.
+$(PEERS_STAMP): requirements-peers.txt $(STAMP)
 	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements-peers.txt
+	touch $@
 
 bench: setup
 	$(PY) bench.py $(BENCH_ARGS)
@@ -46,8 +51,13 @@ plots: setup
 check: setup
 	$(PY) bench.py --check
 
-test: setup
+# Everything, the torch arm's tests too: the yardstick is installed first, so they run, not skip.
+test: setup-peers
 	$(PY) -m pytest -q
+
+# The quick tier: no test marked slow (pytest.ini), in under 2 minutes on 2 cores.
+test-fast: setup
+	$(PY) -m pytest -q -m "not slow"
 
 clean:
 	rm -rf $(VENV)

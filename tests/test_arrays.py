@@ -23,6 +23,7 @@ ROOT = Path(__file__).resolve().parents[1]
 PARALLEL_COPY_ELEMENTS = 200_000
 
 
+@pytest.mark.slow
 def test_a_large_copy_leaves_no_openmp_team_on_the_calling_thread():
     # In a fresh process: count the threads once MXNet runs, after a copy through the shim, and
     # after the same copy by plain mx.nd.array (the control: it opens the team, 1 more thread).

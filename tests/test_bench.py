@@ -63,6 +63,7 @@ def test_git_commit_says_when_the_code_that_ran_is_not_the_commit(tmp_path):
     assert sweep_rows.git_commit(tmp_path) == clean + "-dirty"
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("args, says", [
     (["--ctx", "gpu:7-0"], "runs backwards"),
     (["--ctx", "tpu:0"], "unknown device kind 'tpu'"),
@@ -94,6 +95,7 @@ def test_bad_input_is_one_line_and_exit_status_2(args, says, tmp_path):
     assert not out.exists()  # a refused command creates no results folder
 
 
+@pytest.mark.slow
 def test_a_cell_that_kills_itself_fails_alone(tmp_path, monkeypatch, project_importable):
     # The Keras cell's process kills itself; the sweep records it and measures Gluon anyway.
     dying = tmp_path / "dying_harness.py"
@@ -113,6 +115,7 @@ def test_a_cell_that_kills_itself_fails_alone(tmp_path, monkeypatch, project_imp
     assert "gluon" in (out / "summary.md").read_text().lower()
 
 
+@pytest.mark.slow
 def test_a_killed_sweep_resumes_without_losing_or_repeating_cells(tmp_path):
     out = tmp_path / "out"
     args = QUICK + ["--impl", "gluon", "--batch-sizes", "16,32,64", "--out", str(out)]
@@ -138,6 +141,7 @@ def test_a_killed_sweep_resumes_without_losing_or_repeating_cells(tmp_path):
     assert len(storage.done_keys(csv_path)) == 3
 
 
+@pytest.mark.slow
 def test_a_terminated_sweep_stops_the_cell_in_flight(tmp_path):
     # `kill <bench.py>` signals the driver alone; its cell must not live on, eating the cores
     # the next benchmark will time.
@@ -163,6 +167,7 @@ def test_a_terminated_sweep_stops_the_cell_in_flight(tmp_path):
         os.kill(cell, 0)
 
 
+@pytest.mark.slow
 def test_every_implementation_runs_with_the_same_recorded_process_settings(tmp_path, monkeypatch,
                                                                            project_importable):
     # Each cell's process writes the environment it got, then runs the real harness: the
@@ -213,6 +218,7 @@ def assert_gone(pid):
         os.kill(pid, 0)
 
 
+@pytest.mark.slow
 def test_cell_timeout_stops_an_ordinary_cell_and_marks_it_failed(tmp_path, monkeypatch,
                                                                   project_importable):
     # A real Gluon cell (the real harness) that needs far longer than --cell-timeout.
@@ -230,6 +236,7 @@ def test_cell_timeout_stops_an_ordinary_cell_and_marks_it_failed(tmp_path, monke
     assert_gone(int(pid_file.read_text()))
 
 
+@pytest.mark.slow
 def test_ctrl_c_exits_130_and_stops_the_cell_in_flight(tmp_path):
     harness_file, pid_file = pid_writing_harness(tmp_path, "time.sleep(600)\n")
     # Ctrl-C as at a terminal: a process started in the background by a non-interactive shell

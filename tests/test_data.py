@@ -674,6 +674,7 @@ def shared_imdb_cache(tmp_path_factory):
     return tmp_path_factory.mktemp("imdb-cache")
 
 
+@pytest.mark.slow
 @needs_shared
 def test_integration_imdb(shared_imdb_cache, monkeypatch):
     monkeypatch.setenv(benchdata.CACHE_ENV_VAR, str(shared_imdb_cache))

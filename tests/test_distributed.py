@@ -82,6 +82,7 @@ def one_process(cell, folder):
     return json.loads(result.read_text())
 
 
+@pytest.mark.slow
 def test_two_workers_train_identical_parameters_matching_one_process(tmp_path):
     mark = uuid.uuid4().hex
     started = time.monotonic()
@@ -98,6 +99,7 @@ def test_two_workers_train_identical_parameters_matching_one_process(tmp_path):
     assert group_processes(mark) == []
 
 
+@pytest.mark.slow
 def test_killed_worker_ends_the_group_with_role_rank_and_status(tmp_path):
     mark = uuid.uuid4().hex
     cell = dict(CELL, epochs=200)   # far longer than the test waits
@@ -138,6 +140,7 @@ def _cmdline(proc):
         return b""
 
 
+@pytest.mark.slow
 def test_timeout_stops_everything_and_names_what_was_running():
     mark = uuid.uuid4().hex
     started = time.monotonic()
@@ -177,6 +180,7 @@ runpy.run_module("cell", run_name="__main__", alter_sys=True)
 """
 
 
+@pytest.mark.slow
 def test_worker_failing_mid_training_exits_at_once_and_ends_the_group(tmp_path):
     # without Worker's exit hook, the failed worker's ps-lite finalize waits for the others
     # forever, and only the timeout would end the group
@@ -225,6 +229,7 @@ def test_the_row_from_result_files_made_elsewhere(tmp_path):
     assert json.loads(done.stdout)["servers"] == 2
 
 
+@pytest.mark.slow
 def test_keras_on_dist_sync_through_the_shim(tmp_path):
     # keras-mxnet's compile(kvstore='dist_sync'): honoured, optimizer run by the servers, rank 0's
     # initial weights, gradients normalized by the global batch (see shim/keras_mxnet.py)

@@ -21,6 +21,7 @@ CASES = {   # spec: (keras-fused, keras-graph)
 }
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("spec", list(CASES))
 def test_example_is_verified_as_documented(spec):
     found, error = sweep_model.run_child(["verify", str(EXAMPLES / spec), "cpu", "keras-fused",

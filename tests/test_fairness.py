@@ -37,6 +37,7 @@ def trainable(net):
             if p.grad_req != "null"}
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("scenario", [scenarios.LENET, scenarios.RNN], ids=lambda s: s.name)
 def test_parameter_counts_match_the_scenario(scenario):
     expected = scenario.parameter_count()
@@ -72,6 +73,7 @@ def test_lenet_initializers_are_the_same_family():
         check_glorot_uniform(g, fans)
 
 
+@pytest.mark.slow
 def test_cnn_lstm_initializers_are_the_same_family():
     s = scenarios.RNN
     H = s.lstm_units
@@ -174,6 +176,7 @@ def spy_on_gluon(monkeypatch, seen):
     monkeypatch.setattr(gluon_train, "split", spying_split)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("impl", ["keras", "keras-graph", "gluon"])
 def test_both_sides_train_on_the_harness_order_batch_and_contexts(impl, monkeypatch):
     import benchdata
@@ -211,6 +214,7 @@ def test_both_sides_train_on_the_harness_order_batch_and_contexts(impl, monkeypa
     assert np.isfinite(trained.train_loss) and 0 <= trained.train_accuracy <= 1
 
 
+@pytest.mark.slow
 def test_gluon_cnn_lstm_survives_adam_steps():
     # Regression guard for the SequenceLast crash: the model takes its last step by slice_axis.
     done = run_python("""
@@ -236,6 +240,7 @@ SEQUENCE_LAST_BACKWARD = """
 """
 
 
+@pytest.mark.slow
 def test_sequence_last_backward_still_crashes_mxnet_1_9_1():
     # Why the workaround exists: on MXNet 1.9.1 (CPU) the backward of SequenceLast corrupts the
     # heap with any optimizer, even on a tiny tensor: glibc aborts the process, at the latest

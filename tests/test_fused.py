@@ -141,6 +141,7 @@ def test_lenet_fused_computes_as_stock(fixes, contexts):
             changed=expect(fixes, bias=2, dense=2))
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("contexts", [("cpu(0)",), ("cpu(0)", "cpu(1)")], ids=["cpu", "cpu:0-1"])
 @pytest.mark.parametrize("fixes", FIX_SETS, ids=FIX_IDS)
 def test_cnn_lstm_fused_computes_as_stock(fixes, contexts):
@@ -206,6 +207,7 @@ OTHER_MODELS = {
 }
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("fixes", FIX_SETS[:-2] + [None], ids=FIX_IDS[:-2] + ["all"])
 @pytest.mark.parametrize("name", list(OTHER_MODELS))
 def test_other_models_fused_compute_as_stock(name, fixes):
@@ -256,6 +258,7 @@ def test_parse_reads_arm_suffixes():
         fused.parse("lstm")
 
 
+@pytest.mark.slow
 def test_copies_fix_leaves_no_openmp_team_on_the_python_thread(tmp_path):
     # keras-mxnet copies LeNet's 1.2M-weight Dense kernel and big batches with an OpenMP loop on
     # the Python thread; with the copies fix that thread starts no team (tests/test_arrays.py
@@ -306,6 +309,7 @@ def test_h5_from_one_path_loads_in_the_other_and_predicts_the_same(tmp_path, sav
     np.testing.assert_allclose(loaded.predict(x), expected, **TOLERANCE)
 
 
+@pytest.mark.slow
 def test_fused_models_compile_and_train_under_bfloat16_amp(tmp_path):
     # Under AMP, FullyConnected and Convolution return bfloat16, which keras-mxnet's dtype code
     # cannot name: compile failed ("Unsupported dtype") until the fused outputs were cast back.

@@ -39,6 +39,7 @@ def test_fused_arms_are_named_canonically_and_once(fused):
     assert sweep_args.fused_arm("keras-fused:bias+rnn+copies")[0] == "keras-fused:bias+rnn+copies"
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("args, says", [
     (["--impl", "keras,keras-fused:bais"],
      "argument --impl: 'keras-fused:bais': unknown fix 'bais'; the fixes are bias, rnn, copies"),
@@ -119,6 +120,7 @@ def fake_harness(tmp_path):
         """)
 
 
+@pytest.mark.slow
 def test_a_sweep_records_the_fixes_and_pairs_the_fused_arms_by_round(fused, monkeypatch,
                                                                     tmp_path):
     monkeypatch.setattr(process, "HARNESS", fake_harness(tmp_path))
@@ -142,6 +144,7 @@ def test_a_sweep_records_the_fixes_and_pairs_the_fused_arms_by_round(fused, monk
     assert "Keras/Keras fused epoch time" in summary and "Fix ablation" in summary
 
 
+@pytest.mark.slow
 def test_a_failed_fused_cell_still_says_which_fixes_it_ran(fused, monkeypatch, tmp_path):
     script = tmp_path / "failing.py"
     script.write_text("import sys\nprint('cell failed: RuntimeError: no', file=sys.stderr)\n"
@@ -153,6 +156,7 @@ def test_a_failed_fused_cell_still_says_which_fixes_it_ran(fused, monkeypatch, t
     assert row["status"] == "failed" and row["fixes"] == "bias"
 
 
+@pytest.mark.slow
 def test_bench_reads_the_fix_names_without_importing_keras_or_mxnet():
     # The real shim.fused: bench.py validates an arm's fixes by it, and must stay cheap.
     code = ("import sys, bench; from sweep import args; "
@@ -164,6 +168,7 @@ def test_bench_reads_the_fix_names_without_importing_keras_or_mxnet():
     assert done.stdout.splitlines() == ["['keras-fused:bias', 'keras']", "[]"]
 
 
+@pytest.mark.slow
 def test_an_unknown_fix_is_refused_by_the_real_list_of_fixes(tmp_path):
     from shim import fused
 

@@ -25,6 +25,7 @@ def run_bench(*args, timeout=300):
 
 # ---------------------------------------------------------------- the last partial batch
 
+@pytest.mark.slow
 @pytest.mark.parametrize("args, says", [
     # the command: 1025 = 8 x 128 + 1, one sample for two contexts
     (["--ctx", "cpu:0-1", "--batch-sizes", "128", "--max-samples", "1025"],
@@ -44,6 +45,7 @@ def test_a_last_batch_smaller_than_the_device_count_is_refused_in_one_line(args,
     assert len(lines) == 1 and says in lines[0] and "Traceback" not in done.stderr
 
 
+@pytest.mark.slow
 def test_a_last_batch_of_one_sample_per_context_is_measured_on_both_sides(tmp_path):
     # 258 = 2 x 128 + 2: the smallest last batch two contexts can split; both sides train it.
     out = tmp_path / "out"
@@ -97,6 +99,7 @@ def test_a_gpu_row_never_gets_a_cpu_peak_fraction(tmp_path):
     assert storage.load_peak(tmp_path) is None   # a peak of no known device is no roof
 
 
+@pytest.mark.slow
 def test_a_cpu_cell_records_the_peak_and_its_device(tmp_path):
     out = tmp_path / "out"
     out.mkdir()
@@ -329,6 +332,7 @@ def test_every_cell_and_the_smoke_check_number_gpus_by_pci_bus(monkeypatch):
         {"ctx": "gpu:0,2", "workers": 1})["OMP_NUM_THREADS"]
 
 
+@pytest.mark.slow
 def test_local_dist_sync_on_gpus_is_refused_in_one_line():
     done = run_bench("--kvstore", "dist_sync", "--workers", "2", "--ctx", "gpu:0-3",
                      "--batch-sizes", "64", timeout=60)

@@ -66,6 +66,7 @@ def test_loop_cpu_fraction_is_blank_without_cpu_times():
     assert harness.loop_cpu_fraction(trained) is None
 
 
+@pytest.mark.slow
 def test_peak_fraction_is_gflops_over_the_peak_json_beside_runs_csv(fake_impl, tmp_path,
                                                                     monkeypatch):
     # bench.py adds peak_fraction from <out>/peak.json; the cell's measured columns come from

@@ -48,6 +48,7 @@ def local_row(can_build):
     return distributed.run_cell(CELL, workers=2, servers=1, timeout_s=120)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("impl, servers", [("gluon", 1), ("keras", 1), ("gluon", 2),
                                            ("keras", 2)])
 def test_separate_hosts_train_identical_parameters_through_the_ssh_launcher(cluster, local_row,
@@ -80,6 +81,7 @@ def check_stopped(outcome, names):
     return reason
 
 
+@pytest.mark.slow
 def test_partition_of_a_worker_host_stops_the_group(cluster):
     outcome = rehearsal.rehearse(cluster, LONG_CELL, fault="partition", timeout_s=150)
     reason = check_stopped(outcome, HOSTS["c"])
@@ -88,12 +90,14 @@ def test_partition_of_a_worker_host_stops_the_group(cluster):
             or "has answered nothing for" in reason), reason
 
 
+@pytest.mark.slow
 def test_partition_server_killed_stops_the_group(cluster):
     outcome = rehearsal.rehearse(cluster, LONG_CELL, fault="server-killed", timeout_s=150)
     reason = check_stopped(outcome, f"server on host {HOSTS['a']}")
     assert "killed by a signal" in reason
 
 
+@pytest.mark.slow
 def test_partition_scheduler_unreachable_at_start_stops_the_group(cluster):
     outcome = rehearsal.rehearse(cluster, LONG_CELL, fault="scheduler-unreachable",
                                       timeout_s=150)
@@ -101,6 +105,7 @@ def test_partition_scheduler_unreachable_at_start_stops_the_group(cluster):
     assert f"{rehearsal.UNREACHABLE}:" in reason and "has answered nothing for 15 s" in reason
 
 
+@pytest.mark.slow
 def test_bench_dist_sync_writes_ok_rows_for_both_sides_and_scenarios(tmp_path):
     done = subprocess.run(
         [sys.executable, "bench.py", "--kvstore", "dist_sync", "--workers", "2", "--servers", "1",
@@ -155,6 +160,7 @@ def test_launcher_failure_is_one_line_naming_the_role_and_host_and_stops_the_lau
                     "scheduler gave up"]
 
 
+@pytest.mark.slow
 def test_a_role_whose_starter_is_gone_stops_itself(tmp_path):
     # the watchdog's second rule: the harness (python -m cell) in a group role, its parent killed -> it exits
     starter = subprocess.Popen(
@@ -197,12 +203,14 @@ def bench_across(cluster, tmp_path, host_ip):
     return row
 
 
+@pytest.mark.slow
 def test_separate_hosts_bench_row_through_the_launcher(cluster, tmp_path):
     row = bench_across(cluster, tmp_path, HOSTS["a"])
     assert (row["status"], row["param_check"], row["workers"], row["servers"]) == \
         ("ok", "identical", "2", "1")
 
 
+@pytest.mark.slow
 def test_partition_bench_row_is_failed_with_the_launch_line(cluster, tmp_path):
     row = bench_across(cluster, tmp_path, rehearsal.UNREACHABLE)
     assert row["status"] == "failed"

@@ -73,6 +73,7 @@ def test_one_step_matches_keras_train_on_batch(scenario, ctx):
         assert not np.array_equal(stepped[name].asnumpy(), initial[name]), name  # it did step
 
 
+@pytest.mark.slow
 def test_starts_from_the_keras_arms_initial_weights():
     # Each arm runs in a fresh process (python -m cell): the Keras arm trains from the weights its
     # compiled model holds; keras-graph's block must hold the same values, by name, for both
@@ -143,6 +144,7 @@ def test_runs_kerass_unrolled_lstm(monkeypatch):
     assert gluon["RNN"] == 1 and gluon.get("dot", 0) < steps
 
 
+@pytest.mark.slow
 def test_keras_graph_on_dist_sync_matches_one_process():
     cell = {"scenario": "lenet", "impl": "keras-graph", "ctx": "cpu", "batch_size": 64,
             "epochs": 2, "data": "synthetic", "max_samples": 256, "seed": 0, "quiet": True}
@@ -153,6 +155,7 @@ def test_keras_graph_on_dist_sync_matches_one_process():
     assert row["val_loss"] == pytest.approx(single["val_loss"], abs=1e-4)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("impl", ["keras", "keras-graph", "gluon"])
 def test_every_mxnet_arm_learns_lenet(impl):
     # The same check for each arm: 1,024 MNIST images (synthetic data where MNIST is absent

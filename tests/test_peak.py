@@ -8,6 +8,7 @@ import pytest
 from cell import peak
 
 
+@pytest.mark.slow
 def test_measure_peak_is_positive_and_finite():
     r = peak.measure_peak(seconds=0.3)
     assert r["library"] == "mxnet" and r["matrix"] == peak.MATRIX
@@ -33,6 +34,7 @@ def test_load_refuses_a_file_without_a_peak(tmp_path, content):
         peak.load_peak(path)
 
 
+@pytest.mark.slow
 def test_main_prints_one_line(capsys, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     assert peak.main(["0.2"]) == 0

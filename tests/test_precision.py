@@ -27,6 +27,7 @@ def census(symbol):
 """
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("dtype", ["float32", "bfloat16"])
 def test_gluon_lenet_graph_runs_conv_and_dense_in_bfloat16_only_when_asked(dtype):
     found = python_json(GRAPH_CENSUS + f"""
@@ -49,6 +50,7 @@ print(json.dumps({{**census(net._cached_graph[1]), "out": str(out.dtype)}}))
         assert found["to_bf16"] == 0, found
 
 
+@pytest.mark.slow
 def test_keras_lenet_graph_runs_conv_in_bfloat16_and_dot_in_float32():
     # keras is imported first, as keras_models.train does before it calls precision.use
     found = python_json(GRAPH_CENSUS + """
@@ -64,6 +66,7 @@ print(json.dumps(census(model.outputs[0].symbol)))
     assert found["to_bf16"] >= 2, found    # the convolutions' inputs
 
 
+@pytest.mark.slow
 def test_bfloat16_cells_train_and_are_recorded_as_bfloat16(tmp_path):
     out = tmp_path / "out"
     done = subprocess.run(

@@ -34,6 +34,7 @@ def profiled_run(tmp_path_factory):
     return out
 
 
+@pytest.mark.slow
 def test_operators_csv_has_its_columns_and_every_arm(profiled_run):
     with open(profiled_run / "operators.csv", newline="") as f:
         reader = csv.DictReader(f)
@@ -50,6 +51,7 @@ def test_operators_csv_has_its_columns_and_every_arm(profiled_run):
     assert len(convolution) == 3 and {float(r["calls_per_step"]) for r in convolution} == {2.0}
 
 
+@pytest.mark.slow
 def test_profiled_rows_are_marked_with_their_coverage(profiled_run):
     rows = storage.read_rows(profiled_run)
     assert len(rows) == 3 and all(r["status"] == "ok" for r in rows)
@@ -59,11 +61,13 @@ def test_profiled_rows_are_marked_with_their_coverage(profiled_run):
     assert {"profiled", "profile_coverage"} <= set(storage.COLUMNS)   # order: test_report.py
 
 
+@pytest.mark.slow
 def test_a_profiled_sweep_writes_no_throughput_table(profiled_run):
     text = (profiled_run / "summary.md").read_text()
     assert "No completed cells." in text and "samples/s" not in text
 
 
+@pytest.mark.slow
 def test_the_report_explains_from_the_files(profiled_run):
     readme.regenerate(profiled_run.parent)
     text = (profiled_run / "summary.md").read_text()   # the folder's page
@@ -207,6 +211,7 @@ def test_profile_on_dist_sync_is_refused_in_one_line(capsys):
     assert "--profile" in err and "dist_sync" in err
 
 
+@pytest.mark.slow
 def test_torch_profile_through_the_harness():
     pytest.importorskip("torch")
     cell = {"scenario": "lenet", "impl": "torch", "ctx": "cpu", "data": "synthetic", "seed": 0,

@@ -64,6 +64,7 @@ def swept(monkeypatch, tmp_path):
 
 # ---- a cut last row ------------------------------------------------------------------------
 
+@pytest.mark.slow
 def test_a_row_cut_at_every_byte_offset_is_set_aside_and_nothing_earlier_is_lost(swept, capsys):
     csv_path = swept / storage.RUNS_FILE
     damaged = swept / (storage.RUNS_FILE + storage.DAMAGED_SUFFIX)
@@ -100,6 +101,7 @@ def test_a_file_cut_in_its_first_write_starts_afresh(tmp_path, capsys):
         assert "line " in one_line(capsys.readouterr().err)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("cut_from_end", [2, 40, 300])   # a byte, the 40 of the issue, most of it
 def test_resume_measures_the_cut_cell_again_and_the_report_says_one_line(swept, monkeypatch,
                                                                         capsys, cut_from_end):
@@ -128,6 +130,7 @@ def test_resume_measures_the_cut_cell_again_and_the_report_says_one_line(swept, 
     assert len(storage.read_rows(csv_path)) == 3
 
 
+@pytest.mark.slow
 def test_damage_before_the_last_row_is_refused_naming_the_line(swept, capsys):
     csv_path = swept / storage.RUNS_FILE
     lines = csv_path.read_bytes().splitlines(keepends=True)
@@ -160,6 +163,7 @@ def hold(folder):
     return holder
 
 
+@pytest.mark.slow
 def test_a_busy_folder_is_refused_and_the_report_reads_the_rows_so_far(swept, capsys):
     csv_path = swept / storage.RUNS_FILE
     holder = hold(swept)
@@ -204,6 +208,7 @@ def wait_for(condition, what, limit=240):
         time.sleep(0.05)
 
 
+@pytest.mark.slow
 def test_two_sweeps_started_together_on_one_folder(tmp_path):
     gate = tmp_path / "gate"
     harness = fake_harness(tmp_path, gate=gate)
@@ -224,6 +229,7 @@ def test_two_sweeps_started_together_on_one_folder(tmp_path):
     assert len(rows) == 4 and len(set(keys(rows))) == 4   # one sweep's cells, once each
 
 
+@pytest.mark.slow
 def test_two_sweeps_started_together_on_one_default_label_get_two_folders(tmp_path):
     gate = tmp_path / "gate"
     harness = fake_harness(tmp_path, gate=gate)
@@ -282,6 +288,7 @@ def test_a_read_only_folder_is_refused_before_any_training(tmp_path, monkeypatch
         out.chmod(0o755)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("code", [errno.ENOSPC, errno.EIO])
 def test_a_full_disk_loses_only_the_row_being_written_and_resume_continues(tmp_path, monkeypatch,
                                                                           capsys, code):
@@ -321,6 +328,7 @@ def test_a_full_disk_loses_only_the_row_being_written_and_resume_continues(tmp_p
     assert len(rows) == 4 and len(set(keys(rows))) == 4 and lost in set(keys(rows))
 
 
+@pytest.mark.slow
 def test_a_summary_that_cannot_be_written_never_damages_runs_csv(tmp_path, monkeypatch, capsys):
     monkeypatch.setattr(process, "HARNESS", fake_harness(tmp_path))
     out = tmp_path / "results" / "box"

@@ -27,6 +27,7 @@ def sequential(*stack):
     return model
 
 
+@pytest.mark.slow
 def test_stock_default_lstm_ignores_its_weights():
     # The defect as keras-mxnet ships it (only the collections aliases that keras needs to
     # import at all): a fresh default LSTM predicts exactly 0, given weights or not.

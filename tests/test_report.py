@@ -132,6 +132,7 @@ def table_ratios(markdown):
     return found
 
 
+@pytest.mark.slow
 def test_png_files_exist_and_are_real_images(results):
     import matplotlib.image
 
@@ -171,6 +172,7 @@ def test_quoted_overhead_ratios_match_the_csv(results):
             assert span.groups() == (f"{min(medians):.2f}", f"{max(medians):.2f}", str(len(mine)))
 
 
+@pytest.mark.slow
 def test_failed_cell_is_listed_and_not_plotted(tmp_path, monkeypatch):
     rows = read_rows(write_csv(tmp_path / "runs.csv", fixture_rows()))
     summary = summary_markdown(rows, "t")
@@ -213,6 +215,7 @@ def test_missing_results_dir_is_a_clean_error(tmp_path, capsys):
     assert capsys.readouterr().err.startswith("error: ")
 
 
+@pytest.mark.slow
 def test_synthetic_rows_are_marked_and_separate(tmp_path):
     rows = read_rows(write_csv(tmp_path / "runs.csv", fixture_rows()))
     summary = summary_markdown(rows, "t")
@@ -230,6 +233,7 @@ def test_synthetic_rows_are_marked_and_separate(tmp_path):
                if "(synthetic)" not in label)
 
 
+@pytest.mark.slow
 def test_single_repeat_says_evidence_is_weak(tmp_path, capsys, monkeypatch):
     monkeypatch.setattr(plots, "PLOTS", {"scaling": plots.plot_scaling})  # the only one skipped
     results_dir = tmp_path / "results"

@@ -6,6 +6,7 @@ import shutil
 from pathlib import Path
 
 import matplotlib.figure
+import pytest
 
 from report.__main__ import main as report_main
 from report.readme import BLOCK_END, BLOCK_START, SUMMARY_FILE
@@ -24,6 +25,7 @@ def block(readme):
     return text[text.index(BLOCK_START):text.index(BLOCK_END)]
 
 
+@pytest.mark.slow
 def test_python_m_report_reproduces_the_committed_report(tmp_path, monkeypatch):
     # The PNGs are copied as committed and not drawn again: the pages depend only on which
     # plots a folder's rows can draw, and drawing them is most of the report's time.

@@ -74,6 +74,7 @@ def test_every_round_runs_every_arm_once_in_a_seeded_shuffled_order():
     assert [c["arm"] for c in sweep_plan.plan(args)] != [c["arm"] for c in cells]
 
 
+@pytest.mark.slow
 def test_the_shuffled_order_is_the_order_run_and_recorded(monkeypatch, tmp_path):
     out, rows, _ = sweep(monkeypatch, tmp_path, fake_harness(tmp_path), "--rounds", "6",
                          "--control")
@@ -166,6 +167,7 @@ def test_a_prefix_run_is_never_paired_with_a_full_one_or_another_prefix():
             "cpu" in t and "first" not in t for t in shown), (plot.__name__, shown)
 
 
+@pytest.mark.slow
 def test_a_second_sweep_never_writes_its_rounds_beside_an_earlier_ones(monkeypatch, tmp_path,
                                                                         capsys):
     monkeypatch.setattr(process, "HARNESS", fake_harness(tmp_path, keras_ratio="1.25"))
@@ -191,6 +193,7 @@ def test_a_second_sweep_never_writes_its_rounds_beside_an_earlier_ones(monkeypat
     # another configuration may join a folder without --resume
     assert bench.main(SYNTHETIC + ["--rounds", "1", "--label", "box", "--batch-sizes", "16"]) == 0
 
+@pytest.mark.slow
 def test_resume_refuses_a_sweep_measured_by_an_older_method(monkeypatch, tmp_path, capsys):
     from report.storage import METHOD, append_row
 
@@ -214,6 +217,7 @@ def test_resume_refuses_a_sweep_measured_by_an_older_method(monkeypatch, tmp_pat
 
 # ---- ratios.csv and the control -----------------------------------------------------------
 
+@pytest.mark.slow
 def test_the_control_arm_and_ratios_csv(monkeypatch, tmp_path):
     out, rows, table = sweep(monkeypatch, tmp_path, fake_harness(tmp_path, jitter="0.01"),
                              "--rounds", "3", "--control", "--impl", "keras,gluon")
@@ -244,6 +248,7 @@ def rounds_run(rows, arm="keras"):
     return sorted(int(r["round"]) for r in rows if r["arm"] == arm)
 
 
+@pytest.mark.slow
 def test_adaptive_rounds_stop_at_the_target(monkeypatch, tmp_path):
     _, rows, table = sweep(monkeypatch, tmp_path, fake_harness(tmp_path, jitter="0.002"),
                            "--target-ci", "0.05", "--max-rounds", "8")
@@ -251,6 +256,7 @@ def test_adaptive_rounds_stop_at_the_target(monkeypatch, tmp_path):
     assert table[0]["unstable"] == "" and float(table[0]["half_width"]) <= 0.05
 
 
+@pytest.mark.slow
 def test_adaptive_rounds_stop_at_max_rounds_and_say_why(monkeypatch, tmp_path):
     _, rows, table = sweep(monkeypatch, tmp_path, fake_harness(tmp_path, jitter="0.2"),
                            "--target-ci", "0.01", "--max-rounds", "5")
@@ -260,6 +266,7 @@ def test_adaptive_rounds_stop_at_max_rounds_and_say_why(monkeypatch, tmp_path):
         "> 1% after 5 rounds")
 
 
+@pytest.mark.slow
 def test_adaptive_rounds_stop_when_the_budget_is_spent(monkeypatch, tmp_path, capsys):
     # Each cell takes at least 0.5 s; a budget of 3 s cannot hold 20 rounds of two cells.
     _, rows, table = sweep(monkeypatch, tmp_path, fake_harness(tmp_path, jitter="0.2", sleep=0.5),
@@ -273,6 +280,7 @@ def test_adaptive_rounds_stop_when_the_budget_is_spent(monkeypatch, tmp_path, ca
 
 # ---- the noise record ---------------------------------------------------------------------
 
+@pytest.mark.slow
 def test_a_noisy_cell_is_flagged_and_kept(monkeypatch, tmp_path):
     _, rows, _ = sweep(monkeypatch, tmp_path, fake_harness(tmp_path, epochs="[1.0, 1.4, 1.0]"),
                        "--impl", "gluon", "--epochs", "4")
@@ -286,6 +294,7 @@ def test_a_noisy_cell_is_flagged_and_kept(monkeypatch, tmp_path):
         "other processes used 0.20 cores >= 0.10")
 
 
+@pytest.mark.slow
 def test_the_probe_counts_other_processes_cpu_but_not_the_cells_own():
     spin = [sys.executable, "-c", "import time\nend = time.time() + 1\nwhile time.time() < end: pass"]
     probe = noise.Probe()
@@ -305,6 +314,7 @@ def test_the_probe_counts_other_processes_cpu_but_not_the_cells_own():
     assert record["other_cpu_s"] < 1.0 + record["wall_s"]   # the cell's second is not counted
 
 
+@pytest.mark.slow
 def test_the_canary_times_real_work_in_a_process_of_its_own():
     threads = len(list(Path("/proc/self/task").iterdir()))
     reading = noise.canary_ms()
@@ -312,6 +322,7 @@ def test_the_canary_times_real_work_in_a_process_of_its_own():
     assert len(list(Path("/proc/self/task").iterdir())) == threads   # no BLAS thread left here
 
 
+@pytest.mark.slow
 def test_cells_whose_canary_is_off_the_sweeps_median_are_flagged_and_kept(monkeypatch, tmp_path):
     # The machine's slow state (cell/noise.py): the third cell's canary reads 1.6x the others'.
     readings = iter([16.0, 16.4, 26.0, 15.8, 16.2, 16.1])
@@ -343,6 +354,7 @@ def test_cells_whose_canary_is_off_the_sweeps_median_are_flagged_and_kept(monkey
 
 # ---- the console and bad input ------------------------------------------------------------
 
+@pytest.mark.slow
 def test_the_console_shows_a_line_per_cell_and_the_notices_go_to_the_log(tmp_path):
     harness = fake_harness(tmp_path)
     failing = tmp_path / "failing.py"
@@ -411,6 +423,7 @@ def test_the_overhead_plot_draws_the_ci(tmp_path):
     assert segment[:, 1] == pytest.approx([r["ci_low"], r["ci_high"]])
 
 
+@pytest.mark.slow
 def test_the_headline_takes_folders_with_rounds_and_marks_the_others(tmp_path):
     from report.readme import folder_page, readme_markdown
     from report.storage import METHOD, append_row, read_rows

@@ -46,6 +46,7 @@ def run_fresh(code, home, env=None):
     return done.stdout
 
 
+@pytest.mark.slow
 def test_import_keeps_keras_defaults_and_the_environment(tmp_path):
     # A fresh HOME: no keras.json, so Keras's own defaults. Only KERAS_BACKEND may change.
     out = run_fresh("""
@@ -64,6 +65,7 @@ def test_import_keeps_keras_defaults_and_the_environment(tmp_path):
                                                 ["KERAS_BACKEND"], True]
 
 
+@pytest.mark.slow
 def test_import_keeps_the_users_keras_json(tmp_path):
     (tmp_path / ".keras").mkdir()
     (tmp_path / ".keras" / "keras.json").write_text(json.dumps(
@@ -134,6 +136,7 @@ STOCK_USER_MODELS = """
 """
 
 
+@pytest.mark.slow
 def test_user_models_written_for_stock_keras_compute_as_stock(tmp_path):
     script = tmp_path / "user_models.py"
     script.write_text(textwrap.dedent(STOCK_USER_MODELS))
@@ -174,6 +177,7 @@ def test_causal_dilated_conv1d_matches_numpy():
     np.testing.assert_allclose(model.predict(x), expected, rtol=1e-5, atol=1e-6)
 
 
+@pytest.mark.slow
 def test_end_of_life_warning_shown_once_and_filter_not_left_behind():
     # keras/__init__.py installs an 'always' filter for DeprecationWarning, which repeats
     # warnings per layer. Checked in a fresh interpreter: pytest installs filters of its own.

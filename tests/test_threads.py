@@ -152,6 +152,7 @@ def test_log_names_and_terminal_lines_tell_thread_settings_apart(four_cores):
 
 # ---- the sweep ----------------------------------------------------------------------------
 
+@pytest.mark.slow
 def test_every_arm_of_a_configuration_gets_the_same_thread_settings(four_cores, monkeypatch,
                                                                     tmp_path):
     out, rows = sweep(monkeypatch, tmp_path, "--impl", "keras,keras-graph,keras-fused,gluon,torch",
@@ -170,6 +171,7 @@ def test_every_arm_of_a_configuration_gets_the_same_thread_settings(four_cores, 
             "OMP_NUM_THREADS": expected[threads]}
 
 
+@pytest.mark.slow
 def test_the_thread_setting_asked_for_lands_in_runs_csv(four_cores, monkeypatch, tmp_path):
     out, rows = sweep(monkeypatch, tmp_path, "--threads", "1,all")
     assert sorted((r["arm"], r["threads"], r["omp_threads"]) for r in rows) == [
@@ -177,6 +179,7 @@ def test_the_thread_setting_asked_for_lands_in_runs_csv(four_cores, monkeypatch,
     assert {storage.threads_of(r) for r in storage.read_rows(out)} == {"1", "all"}
 
 
+@pytest.mark.slow
 def test_a_users_own_omp_num_threads_wins_and_is_recorded(four_cores, monkeypatch, tmp_path,
                                                           capsys):
     monkeypatch.setenv("OMP_NUM_THREADS", "2")
@@ -188,6 +191,7 @@ def test_a_users_own_omp_num_threads_wins_and_is_recorded(four_cores, monkeypatc
                     "(threads)"]
 
 
+@pytest.mark.slow
 def test_resume_tells_thread_settings_apart(four_cores, monkeypatch, tmp_path):
     out, first = sweep(monkeypatch, tmp_path, "--threads", "1")
     # another thread setting is another configuration: it may join the folder without --resume
@@ -197,6 +201,7 @@ def test_resume_tells_thread_settings_apart(four_cores, monkeypatch, tmp_path):
     assert len(rows) == 4   # both settings' cells were measured already
 
 
+@pytest.mark.slow
 def test_adaptive_rounds_pair_within_a_thread_setting(four_cores, monkeypatch, tmp_path):
     args = sweep_args.parser().parse_args(SYNTHETIC + ["--threads", "1,all", "--target-ci", "0.05"])
     sweep_args.validate(args)
@@ -211,6 +216,7 @@ def test_adaptive_rounds_pair_within_a_thread_setting(four_cores, monkeypatch, t
 
 # ---- the report side: two thread settings, two configurations (report/frame.py, GROUP) ------
 
+@pytest.mark.slow
 def test_ratios_pair_rounds_within_a_thread_setting_and_ratios_csv_says_which(
         four_cores, monkeypatch, tmp_path):
     out, rows = sweep(monkeypatch, tmp_path, "--threads", "1,all", "--rounds", "2")

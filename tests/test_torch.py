@@ -100,6 +100,7 @@ def cell(name, **overrides):
     return c
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name, batch", [("lenet", 64), ("rnn", 100)])  # 100: a partial last batch
 def test_tiny_run_through_the_harness(name, batch):
     row = harness.run_cell(cell(name, batch_size=batch), progress=False)

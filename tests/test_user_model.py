@@ -5,6 +5,7 @@ import hashlib
 from pathlib import Path
 
 import numpy as np
+import pytest
 
 import bench
 from tests.helpers import read_csv
@@ -14,6 +15,7 @@ MODELS = ROOT / "tests" / "models"
 TINY = ["--max-samples", "32", "--batch-sizes", "16", "--epochs", "2", "--quiet"]
 
 
+@pytest.mark.slow
 def test_a_model_with_conv2d_lstm_and_embedding_runs_every_keras_arm(tmp_path, capsys):
     spec = "tests/models/conv_lstm_tokens.py"
     out = tmp_path / "out"

@@ -47,6 +47,7 @@ def bad(tmp_path):
     return path
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("model, extra, says", [
     ("missing.py", [], "no such Python file"),
     ("bad.py:nowhere", [], "bad.py has no function 'nowhere'"),
@@ -69,6 +70,7 @@ def test_bad_input_is_one_line_and_exit_status_2(bad, tmp_path, capsys, model, e
     assert not out.exists()
 
 
+@pytest.mark.slow
 def test_a_fused_arm_that_computes_otherwise_is_refused_and_the_sweep_goes_on(tmp_path, capsys):
     # wrong_bias.py mutates the bias fix (+0.5 on every fused convolution) in each process that
     # imports it: the verification's, and the cells'.
