@@ -10,12 +10,6 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 NOT_PROJECT = {".venv", ".git", "results", "tests", "examples", ".whl"}
 MAX_LINES = 400
-# Files other work is splitting now (issue 29, item 3: distributed.py into a package, shim/gpu.py
-# into one); empty this list when that work lands.
-LONG_FILES_BEING_SPLIT = {"distributed.py", "shim/gpu.py"}
-# Cycles other work is removing now (issue 29, item 3: shim/gpu.py into a package that shim's
-# import_mxnet loads without being imported back); empty this set when that work lands.
-CYCLES_BEING_REMOVED = {("shim", "shim.gpu")}
 
 
 def source_files():
@@ -105,11 +99,11 @@ def test_the_graph_sees_function_level_imports():
 
 
 def test_no_import_cycle_among_the_project_modules():
-    found = set(cycles(import_graph())) - CYCLES_BEING_REMOVED
+    found = set(cycles(import_graph()))
     assert not found, f"import cycles: {sorted(found)}"
 
 
 def test_no_source_file_over_400_lines():
     long = {str(p.relative_to(ROOT)): n for p in source_files()
             if (n := len(p.read_text().splitlines())) > MAX_LINES}
-    assert set(long) <= LONG_FILES_BEING_SPLIT, f"over {MAX_LINES} lines: {long}"
+    assert not long, f"over {MAX_LINES} lines: {long}"
