@@ -1,0 +1,78 @@
+"""The reference's outputs as small committed fixtures (tests/fixtures/conformance/), so that
+the verdicts hold without TensorFlow.
+
+One compressed npz per case, named by exchange.folder_name, holding what reference.npz held
+plus `case`, `tensorflow` (the version that made it), `inputs` (a digest of the inputs and
+targets the stock side must draw again) and `cannot` (why tf.keras cannot run the case, or '').
+An array of more than FULL elements (an application's gradients and weights) is stored as a
+digest: its largest |element|, its L2 norm and SAMPLES elements at positions drawn from its
+size; the comparison (verdict.py) checks those, and says so.
+"""
+import hashlib
+import os
+
+import numpy as np
+
+from conformance import FIXTURES
+from conformance.exchange import folder_name
+
+FULL = 2048
+SAMPLES = 64
+
+
+def path(case_name, folder=FIXTURES):
+    return os.path.join(folder, folder_name(case_name) + ".npz")
+
+
+def positions(size):
+    return np.sort(np.random.default_rng(size).choice(size, min(size, SAMPLES), replace=False))
+
+
+def digest_of(arrays):
+    h = hashlib.sha256()
+    for a in arrays:
+        a = np.ascontiguousarray(a)
+        h.update(str((a.shape, a.dtype.str)).encode())
+        h.update(a.tobytes())
+    return h.hexdigest()[:16]
+
+
+def pack(name, reference, inputs, cannot="", tensorflow=""):
+    """The fixture's entries from a reference.npz's (or None) and the stock side's inputs."""
+    out = {"case": np.array(name), "inputs": np.array(inputs), "cannot": np.array(cannot or ""),
+           "tensorflow": np.array(tensorflow)}
+    for key, value in (reference or {}).items():
+        if key == "tensorflow":
+            continue
+        value = np.asarray(value)
+        if value.size <= FULL:
+            out[key] = value.astype(np.float32) if value.dtype.kind == "f" else value
+        else:
+            flat = value.astype(np.float64).ravel()
+            out[f"{key}|shape"] = np.array(value.shape)
+            out[f"{key}|sample"] = flat[positions(flat.size)].astype(np.float32)
+            out[f"{key}|absmax"] = np.abs(flat).max()
+            out[f"{key}|norm"] = np.sqrt((flat ** 2).sum())
+    return out
+
+
+def write(name, entries, folder=FIXTURES):
+    os.makedirs(folder, exist_ok=True)
+    np.savez_compressed(path(name, folder), **entries)
+
+
+def read(name, folder=FIXTURES):
+    """{key: array or digest dict} of a case's fixture; None where there is none."""
+    p = path(name, folder)
+    if not os.path.exists(p):
+        return None
+    with np.load(p) as f:
+        raw = {k: f[k] for k in f.files}
+    out = {}
+    for key, value in raw.items():
+        if "|" in key:
+            base, part = key.split("|")
+            out.setdefault(base, {})[part] = value
+        else:
+            out[key] = value
+    return out
