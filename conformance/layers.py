@@ -189,12 +189,28 @@ def _case(name, r, options, masked):
               for s in r["shapes"]]
     stateful = options.get("stateful", False)
     before = r["before"] + ([("Masking", {"mask_value": 0.0})] if masked else [])
-    build = lambda keras: _model(keras, r["cls"], options, shapes, before, r["after"], stateful)
+    # merge_mode=None gives the two directions as two outputs: nothing to put after them
+    after = [] if "merge_mode" in options and options["merge_mode"] is None else r["after"]
+    build = lambda keras: _model(keras, r["cls"], options, shapes, before, after, stateful)
     return Case(name, "layers", build, [(s, "int32" if r["ints"] else "float32", r["ints"])
                                         for s in shapes],
                 loss=r["loss"], random=r["cls"] in RANDOM,
                 masked_tail=masked or r["cls"] == "Masking" or bool(options.get("mask_zero")),
-                tags={"class": r["cls"], "data_format": options.get("data_format", "")})
+                tags={"class": r["cls"], "data_format": options.get("data_format", ""),
+                      "classes": sorted(_classes((r["cls"], options)))})
+
+
+def _classes(spec):
+    """Every layer class a spec builds, nested cells and wrapped layers included."""
+    cls, options = spec
+    found = {cls}
+    for key, value in options.items():
+        if key in ("cell", "layer") and isinstance(value, tuple):
+            found |= _classes(value)
+        elif key == "cells":
+            for cell in value:
+                found |= _classes(cell)
+    return found
 
 
 def make(keras, spec):

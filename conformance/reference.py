@@ -39,8 +39,11 @@ def compute(tf, folder):
     out = {}
     if model.stateful:
         model.reset_states()
-    pred = model.predict(x, batch_size=case["batch"], verbose=0)
-    for i, p in enumerate(pred if isinstance(pred, list) else [pred]):
+    # Eager calls, not predict/fit's traced functions: a case is one small batch, and tracing a
+    # new function per model costs far more than it computes.
+    inputs = x if len(x) > 1 else x[0]
+    pred = model(inputs, training=False)
+    for i, p in enumerate(pred if isinstance(pred, (list, tuple)) else [pred]):
         out[f"pred/{i}"] = np.asarray(p)
     train_path = os.path.join(folder, "train.h5")
     train = load(tf, train_path) if os.path.exists(train_path) else model
@@ -53,9 +56,9 @@ def compute(tf, folder):
             train.reset_states()
 
     loss = case["loss"]
-    train.compile(optimizer=tf.keras.optimizers.SGD(learning_rate=case["sgd"]["lr"]), loss=loss)
+    train.compile(optimizer=tf.keras.optimizers.SGD(learning_rate=case["sgd"]["lr"]), loss=loss,
+                  run_eagerly=True)
     reset()
-    inputs = x if len(x) > 1 else x[0]
     targets = [tf.constant(t) for t in y] if len(y) > 1 else tf.constant(y[0])
     with tf.GradientTape() as tape:
         predicted = train(inputs, training=True)
@@ -69,7 +72,7 @@ def compute(tf, folder):
             ("sgd", tf.keras.optimizers.SGD(learning_rate=case["sgd"]["lr"])),
             ("adam", tf.keras.optimizers.Adam(learning_rate=case["adam"]["lr"],
                                               epsilon=case["adam"]["epsilon"]))):
-        train.compile(optimizer=optimizer, loss=loss)
+        train.compile(optimizer=optimizer, loss=loss, run_eagerly=True)
         reset()
         result = np.atleast_1d(train.train_on_batch(inputs, targets))[0]
         if name == "sgd":

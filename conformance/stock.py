@@ -7,6 +7,7 @@ current only for the last model compiled (issue 30).
 """
 import contextlib
 import os
+import re
 
 import numpy as np
 
@@ -20,8 +21,13 @@ class Fails(Exception):
 
 
 def one_line(error):
-    text = f"{type(error).__name__}: {error}".strip().splitlines()
-    return (text[0] if text else type(error).__name__)[:200]
+    """The error in one line: MXNet's own message where MXNet raised it (a bind error's first
+    line names nothing), else the first line."""
+    text = [t.strip() for t in f"{type(error).__name__}: {error}".strip().splitlines()
+            if t.strip()]
+    mxnet = [t for t in text if t.startswith("MXNetError: ") and "Traceback" not in t]
+    line = mxnet[-1] if mxnet else (text[0] if text else type(error).__name__)
+    return re.sub(r"\[\d\d:\d\d:\d\d\] \S+:\d+: ", "", line)[:240]
 
 
 @contextlib.contextmanager
@@ -85,24 +91,32 @@ def predict(model, x, batch):
     return [np.asarray(p) for p in as_list(model.predict(x, batch_size=batch))]
 
 
+def gradients(model):
+    """{weight name: gradient of the last training batch}, as shim/fused/verify.py's grads
+    reads them, for every weight MXNet computed one for (a frozen weight has none)."""
+    group = model._module._curr_module._exec_group
+    return {name: sum(g.asnumpy() for g in per_device)
+            for name, per_device in zip(group.param_names, group.grad_arrays)
+            if all(g is not None for g in per_device)}
+
+
 def step(model, case, optimizer, weights, x, y):
     """One training batch from `weights`: (loss, {key: gradient}, {key: weight after})."""
-    from shim.fused import verify
-
     compiled(model, case, optimizer)
     model.set_weights(weights)
     if model.stateful:
         model.reset_states()
     loss = float(np.atleast_1d(model.train_on_batch(x, y))[0])
-    grads = dict(zip((w.name for w in model.trainable_weights), verify.grads(model)))
+    trainable = {w.name for w in model.trainable_weights}
+    grads = {k: v for k, v in gradients(model).items() if k in trainable}
     args, auxs = model._module.get_params()
-    after, gradients = {}, {}
+    after, found = {}, {}
     for key, w, class_name, config in keyed(model):
         value = args[w.name] if w.name in args else auxs[w.name]
         after[key] = layout.to_keras(class_name, config, w.name, value.asnumpy())
         if w.name in grads:
-            gradients[key] = layout.to_keras(class_name, config, w.name, grads[w.name])
-    return loss, gradients, after
+            found[key] = layout.to_keras(class_name, config, w.name, grads[w.name])
+    return loss, found, after
 
 
 def run(case, folder):
