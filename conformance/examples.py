@@ -18,10 +18,11 @@ from conformance.cases import Case
 
 
 def _seq(keras, shape, layers):
+    """A Sequential model as the scripts write it: input_shape on its first layer."""
     model = keras.models.Sequential()
-    model.add(keras.layers.InputLayer(input_shape=shape))
-    for cls, args, kwargs in layers:
-        model.add(getattr(keras.layers, cls)(*args, **kwargs))
+    for i, (cls, args, kwargs) in enumerate(layers):
+        model.add(getattr(keras.layers, cls)(*args, **dict(kwargs, **(
+            {"input_shape": shape} if i == 0 else {}))))
     return model
 
 
@@ -88,11 +89,18 @@ def mnist_siamese(k):
                               L("Dense", 64, activation="relu"), L("Dropout", 0.1),
                               L("Dense", 64, activation="relu")])
     a, b = Ly.Input(shape=(28, 28)), Ly.Input(shape=(28, 28))
-    K = k.backend
-    distance = Ly.Lambda(lambda v: K.sqrt(K.maximum(K.sum(K.square(v[0] - v[1]), axis=1,
-                                                           keepdims=True), K.epsilon())),
+    distance = Ly.Lambda(euclidean_distance,
                          output_shape=lambda s: (s[0][0], 1))([base(a), base(b)])
     return k.models.Model([a, b], distance)
+
+
+def euclidean_distance(vects):
+    """The script's; it imports the backend itself, as a saved Lambda keeps no closure: each
+    environment's own `keras` (keras-mxnet, or tf.keras's Keras 2) when it is loaded."""
+    from keras import backend as K
+
+    x, y = vects
+    return K.sqrt(K.maximum(K.sum(K.square(x - y), axis=1, keepdims=True), K.epsilon()))
 
 
 def mnist_acgan_generator(k):

@@ -6,7 +6,9 @@ plus `case`, `tensorflow` (the version that made it), `inputs` (a digest of the 
 targets the stock side must draw again) and `cannot` (why tf.keras cannot run the case, or '').
 An array of more than FULL elements (an application's gradients and weights) is stored as a
 digest: its largest |element|, its L2 norm and SAMPLES elements at positions drawn from its
-size; the comparison (verdict.py) checks those, and says so.
+size, all of a case's digests in one table (`digest/keys`, `digest/shapes`, `digest/sample`,
+`digest/absmax`, `digest/norm`: an npz entry per array would cost more than the numbers); the
+comparison (verdict.py) checks those, and says so.
 """
 import hashlib
 import os
@@ -16,8 +18,8 @@ import numpy as np
 from conformance import FIXTURES
 from conformance.exchange import folder_name
 
-FULL = 2048
-SAMPLES = 64
+FULL = 512
+SAMPLES = 8
 
 
 def path(case_name, folder=FIXTURES):
@@ -41,6 +43,7 @@ def pack(name, reference, inputs, cannot="", tensorflow=""):
     """The fixture's entries from a reference.npz's (or None) and the stock side's inputs."""
     out = {"case": np.array(name), "inputs": np.array(inputs), "cannot": np.array(cannot or ""),
            "tensorflow": np.array(tensorflow)}
+    digests = []
     for key, value in (reference or {}).items():
         if key == "tensorflow":
             continue
@@ -49,10 +52,15 @@ def pack(name, reference, inputs, cannot="", tensorflow=""):
             out[key] = value.astype(np.float32) if value.dtype.kind == "f" else value
         else:
             flat = value.astype(np.float64).ravel()
-            out[f"{key}|shape"] = np.array(value.shape)
-            out[f"{key}|sample"] = flat[positions(flat.size)].astype(np.float32)
-            out[f"{key}|absmax"] = np.abs(flat).max()
-            out[f"{key}|norm"] = np.sqrt((flat ** 2).sum())
+            sample = np.zeros(SAMPLES)
+            sample[:] = flat[positions(flat.size)]
+            digests.append((key, ",".join(map(str, value.shape)), sample,
+                            np.abs(flat).max(), np.sqrt((flat ** 2).sum())))
+    if digests:
+        keys, shapes, samples, absmax, norm = zip(*digests)
+        out.update({"digest/keys": np.array(keys), "digest/shapes": np.array(shapes),
+                    "digest/sample": np.array(samples, np.float32),
+                    "digest/absmax": np.array(absmax), "digest/norm": np.array(norm)})
     return out
 
 
@@ -68,11 +76,13 @@ def read(name, folder=FIXTURES):
         return None
     with np.load(p) as f:
         raw = {k: f[k] for k in f.files}
-    out = {}
-    for key, value in raw.items():
-        if "|" in key:
-            base, part = key.split("|")
-            out.setdefault(base, {})[part] = value
-        else:
-            out[key] = value
+    out = {k: v for k, v in raw.items() if not k.startswith("digest/")}
+    if "digest/keys" in raw:
+        for i, key in enumerate(raw["digest/keys"]):
+            out[str(key)] = {"shape": tuple(int(d) for d in str(raw["digest/shapes"][i]).split(",")),
+                             "sample": raw["digest/sample"][i], "absmax": raw["digest/absmax"][i],
+                             "norm": raw["digest/norm"][i]}
+    for key in [k for k in out if "|" in k]:   # fixtures of the first format, a key per part
+        base, part = key.split("|")
+        out.setdefault(base, {})[part] = out.pop(key)
     return out

@@ -101,6 +101,28 @@ def build_only(tf, names):
             tf.keras.backend.set_image_data_format("channels_last")
 
 
+def pool_channels_last(tf):
+    """TensorFlow's CPU kernels have no max-pooling gradient in NCHW ("Default
+    MaxPoolingGradOp only supports NHWC on device type CPU"): a channels_first 2-D pooling
+    layer of tf.keras pools its input transposed to NHWC and transposes the result back, the
+    same function (pooling never mixes channels). The one place the reference changes a
+    layout; tests/test_conformance.py's regeneration test runs MaxPooling2D channels_first."""
+    from keras.src.layers.pooling.base_pooling2d import Pooling2D
+
+    original = Pooling2D.call
+
+    def call(self, inputs):
+        if self.data_format != "channels_first":
+            return original(self, inputs)
+        outputs = self.pool_function(
+            tf.transpose(inputs, (0, 2, 3, 1)), ksize=(1,) + self.pool_size + (1,),
+            strides=(1,) + self.strides + (1,), padding=self.padding.upper(),
+            data_format="NHWC")
+        return tf.transpose(outputs, (0, 3, 1, 2))
+
+    Pooling2D.call = call
+
+
 LIMIT_S = 300   # a case is seconds; one that hangs is named, not waited on forever
 
 
@@ -117,6 +139,7 @@ def main(argv):
     tf.config.threading.set_intra_op_parallelism_threads(1)
     tf.config.threading.set_inter_op_parallelism_threads(1)
     signal.signal(signal.SIGALRM, _alarm)
+    pool_channels_last(tf)
     tf.keras.utils.disable_interactive_logging()
     tf.get_logger().setLevel("ERROR")   # retracing notices: each case is a new model
     if argv and argv[0] == "--build":

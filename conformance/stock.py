@@ -25,8 +25,11 @@ def one_line(error):
     line names nothing), else the first line."""
     text = [t.strip() for t in f"{type(error).__name__}: {error}".strip().splitlines()
             if t.strip()]
-    mxnet = [t for t in text if t.startswith("MXNetError: ") and "Traceback" not in t]
-    line = mxnet[-1] if mxnet else (text[0] if text else type(error).__name__)
+    mxnet = [i for i, t in enumerate(text) if t.startswith("MXNetError: ")
+             and "Traceback" not in t]
+    line = text[mxnet[-1]] if mxnet else (text[0] if text else type(error).__name__)
+    if mxnet and line.endswith("inputs:") and mxnet[-1] + 1 < len(text):
+        line += " " + text[mxnet[-1] + 1]   # which input MXNet could not infer
     return re.sub(r"\[\d\d:\d\d:\d\d\] \S+:\d+: ", "", line)[:240]
 
 
@@ -57,8 +60,14 @@ def build(case, keras):
     except Exception as error:
         raise Fails(f"fails to build: {one_line(error)}") from error
     weights = draw_weights(case, [(w.name, tuple(int(d) for d in w.shape))
-                                  for w in model.weights])
+                                  for w in ordered(model)])
     return model, weights
+
+
+def ordered(model):
+    """The model's weights in set_weights's order: layer by layer (model.weights puts every
+    trainable weight before every frozen one)."""
+    return [w for layer in model.layers for w in layer.weights]
 
 
 def keyed(model):
@@ -164,7 +173,7 @@ def run(case, folder):
 def h5_holds(path, model, weights):
     """None where the saved h5 holds the weights the model was given; else what differs."""
     saved = exchange.h5_weights(path)
-    given = dict(zip((w.name for w in model.weights), weights))
+    given = dict(zip((w.name for w in ordered(model)), weights))
     for layer in model.layers:
         names = [w.name for w in layer.weights]
         for name, value in zip(names, saved.get(layer.name, [])):

@@ -33,7 +33,7 @@ def against(reference, stock):
     stock = np.asarray(stock)
     if not isinstance(reference, dict):
         return within(reference, stock)
-    if tuple(reference["shape"]) != stock.shape:
+    if tuple(int(d) for d in reference["shape"]) != stock.shape:
         return False, float("inf")
     flat = stock.astype(np.float64).ravel()
     holds, diff = within(reference["sample"], flat[positions(flat.size)], reference["absmax"])

@@ -40,7 +40,8 @@ def test_case_holds_its_pinned_verdicts(name):
             assert row[column] != "" and np.isfinite(float(row[column])), column
 
 
-REGENERATED = ["Dense", "Conv2D:data_format=channels_first", "BatchNormalization",
+REGENERATED = ["Dense", "Conv2D:data_format=channels_first", "MaxPooling2D:data_format=channels_first",
+               "BatchNormalization",
                "LSTM:masking=True", "Dropout", "examples.mnist_cnn"]
 
 
