@@ -1,9 +1,10 @@
 """python -m conformance [reference] [--case NAME[,NAME]] [--kind KIND] [--list] [--no-fused]
 
-Without `reference`: judge the cases against the committed fixtures (no TensorFlow needed) and,
-for the whole corpus, write results/conformance/table.csv and table.md, docs/conformance.md and
-the pinned verdicts tests/fixtures/conformance/expected.json (tests/test_conformance.py holds
-every case to them). With `reference`: remake the fixtures with tf.keras (.venv-reference,
+Without `reference`: judge the cases against the committed fixtures (no TensorFlow needed), keep
+their rows in results/conformance/rows.json (a partial run replaces its own), and once every
+case has a row write results/conformance/table.csv and table.md, docs/conformance.md and the
+pinned verdicts tests/fixtures/conformance/expected.json (tests/test_conformance.py holds every
+case to them). With `reference`: remake the fixtures with tf.keras (.venv-reference,
 `make setup-reference`). Bad input (an unknown case or kind, no reference environment): one
 line on stderr and exit status 2.
 """
@@ -75,10 +76,14 @@ def main(argv=None):
         rows.append(run.evaluate(case, fused=not args.no_fused))
         r = rows[-1]
         print(f"{r['stock']:>16}  {r['fused'][:40]:<40}  {r['case']}", flush=True)
-    whole = not args.case and not args.kind and not args.no_fused
-    if whole:
-        table.write_all(rows)
     print(table.counts_line(rows))
+    if not args.no_fused:
+        # A partial run (--kind, --case) replaces its rows among the last run's; the table is
+        # written once every case of the corpus has a row.
+        every = table.merge_rows(rows, list(corpus()))
+        if every:
+            table.write_all(every)
+            print(f"written: {table.RESULTS}/table.csv, table.md, {table.DOC}, {table.EXPECTED}")
     return 0
 
 

@@ -26,8 +26,9 @@ def path(case_name, folder=FIXTURES):
     return os.path.join(folder, folder_name(case_name) + ".npz")
 
 
-def positions(size):
-    return np.sort(np.random.default_rng(size).choice(size, min(size, SAMPLES), replace=False))
+def positions(size, count=SAMPLES):
+    """Where a digest samples an array of `size` elements (count: as many as it holds)."""
+    return np.sort(np.random.default_rng(size).choice(size, min(size, count), replace=False))
 
 
 def digest_of(arrays):

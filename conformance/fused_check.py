@@ -7,7 +7,7 @@ builds the case both ways and words the outcome.
 import numpy as np
 
 from conformance import SGD
-from conformance.stock import data_format, one_line
+from conformance.stock import data_format, fresh_learning_phase, one_line
 
 CONTEXTS = ["cpu(0)"]
 
@@ -19,6 +19,7 @@ def check(case):
     from shim.keras_mxnet import keras
 
     def builder():
+        fresh_learning_phase(keras)
         with data_format(keras, case.data_format):
             model = case.build(keras)
         model.compile(optimizer=keras.optimizers.SGD(**SGD), loss=case.loss)

@@ -36,7 +36,8 @@ def against(reference, stock):
     if tuple(int(d) for d in reference["shape"]) != stock.shape:
         return False, float("inf")
     flat = stock.astype(np.float64).ravel()
-    holds, diff = within(reference["sample"], flat[positions(flat.size)], reference["absmax"])
+    sample = reference["sample"]
+    holds, diff = within(sample, flat[positions(flat.size, len(sample))], reference["absmax"])
     norm_holds = abs(np.sqrt((flat ** 2).sum()) - reference["norm"]) <= \
         TOLERANCE["rtol"] * reference["norm"] + SCALE_ATOL * reference["absmax"] * np.sqrt(flat.size)
     return holds and bool(norm_holds), diff

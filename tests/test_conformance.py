@@ -29,6 +29,11 @@ def test_every_case_has_a_fixture_and_a_pinned_verdict():
     assert all(os.path.exists(fixtures.path(name)) for name in CASES)
 
 
+def test_no_fixture_is_left_from_a_case_that_is_gone():
+    known = {os.path.basename(fixtures.path(name)) for name in CASES} | {"expected.json"}
+    assert set(os.listdir(fixtures.FIXTURES)) <= known
+
+
 @pytest.mark.parametrize("name", [_param(n) for n in CASES if n in EXPECTED])
 def test_case_holds_its_pinned_verdicts(name):
     row = run.evaluate(CASES[name])
