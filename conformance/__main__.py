@@ -1,10 +1,10 @@
 """python -m conformance [reference] [--case NAME[,NAME]] [--kind KIND] [--list] [--no-fused]
 
 Without `reference`: judge the cases against the committed fixtures (no TensorFlow needed), keep
-their rows in results/conformance/rows.json (a partial run replaces its own), and once every
-case has a row write results/conformance/table.csv and table.md, docs/conformance.md and the
-pinned verdicts tests/fixtures/conformance/expected.json (tests/test_conformance.py holds every
-case to them). With `reference`: remake the fixtures with tf.keras (.venv-reference,
+their rows in results/conformance/rows.json (a partial run replaces its own), and write from
+them results/conformance/table.csv and table.md, docs/conformance.md and the pinned verdicts
+tests/fixtures/conformance/expected.json (tests/test_conformance.py holds every judged case to
+them; `make conformance` judges every case). With `reference`: remake the fixtures with tf.keras (.venv-reference,
 `make setup-reference`). Bad input (an unknown case or kind, no reference environment): one
 line on stderr and exit status 2.
 """
@@ -78,12 +78,11 @@ def main(argv=None):
         print(f"{r['stock']:>16}  {r['fused'][:40]:<40}  {r['case']}", flush=True)
     print(table.counts_line(rows))
     if not args.no_fused:
-        # A partial run (--kind, --case) replaces its rows among the last run's; the table is
-        # written once every case of the corpus has a row.
-        every = table.merge_rows(rows, list(corpus()))
-        if every:
-            table.write_all(every)
-            print(f"written: {table.RESULTS}/table.csv, table.md, {table.DOC}, {table.EXPECTED}")
+        # A partial run (--kind, --case) replaces its rows among the last run's.
+        whole = corpus()
+        table.write_all(table.merge_rows(rows, list(whole),
+                                         {n: c.kind for n, c in whole.items()}))
+        print(f"written: {table.RESULTS}/table.csv, table.md, {table.DOC}, {table.EXPECTED}")
     return 0
 
 

@@ -23,10 +23,10 @@ def _param(name):
     return pytest.param(name, marks=marks, id=name)
 
 
-def test_every_case_has_a_fixture_and_a_pinned_verdict():
-    assert set(EXPECTED) == set(CASES), "run `python -m conformance reference`, then " \
-                                        "`python -m conformance`"
-    assert all(os.path.exists(fixtures.path(name)) for name in CASES)
+def test_every_case_has_a_fixture_and_every_pinned_verdict_a_case():
+    assert set(EXPECTED) <= set(CASES), "run `python -m conformance`"
+    assert all(os.path.exists(fixtures.path(name)) for name in CASES), \
+        "run `python -m conformance reference`"
 
 
 def test_no_fixture_is_left_from_a_case_that_is_gone():
