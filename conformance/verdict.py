@@ -63,7 +63,8 @@ def compare(stock, reference):
         holds, diff = against(reference[key], stock_entries[key])
         maxima[quantity] = max(maxima.get(quantity, 0.0), diff)
         if not holds and first is None:
-            first = f"the {what} differs (max |difference| {diff:.3g})"
+            verb = "differ" if quantity == "pred" else "differs"
+            first = f"the {what} {verb} (max |difference| {diff:.3g})"
     return maxima, first
 
 
