@@ -4,8 +4,8 @@ the verdicts hold without TensorFlow.
 One compressed npz per case, named by exchange.folder_name, holding what reference.npz held
 plus `case`, `tensorflow` (the version that made it), `inputs` (a digest of the inputs and
 targets the stock side must draw again) and `cannot` (why tf.keras cannot run the case, or '').
-An array of more than FULL elements (an application's gradients and weights) is stored as a
-digest: its largest |element|, its L2 norm and SAMPLES elements at positions drawn from its
+An array of more than FULL elements (an application's gradients and weights), and every array
+of more than SAMPLES elements in a case with more than MANY arrays, is stored as a digest: its largest |element|, its L2 norm and SAMPLES elements at positions drawn from its
 size, all of a case's digests in one table (`digest/keys`, `digest/shapes`, `digest/sample`,
 `digest/absmax`, `digest/norm`: an npz entry per array would cost more than the numbers); the
 comparison (verdict.py) checks those, and says so.
@@ -20,6 +20,7 @@ from conformance.exchange import folder_name
 
 FULL = 512
 SAMPLES = 8
+MANY = 300   # a case with more arrays than this (an application) keeps a digest of each
 
 
 def path(case_name, folder=FIXTURES):
@@ -45,11 +46,12 @@ def pack(name, reference, inputs, cannot="", tensorflow=""):
     out = {"case": np.array(name), "inputs": np.array(inputs), "cannot": np.array(cannot or ""),
            "tensorflow": np.array(tensorflow)}
     digests = []
+    full = SAMPLES if len(reference or {}) > MANY else FULL
     for key, value in (reference or {}).items():
         if key == "tensorflow":
             continue
         value = np.asarray(value)
-        if value.size <= FULL:
+        if value.size <= full:
             out[key] = value.astype(np.float32) if value.dtype.kind == "f" else value
         else:
             flat = value.astype(np.float64).ravel()
