@@ -1,10 +1,9 @@
 """Cases of every model of keras.applications (keras-applications 1.0.8, as Keras 2.2.4 ships
 it): weights=None, 10 classes, at the smallest input each accepts (keras_applications'
 _obtain_input_shape: 32 x 32 but for InceptionV3 and InceptionResNetV2, 75, and Xception, 71);
-a channels_first variant where the application builds in that layout (Xception, the
-Inceptions and NASNet are channels_last only; MobileNet and MobileNetV2 refuse channels_first in
-keras-applications itself, so Keras has no such model to compare). MobileNet as issue 30 found
-it: alpha 0.25.
+a channels_first variant of DenseNet121, ResNet50, VGG16 and VGG19 (not yet of the others:
+whether they build channels_first here is not checked; keras-applications documents Xception
+and NASNet as channels_last only). MobileNet as issue 30 found it: alpha 0.25.
 """
 from conformance.cases import Case
 
