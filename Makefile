@@ -15,8 +15,8 @@ BENCH_ARGS ?= --scenario lenet,rnn --impl keras,keras-fused,gluon --control --ct
               --batch-sizes 128 --threads 1,all --epochs 3 --max-samples 1024 --target-ci 0.05 \
               --budget-min 11
 
-.PHONY: setup setup-gpu setup-peers bench test test-fast plots check clean rehearse-hosts \
-        keras-mxnet-layer-tests
+.PHONY: setup setup-gpu setup-peers setup-reference bench test test-fast plots check clean \
+        rehearse-hosts keras-mxnet-layer-tests conformance conformance-reference
 
 setup: $(STAMP)
 
@@ -40,6 +40,28 @@ setup-peers: $(PEERS_STAMP)
 $(PEERS_STAMP): requirements-peers.txt $(STAMP)
 	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements-peers.txt
 	touch $@
+
+# The reference Keras (tf.keras of tensorflow-cpu, Keras 2) in its own venv: both it and keras-mxnet
+# install a top-level `keras`. Only `make conformance-reference` needs it (docs/conformance.md).
+REF_VENV := .venv-reference
+REF_STAMP := $(REF_VENV)/.installed
+
+setup-reference: $(REF_STAMP)
+
+$(REF_STAMP): requirements-reference.txt
+	test -x $(REF_VENV)/bin/python || $(PYTHON) -m venv $(REF_VENV)
+	$(REF_VENV)/bin/python -m pip install --quiet --disable-pip-version-check -r requirements-reference.txt
+	touch $@
+
+# Stock and keras-fused against the committed reference fixtures: the table, docs/conformance.md,
+# the pinned verdicts. No TensorFlow needed.
+conformance: setup
+	$(PY) -m conformance
+
+# Remake the fixtures with tf.keras, then the table.
+conformance-reference: setup setup-reference
+	$(PY) -m conformance reference
+	$(PY) -m conformance
 
 bench: setup
 	$(PY) bench.py $(BENCH_ARGS)

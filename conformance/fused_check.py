@@ -1,0 +1,53 @@
+"""keras-fused against stock for a case (verdicts b and c): which fixes of shim/fused/ applied,
+whether shim/fused/verify.py verifies the fused model equal to stock, and what was kept stock.
+
+verify.py does the comparing (its weights, batch, optimizers and tolerance); this module only
+builds the case both ways and words the outcome.
+"""
+import numpy as np
+
+from conformance import SGD
+from conformance.stock import data_format, fresh_learning_phase, one_line
+
+CONTEXTS = ["cpu(0)"]
+
+
+def check(case):
+    """{"fixes": applied, "fused": verdict, "kept": what fell back and why}."""
+    from shim import fused
+    from shim.fused import verify
+    from shim.keras_mxnet import keras
+
+    def builder():
+        fresh_learning_phase(keras)
+        with data_format(keras, case.data_format):
+            model = case.build(keras)
+        model.compile(optimizer=keras.optimizers.SGD(**SGD), loss=case.loss)
+        return model
+
+    try:
+        stock = verify.build(builder, False)
+    except Exception as error:
+        return {"fixes": "", "fused": "stock fails to build", "kept": one_line(error)}
+    try:
+        fast = verify.build(builder, None)
+    except Exception as error:
+        return {"fixes": "", "fused": f"fails to build: {one_line(error)}", "kept": ""}
+    records = fused.layers()
+    applied = sorted({r["fix"] for r in records if r["fused"]})
+    kept = "; ".join(f"{r['layer']}: {r['reason']}" for r in records if not r["fused"])
+    if not applied:
+        return {"fixes": "", "fused": "no fix applies", "kept": kept}
+    x = case.draw_inputs()
+    try:
+        # Targets from the output shapes, not from a prediction: once the stock model has
+        # predicted, set_weights (as verify.py calls it) no longer reaches its module while
+        # another model is the last compiled, and verify.py would report a false difference.
+        shapes = stock.output_shape if isinstance(stock.output_shape, list) else \
+            [stock.output_shape]
+        y = case.draw_targets([np.zeros((case.batch,) + tuple(s[1:])) for s in shapes])
+        why = verify.first_difference(stock, fast, x, y if len(y) > 1 else y[0], CONTEXTS)
+    except Exception as error:
+        why = f"cannot be compared: {one_line(error)}"
+    return {"fixes": "+".join(applied), "fused": "verified" if why is None else why,
+            "kept": kept}

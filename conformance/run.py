@@ -1,0 +1,134 @@
+"""The two jobs of the command: make the reference's fixtures, and judge cases against them.
+
+`reference(cases)` computes each case by keras-mxnet (stock.py), hands the files to tf.keras in
+.venv-reference (reference.py, one process for all cases) and keeps what comes back as fixtures;
+`evaluate(case)` computes a case by keras-mxnet again and judges it against its fixture
+(verdict.py), then keras-fused against stock (fused_check.py): one row of the table.
+"""
+import json
+import os
+import subprocess
+import sys
+import tempfile
+
+import numpy as np
+
+from conformance import FIXTURES, REFERENCE_PYTHON, ROOT, fixtures, stock, verdict
+from conformance.exchange import folder_name
+
+
+def reference(cases, folder=FIXTURES, python=REFERENCE_PYTHON, log=sys.stderr):
+    """Write the fixture of every case; returns {name: why tf.keras cannot run it, or ''}."""
+    made = {}
+    with tempfile.TemporaryDirectory(prefix="conformance-") as work:
+        ran, failed = {}, []
+        for case in cases:
+            where = os.path.join(work, folder_name(case.name))
+            try:
+                out = stock.run(case, where)
+                ran[case.name] = (where, fixtures.digest_of(out["x"] + out["y"]))
+            except stock.Fails:
+                failed.append(case.name)
+            print(f"stock: {case.name}", file=log, flush=True)
+        if ran:
+            subprocess.run([python, "-m", "conformance.reference"] +
+                           [where for where, _ in ran.values()], cwd=ROOT, check=True)
+        built = {}
+        if failed:   # keras-mxnet cannot build these: can Keras itself?
+            done = subprocess.run([python, "-m", "conformance.reference", "--build"] + failed,
+                                  cwd=ROOT, check=True, capture_output=True, text=True)
+            for line in done.stdout.splitlines():
+                if line.startswith("{"):
+                    row = json.loads(line)
+                    built[row["name"]] = row["cannot"] or ""
+        version = _tensorflow(python)
+        for name, (where, inputs) in ran.items():
+            cannot, entries = "", None
+            if os.path.exists(os.path.join(where, "reference.json")):
+                with open(os.path.join(where, "reference.json")) as f:
+                    cannot = json.load(f)["cannot"]
+            else:
+                with np.load(os.path.join(where, "reference.npz")) as f:
+                    entries = {k: f[k] for k in f.files}
+            fixtures.write(name, fixtures.pack(name, entries, inputs, cannot, version), folder)
+            made[name] = cannot
+        for name in failed:
+            cannot = built.get(name, "reference.py --build gave no answer")
+            fixtures.write(name, fixtures.pack(name, None, "", cannot, version), folder)
+            made[name] = cannot
+    return made
+
+
+def _tensorflow(python):
+    done = subprocess.run([python, "-c", "import importlib.metadata as m; "
+                           "print(m.version('tensorflow-cpu'))"],
+                          capture_output=True, text=True, check=True)
+    return done.stdout.strip()
+
+
+def evaluate(case, folder=FIXTURES, fused=True):
+    """One row of the table: the case's three verdicts."""
+    row = {"case": case.name, "kind": case.kind, "class": case.tags.get("class", ""),
+           "data_format": case.tags.get("data_format", "") or case.data_format or "",
+           "stock": "", "detail": "", "predictions": "", "loss": "", "gradients": "",
+           "sgd_step": "", "adam_step": "", "h5": "", "training": "", "fixes": "", "fused": "",
+           "kept": "", "tensorflow": ""}
+    ref = fixtures.read(case.name, folder)
+    if ref is not None:
+        row["tensorflow"] = str(ref["tensorflow"])
+    with tempfile.TemporaryDirectory(prefix="conformance-") as work:
+        try:
+            out = stock.run(case, work)
+        except stock.Fails as failure:
+            out = None
+            row["detail"] = str(failure)
+    if ref is None:
+        row["stock"] = "no reference"
+        row["detail"] = row["detail"] or "no fixture: run `python -m conformance reference`"
+    elif out is None:
+        row["stock"] = "keras cannot run" if str(ref["cannot"]) else "fails"
+        if str(ref["cannot"]):
+            row["detail"] += f"; tf.keras: {ref['cannot']}"
+    elif str(ref["cannot"]):
+        row["stock"], row["detail"] = "keras cannot run", f"tf.keras: {ref['cannot']}"
+    elif fixtures.digest_of(out["x"] + out["y"]) != str(ref["inputs"]):
+        row["stock"] = "stale reference"
+        row["detail"] = "the case's inputs changed since its fixture was made: run " \
+                        "`python -m conformance reference --case NAME`"
+    else:
+        _judge(row, out, ref)
+    if fused:
+        row.update(_fused(case))
+    return row
+
+
+def _judge(row, out, ref):
+    maxima, first = verdict.compare(out, ref)
+    for quantity, column in (("pred", "predictions"), ("loss", "loss"), ("grad", "gradients"),
+                             ("sgd", "sgd_step"), ("adam", "adam_step")):
+        if quantity in maxima:
+            row[column] = f"{maxima[quantity]:.3g}"
+    row["h5"] = "; ".join(filter(None, [out["h5_holds"], out["round_trip"]])) or "holds"
+    row["training"] = "random layers as LeakyReLU(alpha=1.0), the identity, in training" \
+        if out.get("derandomized") else "as built"
+    problems = [p for p in (first, None if row["h5"] == "holds" else f"h5: {row['h5']}") if p]
+    row["stock"] = "differs" if problems else "matches"
+    row["detail"] = "; ".join(problems)
+
+
+def _fused(case):
+    from conformance.fused_check import check
+
+    return check(case)
+
+
+def fused_category(text):
+    """A fused verdict in one word, as expected.json pins it."""
+    if not text:
+        return "not run"
+    for category in ("verified", "no fix applies", "stock fails to build"):
+        if text == category:
+            return category
+    if text.startswith(("fails to build", "cannot be compared")):
+        return "fails"
+    return "differs"

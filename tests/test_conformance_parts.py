@@ -1,0 +1,173 @@
+"""The conformance suite's parts, each on its own (docs/conformance.md): the layout conversion,
+the exchange's derandomized model, the tolerance, the fixtures' digests, the corpus's coverage
+and the command's bad input. Fast; no TensorFlow, no fixtures."""
+import json
+
+import numpy as np
+import pytest
+
+from conformance import exchange, fixtures, layout, verdict
+from conformance.__main__ import main
+
+
+@pytest.mark.parametrize("class_name,weight,shape", [
+    ("Conv2D", "conv2d_1/kernel1", (4, 3, 2, 5)), ("Conv1D", "c/kernel", (4, 3, 2)),
+    ("Conv3DTranspose", "c/kernel", (4, 3, 2, 2, 2)),
+    ("SeparableConv2D", "s/depthwise_kernel1", (3, 2, 3, 3)),
+    ("SeparableConv2D", "s/pointwise_kernel1", (5, 6, 1, 1)),
+    ("DepthwiseConv2D", "d/depthwise_kernel1", (3, 2, 3, 3))])
+def test_to_mxnet_undoes_to_keras(class_name, weight, shape):
+    value = np.random.default_rng(0).normal(size=shape)
+    config = {"data_format": "channels_first"}
+    keras_value = layout.to_keras(class_name, config, weight, value)
+    assert keras_value.shape != value.shape or class_name == "Conv2D"
+    assert np.array_equal(layout.to_mxnet(class_name, config, weight, keras_value), value)
+
+
+def test_channels_last_and_dense_weights_are_left_alone():
+    value = np.ones((3, 3, 2, 4))
+    assert layout.to_keras("Conv2D", {"data_format": "channels_last"}, "k/kernel", value) is value
+    assert layout.to_keras("Dense", {"data_format": "channels_first"}, "d/kernel", value) is value
+
+
+def test_converted_channels_first_kernel_computes_the_channels_last_convolution():
+    """The conversion is right, not only invertible: keras-mxnet's channels_first Conv2D with
+    its kernel, and its channels_last Conv2D with that kernel in Keras's layout, compute the
+    same function (inputs and outputs transposed)."""
+    from shim.keras_mxnet import keras
+
+    L = keras.layers
+    first = keras.models.Sequential([L.Conv2D(4, (3, 2), data_format="channels_first",
+                                              input_shape=(2, 5, 6))])
+    last = keras.models.Sequential([L.Conv2D(4, (3, 2), input_shape=(5, 6, 2))])
+    rng = np.random.default_rng(1)
+    kernel = rng.normal(size=first.layers[0].kernel.shape).astype(np.float32)
+    bias = rng.normal(size=(4,)).astype(np.float32)
+    x = rng.normal(size=(2, 2, 5, 6)).astype(np.float32)
+    last.set_weights([layout.to_keras("Conv2D", {"data_format": "channels_first"},
+                                      "conv/kernel", kernel), bias])
+    expected = last.predict(np.transpose(x, (0, 2, 3, 1)))
+    first.set_weights([kernel, bias])
+    got = first.predict(x)
+    assert np.allclose(np.transpose(got, (0, 2, 3, 1)), expected, atol=1e-5)
+
+
+def test_batchnorm_weights_keras_does_not_have_are_named():
+    assert layout.mxnet_only("BatchNormalization", {"scale": False}, "bn/gamma1")
+    assert layout.mxnet_only("BatchNormalization", {"center": False}, "bn/beta1")
+    assert not layout.mxnet_only("BatchNormalization", {}, "bn/gamma1")
+    assert layout.short_name("batch_normalization_1/moving_variance12") == "moving_variance"
+
+
+def test_convert_h5_drops_the_extra_gamma_and_transposes_the_kernel(tmp_path):
+    from shim.keras_mxnet import keras
+
+    L = keras.layers
+    model = keras.models.Sequential([
+        L.Conv2D(3, 2, data_format="channels_first", input_shape=(2, 4, 4), name="conv"),
+        L.BatchNormalization(axis=1, scale=False, name="bn")])
+    model.compile("sgd", "mse")
+    model.save(str(tmp_path / "m.h5"))
+    layout.convert_h5(str(tmp_path / "m.h5"), str(tmp_path / "k.h5"))
+    saved = exchange.h5_weights(str(tmp_path / "k.h5"))
+    assert saved["conv"][0].shape == (2, 2, 2, 3)
+    assert len(saved["bn"]) == 3   # beta, moving mean, moving variance: no gamma
+
+
+def test_derandomized_config_replaces_every_random_layer_nested_too():
+    config = {"class_name": "Model", "config": {"layers": [
+        {"class_name": "Dropout", "config": {"name": "d", "rate": 0.5}},
+        {"class_name": "TimeDistributed", "config": {"name": "t", "layer": {
+            "class_name": "GaussianNoise", "config": {"name": "g", "stddev": 1.0}}}},
+        {"class_name": "Dense", "config": {"name": "x", "units": 2}}]}}
+    out, changed = exchange.derandomized(json.loads(json.dumps(config)))
+    assert changed == 2
+    layers = out["config"]["layers"]
+    assert layers[0] == {"class_name": "LeakyReLU",
+                         "config": {"name": "d", "alpha": 1.0, "trainable": True}}
+    assert layers[1]["config"]["layer"]["class_name"] == "LeakyReLU"
+    assert layers[2]["class_name"] == "Dense"
+
+
+def test_the_tolerance_holds_float32_rounding_and_catches_a_real_difference():
+    keras = np.random.default_rng(2).normal(size=(64,)).astype(np.float32)
+    assert verdict.within(keras, keras * (1 + 1e-6))[0]
+    off = keras.copy()
+    off[3] += 1e-3
+    holds, diff = verdict.within(keras, off)
+    assert not holds and diff == pytest.approx(1e-3, rel=1e-3)
+
+
+def test_a_digest_catches_what_a_full_array_would(tmp_path):
+    keras = np.random.default_rng(3).normal(size=(100, 50)).astype(np.float32)
+    packed = fixtures.pack("c", {"grad/w#0": keras, "loss": np.float64(1.0)}, "")
+    assert "grad/w#0" not in packed and list(packed["digest/keys"]) == ["grad/w#0"]
+    fixtures.write("c", packed, str(tmp_path))
+    digest = fixtures.read("c", str(tmp_path))["grad/w#0"]
+    assert digest["shape"] == (100, 50)
+    assert verdict.against(digest, keras)[0]
+    assert not verdict.against(digest, keras * 1.01)[0]   # off everywhere: the norm says so
+    assert not verdict.against(digest, keras.T.copy())[0]
+
+
+def test_compare_names_the_first_quantity_that_differs():
+    ref = {"pred/0": np.ones(3), "loss": np.array(1.0), "grad/d#0": np.ones(2),
+           "sgd/d#0": np.ones(2), "adam/d#0": np.ones(2)}
+    stock = {"pred": [np.ones(3)], "loss": 1.0, "grad": {"d#0": np.array([1.0, 2.0])},
+             "sgd": {"d#0": np.ones(2)}, "adam": {"d#0": np.ones(2)}, }
+    maxima, first = verdict.compare(stock, ref)
+    assert first == "the gradient of d#0 differs (max |difference| 1)"
+    assert maxima["pred"] == 0
+    stock["grad"] = {}
+    assert verdict.compare(stock, ref)[1] == "only Keras has the gradient of d#0"
+
+
+def test_corpus_covers_every_exported_layer_class_and_application():
+    import inspect
+
+    from shim.keras_mxnet import keras
+    from conformance.cases import corpus
+    from conformance.layers import ABSTRACT
+
+    cases = corpus()
+    assert len(cases) >= 200
+    # Model and Sequential are Layers too, and show up in keras.layers's namespace once
+    # something has imported them through it: they are models, not exported layers.
+    exported = {getattr(keras.layers, n) for n in dir(keras.layers)
+                if inspect.isclass(getattr(keras.layers, n))
+                and issubclass(getattr(keras.layers, n), keras.engine.Layer)
+                and not issubclass(getattr(keras.layers, n), keras.engine.network.Network)}
+    covered = {getattr(keras.layers, name) for c in cases.values() if c.kind == "layers"
+               for name in c.tags["classes"]}
+    missing = {cls.__name__ for cls in exported - covered} - set(ABSTRACT)
+    assert not missing
+    apps = {n for n in dir(keras.applications) if n[0].isupper()}
+    assert apps == {c.tags["class"] for c in cases.values() if c.kind == "applications"}
+
+
+def test_inputs_are_drawn_alike_every_time():
+    from conformance.cases import corpus
+
+    case = corpus()["LSTM:masking=True"]
+    a, b = case.draw_inputs(), case.draw_inputs()
+    assert all(np.array_equal(x, y) for x, y in zip(a, b))
+    assert (a[0][0, -2:] == 0).all() and (a[0][1] != 0).all()
+
+
+def test_an_unknown_case_is_one_line_and_exit_2(capsys):
+    assert main(["--case", "Dense,NoSuchLayer"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "NoSuchLayer" in err
+
+
+def test_a_missing_reference_environment_is_one_line_and_exit_2(capsys, monkeypatch):
+    import conformance.__main__ as command
+
+    monkeypatch.setattr(command, "REFERENCE_PYTHON", "/nonexistent/python")
+    assert command.main(["reference", "--case", "Dense"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "make setup-reference" in err
+
+
+def test_an_unknown_kind_is_exit_2(capsys):
+    assert main(["--kind", "nonsense"]) == 2
