@@ -7,18 +7,24 @@ file, calling the function, checking the model, verifying the arms) runs in a ch
   (UsageError, exit status 2);
 - verify: after the folder is taken, before the first timed cell, once per --ctx: each
   keras-fused and keras-graph arm against stock keras on one batch; an arm that differs is
-  refused for the model, with the reason, and its cells are recorded as failed, never timed.
+  refused for the model, with the reason, and its cells are recorded as failed, never timed;
+- against_reference: where the reference Keras is installed (make setup-reference), stock keras
+  itself against Keras on TensorFlow (`python -m conformance.model_check`), in the keras rows'
+  `verified`.
 """
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
 
 from cell import arms
+from conformance import REFERENCE_PYTHON   # a path only: conformance imports Keras lazily
 from keras_models import user_model   # its spec rule only: the module imports Keras lazily
 
 ROOT = Path(__file__).resolve().parents[1]
 CHILD = [sys.executable, "-m", "keras_models.user_model"]
+REFERENCE_CHECK = [sys.executable, "-m", "conformance.model_check"]
 ROW_COLUMNS = ("model_file", "model_sha256", "parameters")
 DESCRIBE_TIMEOUT_S = 300
 
@@ -33,10 +39,10 @@ def absolute_spec(spec):
     return f"{path.resolve()}:{function}"
 
 
-def run_child(args, env=None, timeout=DESCRIBE_TIMEOUT_S):
+def run_child(args, env=None, timeout=DESCRIBE_TIMEOUT_S, child=CHILD):
     """(JSON of the child's last stdout line, None) or (None, its last stderr line)."""
     try:
-        done = subprocess.run(CHILD + args, cwd=ROOT, env=env, text=True, capture_output=True,
+        done = subprocess.run(child + args, cwd=ROOT, env=env, text=True, capture_output=True,
                               timeout=timeout)
     except subprocess.TimeoutExpired:
         return None, f"no answer within {timeout} s"
@@ -73,9 +79,9 @@ def verify(args, env_of):
     # arms whose function is checked (cell/arms.py: checked_against) before they are timed;
     # keras itself (and its A/A control) is the reference, its rows' `verified` blank
     checked = arms.checked(args.impl)
+    verdicts = against_reference(args)
     if not args.model or not checked:
-        return {}
-    verdicts = {}
+        return verdicts
     for ctx in args.ctx:
         found, error = run_child(["verify", absolute_spec(args.model), ctx.spec, *checked],
                                  env=env_of(ctx.spec), timeout=args.cell_timeout)
@@ -92,6 +98,26 @@ def verify(args, env_of):
     return verdicts
 
 
+def against_reference(args):
+    """{('keras', ctx): 'yes (tf.keras X)' or how stock keras-mxnet computes otherwise} where the
+    reference Keras is installed (make setup-reference; conformance/model_check.py), else {}.
+    The keras arm is what a user of keras-mxnet gets: recorded, never refused."""
+    if not (args.model and "keras" in args.impl and os.path.exists(REFERENCE_PYTHON)):
+        return {}
+    found, error = run_child([absolute_spec(args.model)], child=REFERENCE_CHECK,
+                             timeout=args.cell_timeout)
+    said = found["keras"] if found else f"the check against tf.keras failed: {error}"
+    print(f"{args.model_info['name']} keras against Keras on TensorFlow: {said}")
+    return {("keras", ctx.spec): said for ctx in args.ctx}
+
+
 def verdict(args, cell):
-    """A cell's `verified`: 'yes', why its arm is refused, or '' (not a checked arm)."""
+    """A cell's `verified`: 'yes', why its arm is refused, the keras arm's check against the
+    reference, or '' (not checked)."""
     return getattr(args, "verified", {}).get((cell["arm"], cell["ctx"]), "")
+
+
+def refuses(args, cell):
+    """Whether the verification refuses a cell's arm: a checked arm (cell/arms.py) that does not
+    compute what keras does; it is recorded as failed, never timed."""
+    return bool(arms.get(cell["arm"]).checked_against) and verdict(args, cell) not in ("", "yes")

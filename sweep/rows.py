@@ -63,7 +63,7 @@ def measure(cell, args, out, machine, measured_peak):
         started = datetime.now(timezone.utc).isoformat(timespec="seconds")
         probe = noise.Probe()
         verified = sweep_model.verdict(args, cell)
-        refused = verified not in ("", "yes")   # by the verification: never timed, no log
+        refused = sweep_model.refuses(args, cell)   # by the verification: never timed, no log
         if refused:
             measured, reason = None, f"not verified: {verified}"
         elif cell.get("kvstore") == "dist_sync":

@@ -32,7 +32,7 @@ def measure_round(cells, args, out, machine, measured_peak, seed):
     are kept in <out>/logs/, as a failed cell's."""
     started = datetime.now(timezone.utc).isoformat(timespec="seconds")
     verdicts = {cell["arm"]: sweep_model.verdict(args, cell) for cell in cells}
-    timed = [cell for cell in cells if verdicts[cell["arm"]] in ("", "yes")]
+    timed = [cell for cell in cells if not sweep_model.refuses(args, cell)]
     with tempfile.TemporaryDirectory() as tmp:
         probe = noise.Probe()
         launches = [turns.Launch(cell["arm"], _command(cell), environment.cell_environment(cell))

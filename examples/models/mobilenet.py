@@ -1,0 +1,17 @@
+"""Keras's own MobileNet, as a user takes it from keras.applications: alpha 0.25 on 32x32 colour
+images, 10 classes, no pretrained weights, compiled with SGD (issue 30's first real model).
+
+    python bench.py --model examples/models/mobilenet.py --impl keras,keras-fused
+
+Its convolutions carry no bias and its BatchNormalization layers are stock, so the fused path
+finds little to fuse here; what this model shows is that both arms compute what Keras does.
+"""
+import keras
+
+
+def build():
+    model = keras.applications.MobileNet(input_shape=(32, 32, 3), alpha=0.25, weights=None,
+                                         classes=10)
+    model.compile(optimizer=keras.optimizers.SGD(lr=0.01), loss="categorical_crossentropy",
+                  metrics=["accuracy"])
+    return model
