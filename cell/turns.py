@@ -15,11 +15,14 @@ The driver passes two pipes to the cell process and names their file descriptors
 environment, TURNS_VARIABLE="READ,WRITE". Lines on them:
 
     arm -> driver   'end E S'    epoch E took S seconds (E = 0: the warm-up is done)
-                    'ready E'    at the start of epoch E (E >= 1): blocked until its turn
+                    'ready E'    at the start of epoch E: blocked until its turn
     driver -> arm   'go E'       epoch E may run now
 
-Epoch 0, the warm-up, does not wait: the arms load, build and warm up side by side, as nothing
-of that is compared. After an arm's 'end E' the driver waits for its next line ('ready E+1', or
+The arms load and build side by side (Python, one thread each), and then wait for the warm-up
+too (epoch 0, turn 0, in the order they were started): warmed up side by side, 4 arms of 2
+OpenMP threads each on 2 cores spun against each other, and the CNN-LSTM's warm-ups took 12-21 s
+where alone they take 1-5 s (docs/methodology.md), which made a sweep by turns slower than one
+by rounds. After an arm's 'end E' the driver waits for its next line ('ready E+1', or
 the end of the pipe when the process exits after its validation) before it gives another arm a
 turn, so the work between epochs (the next epoch's order, `fit`'s set-up) and the validation
 run alone too.
@@ -58,8 +61,6 @@ class Turns:
         self._to_driver = os.fdopen(write_fd, "w", buffering=1)
 
     def begin(self, epoch):
-        if epoch == 0:   # the warm-up runs beside the other arms' load, build and warm-up
-            return
         self._send(f"ready {epoch}")
         line = self._from_driver.readline()   # blocks, asleep, until the driver's turn
         if not line:

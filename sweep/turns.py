@@ -7,8 +7,10 @@ arm and not the other. Turns put the arms' epochs of one turn seconds apart, and
 spreads what remains (which arm follows which) over all arms, as rounds do for whole cells.
 
 `run_round`:
-1. starts every arm's cell process (sweep/turn_arm.py; its hook: cell/turns.py); each loads,
-   builds and runs its warm-up epoch (epoch 0) at once, then blocks before epoch 1;
+1. starts every arm's cell process (sweep/turn_arm.py; its hook: cell/turns.py); each loads and
+   builds at once, then blocks; then each runs its warm-up epoch (epoch 0) alone, in the order
+   started, and blocks before epoch 1 (warm-ups side by side spun their OpenMP teams against
+   each other: cell/turns.py);
 2. gives T = epochs - 1 turns: in each, every arm in the turn's order runs exactly one epoch,
    and the next arm's turn starts only after the last one's process is blocked again (its work
    between epochs done) or, after its last epoch, has validated, written its result and exited;
@@ -41,7 +43,7 @@ class Outcome:
     arm: str
     measured: dict = None        # the cell's result columns; None when it did not finish
     reason: str = None           # why not: one line
-    warmup_s: float = None       # its warm-up epoch, run beside the other arms' start
+    warmup_s: float = None       # its warm-up epoch, run alone after every arm's start
     turn_seconds: list = field(default_factory=list)   # its epoch time in each turn it ran
     positions: list = field(default_factory=list)      # its place in each turn's order, from 1
     wait_cpu_s: float = 0.0      # CPU its process used while other arms had their turns
@@ -79,7 +81,10 @@ def run_round(launches, epochs, seed, timeout_s, workdir, cwd=None, echo=False):
             started[launch.name] = ArmProcess(launch.name, launch.argv, launch.env,
                                               workdir / launch.name, cwd=cwd, echo=echo)
             started[launch.name].timeout_s = timeout_s * len(launches)
-        for name, arm in started.items():   # load, build and warm-up, all at once
+        for arm in started.values():   # load and build, all at once
+            arm.expect("ready", 0, deadline)
+        for name, arm in started.items():   # the warm-ups, one at a time
+            arm.give_turn(0)
             outcomes[name].warmup_s = float(arm.expect("end", 0, deadline)[0])
             if turns:
                 arm.expect("ready", 1, deadline)

@@ -60,6 +60,9 @@ def wait_in_turns(framework, env=None):
     os.close(report_write)
     to_arm, from_arm = os.fdopen(go_write, "w", buffering=1), os.fdopen(report_read, "r")
     try:
+        assert from_arm.readline().split() == ["ready", "0"]
+        to_arm.write("go 0\n")
+        to_arm.flush()
         assert from_arm.readline().split()[:2] == ["end", "0"]
         assert from_arm.readline().split() == ["ready", "1"]
         before = thread_cpu(process.pid)
