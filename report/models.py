@@ -6,6 +6,7 @@ operators where the sweep was profiled.
 A model is a scenario whose rows carry a model_sha256: a changed file is another model (another
 configuration), and its section says which file and hash it measured.
 """
+from cell import arms
 from cell.arms import FUSED, control_for, fix_pairs, is_fused
 from report import frame
 from report.names import context_label, impl_name, pair_title, table
@@ -22,10 +23,11 @@ def is_model(rows):
     return rows[rows["model_sha256"] != ""]
 
 
-def _verified(rows):
-    """'keras-fused: yes; keras-fused:rnn: not verified: ...' over the arms that were checked."""
-    checked = [r for r in frame.records(rows) if r.get("verified")]
-    found = {r["arm"]: r["verified"] for r in checked}
+def _verified(rows, reference=False):
+    """'Keras fused: yes; Keras fused (rnn): predictions differ ...' over the arms checked against
+    stock keras; with `reference`, the keras arm's check against Keras on TensorFlow."""
+    found = {r["arm"]: r["verified"] for r in frame.records(rows) if r.get("verified")
+             and bool(arms.get(r["arm"]).checked_against) != reference}
     return "; ".join(f"{impl_name(arm)}: {found[arm]}" for arm in sorted(found))
 
 
@@ -81,7 +83,9 @@ def model_section(run_dir, rows, level=2):
                 f"{first.get('parameters') or 0:,} parameters, synthetic data shaped from the "
                 f"model, {first['samples'] or 'all'} samples.",
                 table or "No pair of its arms finished in the same rounds: no ratio yet.",
-                f"Checked before timing, on one batch against stock Keras: {_verified(mine) or 'no arm checked'}.",
+                f"Checked before timing, on one batch against stock Keras: {_verified(mine) or 'no arm checked'}."
+                + (f" Stock keras against Keras on TensorFlow: {_verified(mine, True)}."
+                   if _verified(mine, True) else ""),
                 f"Layers fused: {_layers(fused, 'fused_layers')}.",
                 f"Layers kept stock, with why: {_layers(fused, 'kept_layers')}."]
         operators = _top_operators(run_dir, scenario)
