@@ -3,6 +3,8 @@ the shim mends, and the historical reference; and each folder's summary.md: its 
 conclusions (report/conclusions.py), tables, operator profile and plots."""
 from pathlib import Path
 
+import pandas as pd
+
 from report import frame, headline, models, operators, storage
 from report.names import table, text
 from report.conclusions import conclusions
@@ -114,8 +116,33 @@ def readme_markdown(results_dir, sweeps=None):
     if archived:
         parts.append(text("readme", "archive") + "\n\n" + headline.index_table(archived, set()))
     parts.append(text("readme", "correctness"))
+    parts.append(conformance_summary(results_dir))
     parts.append(text("readme", "historical"))
     return "\n\n".join(part for part in parts if part) + "\n"
+
+
+def conformance_summary(results_dir):
+    """The conformance suite's counts (results/conformance/table.csv, `make conformance`): stock
+    keras-mxnet through the shim against Keras on TensorFlow, and keras-fused against stock."""
+    path = Path(results_dir) / "conformance" / "table.csv"
+    if not path.is_file():
+        return ""
+    cases = pd.read_csv(path, dtype=str, keep_default_na=False)
+    stock = cases["stock"].value_counts()
+    counted = len(cases) - stock.get("keras cannot run", 0)
+    refused = cases["detail"].str.contains("can't be built on MXNet").sum()
+    fused = cases["fused"].value_counts()
+    first = cases.iloc[0]
+    differing = ", ".join(cases.loc[cases["stock"] == "differs", "case"])
+    return (f"Measured against Keras itself, tf.keras {first['tensorflow']} (conformance/, "
+            f"[table](conformance/table.md), docs/conformance.md): of {len(cases)} cases (every "
+            f"layer Keras 2.2.4 exports, every application, Keras's example models), "
+            f"{counted} run in tf.keras; stock keras-mxnet {first['keras_mxnet']} through the "
+            f"shim matches Keras on {stock.get('matches', 0)}, differs on "
+            f"{stock.get('differs', 0)} ({differing or 'none'}) and fails on "
+            f"{stock.get('fails', 0)}, {refused} of them refused at build time by name. The "
+            f"fused path is verified equal to stock on {fused.get('verified', 0)} cases where a "
+            f"fix applies.")
 
 
 def readme_block(results_dir, sweeps=None, prefix="results/"):

@@ -349,9 +349,10 @@ def validate_model(args):
     args.impl = args.impl or list(MODEL_DEFAULT_IMPLS)
     twin = next((arm for arm in args.impl if arms.get(arm).scenario_only), None)
     if twin:
+        usable = [a for a in MODEL_DEFAULT_IMPLS if a != FUSED]
         raise UsageError(f"--impl {twin} needs a scenario (its model is written by hand in "
-                         f"{twin}_models/); with --model use keras, keras-graph, "
-                         f"{FUSED}[:FIX+FIX]")
+                         f"{arms.get(twin).module.partition('.')[0]}/); with --model use "
+                         f"{', '.join(usable)}, {FUSED}[:FIX+FIX]")
     if args.kvstore == "dist_sync":
         raise UsageError("--model runs one process per cell; drop --kvstore dist_sync")
     args.data, args.max_samples = "synthetic", args.max_samples or MODEL_SAMPLES
