@@ -1,7 +1,7 @@
 """The conformance suite: keras-mxnet (through shim/) against Keras 2 on TensorFlow, case by case.
 
 docs/conformance.md says what it holds and how to read its table. One module, one job:
-cases.py (what a case is, and the corpus), layers.py / applications.py / examples.py (the
+cases.py (what a case is), corpus.py (every case, by name), layers.py / applications.py / examples.py (the
 corpus's three kinds), layout.py (keras-mxnet's weight layouts against Keras's), exchange.py
 (the files a case crosses between the two environments in), stock.py (the case computed by
 keras-mxnet), reference.py (the case computed by tf.keras; runs in .venv-reference only),

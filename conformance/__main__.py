@@ -54,7 +54,7 @@ def main(argv=None):
         print(f"conformance: no reference environment at {REFERENCE_PYTHON}: run "
               "`make setup-reference`", file=sys.stderr)
         return 2
-    from conformance.cases import corpus
+    from conformance.corpus import corpus
 
     try:
         cases = select(corpus(), args)

@@ -1,4 +1,4 @@
-"""What a case is, and the corpus: every case of the three kinds, by name.
+"""What a case is: its description, its drawn inputs, targets and weights (the corpus: corpus.py).
 
 A case builds one Keras model through `keras` (keras-mxnet via shim/) from nothing but its
 own description; its inputs, targets and weights are drawn from a seed by numpy alone, so the
@@ -76,14 +76,3 @@ def draw_weights(case, shapes_and_names):
         drawn.append(value.astype(np.float32))
     return drawn
 
-
-def corpus():
-    """Every case, by name, in the order the table shows them."""
-    from conformance import applications, examples, layers
-
-    found = {}
-    for module in (layers, applications, examples):
-        for case in module.cases():
-            assert case.name not in found, case.name
-            found[case.name] = case
-    return found

@@ -84,7 +84,7 @@ def compute(tf, folder):
 
 def build_only(tf, names):
     """Does tf.keras build and predict each named case, from its description alone?"""
-    from conformance.cases import corpus
+    from conformance.corpus import corpus
 
     cases = corpus()
     for name in names:

@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 from conformance import REFERENCE_PYTHON, fixtures, run, table
-from conformance.cases import corpus
+from conformance.corpus import corpus
 
 CASES = corpus()
 EXPECTED = table.read_expected()

@@ -126,7 +126,7 @@ def test_corpus_covers_every_exported_layer_class_and_application():
     import inspect
 
     from shim.keras_mxnet import keras
-    from conformance.cases import corpus
+    from conformance.corpus import corpus
     from conformance.layers import ABSTRACT
 
     cases = corpus()
@@ -146,7 +146,7 @@ def test_corpus_covers_every_exported_layer_class_and_application():
 
 
 def test_inputs_are_drawn_alike_every_time():
-    from conformance.cases import corpus
+    from conformance.corpus import corpus
 
     case = corpus()["LSTM:masking=True"]
     a, b = case.draw_inputs(), case.draw_inputs()
