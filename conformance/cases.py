@@ -10,6 +10,8 @@ from typing import Callable, Optional
 
 import numpy as np
 
+from keras_models.user_model import target
+
 BATCH = 2
 KINDS = ("layers", "applications", "examples")
 
@@ -44,16 +46,6 @@ class Case:
         rng = np.random.default_rng(self.seed() + 1)
         losses = self.loss if isinstance(self.loss, list) else [self.loss] * len(predictions)
         return [target(rng, loss, p.shape) for loss, p in zip(losses, predictions)]
-
-
-def target(rng, loss, shape):
-    if loss == "categorical_crossentropy":
-        return np.eye(shape[-1], dtype=np.float32)[rng.integers(0, shape[-1], shape[:-1])]
-    if loss == "sparse_categorical_crossentropy":
-        return rng.integers(0, shape[-1], shape[:-1] + (1,)).astype(np.float32)
-    if loss == "binary_crossentropy":
-        return rng.integers(0, 2, shape).astype(np.float32)
-    return rng.normal(0, 1, shape).astype(np.float32)
 
 
 def draw_weights(case, shapes_and_names):

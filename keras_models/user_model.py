@@ -182,14 +182,18 @@ def targets(model, index, samples, rng):
     from shim.keras_mxnet import keras
 
     shape = (samples,) + keras.backend.int_shape(model.outputs[index])[1:]
-    loss = loss_name(model, index)
+    return target(rng, loss_name(model, index), shape)
+
+
+def target(rng, loss, shape):
+    """Targets of `shape` as `loss` takes them (also the conformance corpus's, conformance/cases.py)."""
     if loss == "categorical_crossentropy":
         return np.eye(shape[-1], dtype=np.float32)[rng.integers(0, shape[-1], shape[:-1])]
     if loss == "sparse_categorical_crossentropy":
         return rng.integers(0, shape[-1], shape[:-1] + (1,)).astype(np.float32)
     if loss == "binary_crossentropy":
         return rng.integers(0, 2, shape).astype(np.float32)
-    return rng.standard_normal(shape, dtype=np.float32)
+    return rng.normal(0, 1, shape).astype(np.float32)
 
 
 def parameter_count(model):

@@ -68,27 +68,27 @@ def patch(keras):
     stock_normal, stock_uniform, stock_binomial = K.random_normal, K.random_uniform, \
         K.random_binomial
 
-    def random_normal(shape, mean=0.0, stddev=1.0, dtype=None, seed=None):
-        tensor = like(shape, "random_normal")
+    def drawn_like(shape, what, stock, draw):
+        """stock() where the shape is known; else draw(symbol of the tensor to be shaped like)."""
+        tensor = like(shape, what)
         if tensor is None:
-            return stock_normal(shape, mean, stddev, dtype, seed)
-        return K.keras_mxnet_symbol(lambda t: K.KerasSymbol(mx.sym.random.normal_like(
-            mx.sym.cast(t.symbol, dtype_of(dtype)), loc=mean, scale=stddev)))(tensor)
+            return stock()
+        return K.keras_mxnet_symbol(lambda t: K.KerasSymbol(draw(t.symbol)))(tensor)
+
+    def random_normal(shape, mean=0.0, stddev=1.0, dtype=None, seed=None):
+        return drawn_like(shape, "random_normal", lambda: stock_normal(
+            shape, mean, stddev, dtype, seed), lambda s: mx.sym.random.normal_like(
+            mx.sym.cast(s, dtype_of(dtype)), loc=mean, scale=stddev))
 
     def random_uniform(shape, minval=0.0, maxval=1.0, dtype=None, seed=None):
-        tensor = like(shape, "random_uniform")
-        if tensor is None:
-            return stock_uniform(shape, minval, maxval, dtype, seed)
-        return K.keras_mxnet_symbol(lambda t: K.KerasSymbol(mx.sym.random.uniform_like(
-            mx.sym.cast(t.symbol, dtype_of(dtype)), low=minval, high=maxval)))(tensor)
+        return drawn_like(shape, "random_uniform", lambda: stock_uniform(
+            shape, minval, maxval, dtype, seed), lambda s: mx.sym.random.uniform_like(
+            mx.sym.cast(s, dtype_of(dtype)), low=minval, high=maxval))
 
     def random_binomial(shape, p=0.0, dtype=None, seed=None):
-        tensor = like(shape, "random_binomial")
-        if tensor is None:
-            return stock_binomial(shape, p, dtype, seed)
-        return K.keras_mxnet_symbol(lambda t: K.KerasSymbol(mx.sym.cast(
-            mx.sym.random.uniform_like(mx.sym.cast(t.symbol, "float32")) < p,
-            dtype_of(dtype))))(tensor)
+        return drawn_like(shape, "random_binomial", lambda: stock_binomial(
+            shape, p, dtype, seed), lambda s: mx.sym.cast(mx.sym.random.uniform_like(
+                mx.sym.cast(s, "float32")) < p, dtype_of(dtype)))
 
     stock_dropout = K.dropout
 

@@ -8,13 +8,19 @@ import ast
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-NOT_PROJECT = {".venv", ".git", "results", "tests", "examples", ".whl"}
+NOT_PROJECT = {"results", "tests", "examples"}
+
+
+def not_project(part):
+    """A hidden folder is never the project's: .git, .whl, and the environments (.venv, and
+    .venv-reference, where `make setup-reference` puts TensorFlow's Keras)."""
+    return part in NOT_PROJECT or part.startswith(".")
 MAX_LINES = 400
 
 
 def source_files():
     return sorted(p for p in ROOT.rglob("*.py")
-                  if not NOT_PROJECT & set(p.relative_to(ROOT).parts[:-1]))
+                  if not any(not_project(part) for part in p.relative_to(ROOT).parts[:-1]))
 
 
 def module_name(path):
