@@ -67,10 +67,19 @@ def patch(keras):
                 f"{K.int_shape(x)}. Give the model an input_shape with every spatial dimension.")
         pads, adjs, cuts = zip(*(crops(*axis) for axis in zip(
             spatial, targets, kernel_size, strides, dilation_rate)))
+        filters, weight = kernel.shape[1], kernel.symbol
+        if filters == 1:
+            # oneDNN's backward pass of a one-filter deconvolution fails on an input in its
+            # blocked layout (any convolution's output): "could not create a primitive
+            # descriptor for a reorder primitive". A zero second filter, sliced off after,
+            # computes the same function and gradients.
+            weight = mx.sym.concat(weight, mx.sym.zeros_like(weight), dim=1)
         result = K.KerasSymbol(mx.sym.Deconvolution(
             data=x.symbol, name=K._prepare_name(name, "convnd_transpose"),
-            kernel=kernel_size, stride=strides, num_filter=kernel.shape[1],
-            weight=kernel.symbol, no_bias=True, pad=pads, adj=adjs, dilate=dilation_rate))
+            kernel=kernel_size, stride=strides, num_filter=max(filters, 2),
+            weight=weight, no_bias=True, pad=pads, adj=adjs, dilate=dilation_rate))
+        if filters == 1:
+            result = K.KerasSymbol(mx.sym.slice_axis(result.symbol, axis=1, begin=0, end=1))
         for axis, cut in enumerate(cuts, start=2):
             if cut:
                 result = K.KerasSymbol(mx.sym.slice_axis(result.symbol, axis=axis, begin=0,

@@ -103,8 +103,11 @@ variable is set (bench.py sets process-wide settings for every implementation al
   which MXNet's oneDNN deconvolution fails to run wherever that padding isn't 0 (every
   padding='same' layer), and which crops an odd padding at the other end than Keras; its
   depthwise convolutions refused depth_multiplier != 1. shim/convolution.py gives MXNet Keras's
-  crop, and the multiplier as a grouped convolution.
-  Tests: test_conv2d_transpose_matches_keras, test_depthwise_conv2d_matches_keras
+  crop, and the multiplier as a grouped convolution. oneDNN also failed the backward pass of a
+  one-filter transposed convolution fed by a convolution ("could not create a primitive
+  descriptor for a reorder primitive"): it runs with a zero second filter, sliced off.
+  Tests: test_conv2d_transpose_matches_keras, test_depthwise_conv2d_matches_keras,
+  test_one_filter_transposed_convolution_after_a_convolution_trains_as_keras
 - keras-mxnet's K.shape was static (None for the batch), so GaussianNoise, GaussianDropout and
   AlphaDropout could not be built (a random tensor of shape (0, n)); K.in_train_phase chose its
   branch once, so a noise layer's noise went into predict too; and K.dropout ignored noise_shape
