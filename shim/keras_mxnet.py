@@ -121,6 +121,11 @@ variable is set (bench.py sets process-wide settings for every implementation al
   started one element early; its 'same' average pooling counted the padding. shim/padding.py
   pads as Keras (the fused path uses it too). Tests: test_same_convolution_pads_as_keras,
   test_same_pooling_pads_and_averages_as_keras
+- keras-mxnet's K.identity evaluated its argument into a new variable, and Keras's Layer.__call__
+  copies with it an output that is the layer's input: no layer that returns its input unchanged
+  (Activation('linear'), ActivityRegularization) could be built ("InferShape pass cannot decide
+  shapes ... /input_1"). A tensor of the graph now gets MXNet's identity op (shim/identity.py).
+  Tests: test_layers_returning_their_input_build_predict_and_train
 - keras-mxnet's refusals named a backend function ("local_conv2d operator is not supported
   yet"), not the layer: raised while a layer is built, they now name it (and for the features
   known to be missing, what builds instead) (shim/refusals.py).
@@ -136,8 +141,8 @@ import os
 import warnings
 
 import shim
-from shim import (batchnorm, convolution, files, noise, padding, recurrent, refusals, shapes,
-                  weights)
+from shim import (batchnorm, convolution, files, identity, noise, padding, recurrent, refusals,
+                  shapes, weights)
 
 # The backend is chosen before keras reads its config file. Nothing else of Keras's
 # configuration is touched: layouts are asked for per layer (keras_models/).
@@ -282,6 +287,7 @@ def _import_keras():
     padding.patch(keras)
     refusals.patch(keras)
     noise.patch(keras)
+    identity.patch(keras)
     return keras
 
 
