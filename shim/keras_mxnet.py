@@ -94,11 +94,13 @@ variable is set (bench.py sets process-wide settings for every implementation al
 - keras-mxnet resolved negative axes against `ndim`, which is 0 where MXNet infers no shape
   with an unknown batch (a recurrent layer's output before `__call__` sets its _keras_shape):
   Bidirectional's default concatenation stacked its directions along the batch ("dot shape
-  error: [32,6] X [12,3]"), and a sequence output's loss could not be weighed. shim/shapes.py
-  infers such shapes with the batch known. Tests:
-  test_bidirectional_concat_is_both_directions_side_by_side,
+  error: [32,6] X [12,3]"), and a sequence output's loss could not be weighed; where MXNet's
+  partial inference failed outright (an LSTM after a concatenation it inferred wrongly:
+  babi_memnn), the model could not be built. shim/shapes.py infers such shapes with the batch
+  known. Tests: test_bidirectional_concat_is_both_directions_side_by_side,
   test_backend_negative_axes_on_a_tensor_without_a_keras_shape,
-  test_sequence_output_trains_on_its_mean_loss
+  test_sequence_output_trains_on_its_mean_loss,
+  test_lstm_after_a_concatenation_mxnet_infers_wrongly
 - keras-mxnet's transposed convolutions let MXNet pad to Keras's output size (target_shape),
   which MXNet's oneDNN deconvolution fails to run wherever that padding isn't 0 (every
   padding='same' layer), and which crops an odd padding at the other end than Keras; its
