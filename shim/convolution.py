@@ -1,5 +1,5 @@
-"""keras-mxnet's transposed and depthwise convolutions made to compute Keras's function (applied
-by shim.keras_mxnet).
+"""keras-mxnet's transposed, depthwise and ConvLSTM2D convolutions made to compute Keras's
+function (applied by shim.keras_mxnet).
 
 Depthwise (DepthwiseConv2D, and SeparableConv2D's first step): keras-mxnet refused a
 depth_multiplier other than 1, and padded 'same' as its other convolutions did (shim/padding.py
@@ -24,8 +24,14 @@ kernel the full transposed convolution's length and T = L - out, MXNet gets pad 
 adj 0, and the one element left over where T is odd is sliced off the end; where Keras asks for
 more than L (output_padding, or a kernel smaller than the stride with 'valid'), pad 0 and
 adj = -T, the extra elements at the end, as TensorFlow's.
-"""
 
+ConvLSTM2D (its cell): Keras lays its kernels out (*kernel, in, 4 x filters) whatever the
+data_format, and keras-mxnet kept that layout for this layer (its other convolutions' kernels
+are (out, in, *kernel) under channels_first), but K.conv2d with channels_first reads a kernel
+as (out, in, *kernel): channels_first ConvLSTM2D convolved with a kernel read in the wrong
+order and failed to build ("broadcast_add ... [-1,3,3,4] [1,2,1,1]"). Its convolutions now get
+the kernel transposed to what K.conv2d reads; the weights stay in Keras's layout.
+"""
 
 from shim import padding
 
@@ -111,3 +117,19 @@ def patch(keras):
         return K._postprocess_convnd_output(K.KerasSymbol(out), data_format)
 
     K._dw_conv = _dw_conv
+
+    cell = keras.layers.ConvLSTM2DCell
+    stock_input_conv, stock_recurrent_conv = cell.input_conv, cell.recurrent_conv
+
+    def as_read(self, w):
+        """(*kernel, in, out) -> (out, in, *kernel) where K.conv2d reads channels_first."""
+        return K.permute_dimensions(w, (3, 2, 0, 1)) if self.data_format == "channels_first" \
+            else w
+
+    def input_conv(self, x, w, b=None, padding="valid"):
+        return stock_input_conv(self, x, as_read(self, w), b, padding=padding)
+
+    def recurrent_conv(self, x, w):
+        return stock_recurrent_conv(self, x, as_read(self, w))
+
+    cell.input_conv, cell.recurrent_conv = input_conv, recurrent_conv

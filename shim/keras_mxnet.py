@@ -108,8 +108,11 @@ variable is set (bench.py sets process-wide settings for every implementation al
   crop, and the multiplier as a grouped convolution. oneDNN also failed the backward pass of a
   one-filter transposed convolution fed by a convolution ("could not create a primitive
   descriptor for a reorder primitive"): it runs with a zero second filter, sliced off.
+  A channels_first ConvLSTM2D's convolutions read its (*kernel, in, out) kernels as (out, in,
+  *kernel) and could not be built: they now get them transposed (the weights keep Keras's layout).
   Tests: test_conv2d_transpose_matches_keras, test_depthwise_conv2d_matches_keras,
-  test_one_filter_transposed_convolution_after_a_convolution_trains_as_keras
+  test_one_filter_transposed_convolution_after_a_convolution_trains_as_keras,
+  test_conv_lstm2d_channels_first_computes_what_channels_last_does
 - keras-mxnet's K.shape was static (None for the batch), so GaussianNoise, GaussianDropout and
   AlphaDropout could not be built (a random tensor of shape (0, n)); K.in_train_phase chose its
   branch once, so a noise layer's noise went into predict too; and K.dropout ignored noise_shape

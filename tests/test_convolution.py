@@ -117,3 +117,22 @@ def test_one_filter_transposed_convolution_after_a_convolution_trains_as_keras()
     model.train_on_batch(X, np.zeros(out.shape, np.float32))
     np.testing.assert_allclose(model.get_weights()[1], kernel - 0.1 * grad, rtol=1e-4,
                                atol=1e-5)
+
+
+@pytest.mark.parametrize("padding", ["valid", "same"])
+def test_conv_lstm2d_channels_first_computes_what_channels_last_does(padding):
+    # Stock: K.conv2d read the cell's (kh, kw, in, out) kernel as (out, in, kh, kw) under
+    # channels_first, and the layer failed to build ("broadcast_add ... [-1,3,3,4] [1,2,1,1]").
+    x = np.random.default_rng(3).normal(0, 1, (2, 3, 5, 5, 2)).astype(np.float32)
+    models = {f: keras.models.Sequential([layers.ConvLSTM2D(
+        2, 3, padding=padding, data_format=f, return_sequences=True,
+        input_shape=(3, 5, 5, 2) if f == "channels_last" else (3, 2, 5, 5))])
+        for f in ("channels_last", "channels_first")}
+    rng = np.random.default_rng(4)
+    weights = [rng.normal(0, 0.5, w.shape).astype(np.float32)
+               for w in models["channels_last"].get_weights()]
+    for model in models.values():
+        model.set_weights(weights)   # the same shapes: the kernels stay in Keras's layout
+    last = models["channels_last"].predict(x)
+    first = models["channels_first"].predict(x.transpose(0, 1, 4, 2, 3))
+    np.testing.assert_allclose(first.transpose(0, 1, 3, 4, 2), last, rtol=1e-5, atol=1e-5)
