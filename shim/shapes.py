@@ -20,9 +20,9 @@ MXNet can also infer a wrong shape: Concat, one of whose inputs it cannot infer,
 input's size along the axis as 0 (babi_memnn's `concatenate([Permute((2, 1))(...), q])`, (None,
 4, 12) and (None, 4, 16), came out (0, 4, 16)), and a later partial inference through it then
 fails outright: its LSTM's step ("dot shape error: [-1,16] X [28,8]").
-Now, where MXNet infers nothing, or its partial inference fails, the shape is inferred again with the inputs' unknown batch
-dimension set to 1 and then to 2: a dimension that comes out the same both times is known, one
-that follows the batch is reported unknown (0), as MXNet reports it.
+Now, where MXNet infers nothing, or its partial inference fails, the shape is inferred again with
+the inputs' unknown batch dimension set to 1 and then to 2: a dimension that comes out the same
+both times is known, one that follows the batch is reported unknown (0), as MXNet reports it.
 """
 
 
