@@ -171,3 +171,19 @@ def test_a_missing_reference_environment_is_one_line_and_exit_2(capsys, monkeypa
 
 def test_an_unknown_kind_is_exit_2(capsys):
     assert main(["--kind", "nonsense"]) == 2
+
+
+def test_fused_check_compares_a_model_whose_output_length_is_open():
+    # lstm_seq2seq's decoder takes sequences of any length: its targets were drawn from the
+    # declared output shape (None, None, 9), and the fused check failed ("cannot be compared:
+    # 'NoneType' object cannot be interpreted as an integer").
+    from conformance.cases import Case
+    from conformance.fused_check import check
+
+    def build(keras):
+        inputs = keras.layers.Input(shape=(None, 3))
+        hidden = keras.layers.LSTM(4, return_sequences=True)(inputs)
+        return keras.models.Model(inputs, keras.layers.Dense(2)(hidden))
+
+    row = check(Case("open-length", "layers", build, [((5, 3), "float32", 0)]))
+    assert row["fused"] == "verified" and row["fixes"] == "dense"
