@@ -7,7 +7,7 @@ builds the case both ways and words the outcome.
 import numpy as np
 
 from conformance import SGD
-from conformance.stock import data_format, fresh_learning_phase, one_line
+from conformance.stock import data_format, fresh_learning_phase, one_line, settle
 
 CONTEXTS = ["cpu(0)"]
 
@@ -46,6 +46,7 @@ def check(case):
         y = case.draw_targets([np.zeros(s) for s in output_shapes(stock, x)])
         why = verify.first_difference(stock, fast, x, y if len(y) > 1 else y[0], CONTEXTS)
     except Exception as error:
+        settle()
         why = f"cannot be compared: {one_line(error)}"
     return {"fixes": "+".join(applied), "fused": "verified" if why is None else why,
             "kept": kept}

@@ -187,3 +187,20 @@ def test_fused_check_compares_a_model_whose_output_length_is_open():
 
     row = check(Case("open-length", "layers", build, [((5, 3), "float32", 0)]))
     assert row["fused"] == "verified" and row["fixes"] == "dense"
+
+
+def test_a_failed_case_leaves_no_pending_error_to_the_next():
+    # MXNet raises an operation's error at the next wait: examples.mnist_siamese 'failed' with
+    # the oneDNN error of examples.mnist_denoising_autoencoder, judged just before it.
+    import mxnet as mx
+    from conformance import stock
+    from conformance.cases import Case
+    from shim.keras_mxnet import keras
+
+    def build(keras):
+        mx.nd.random.uniform(1, 0, shape=(2,))   # fails when it runs: low > high
+        raise ValueError("this case cannot be built")
+
+    with pytest.raises(stock.Fails, match="cannot be built"):
+        stock.build(Case("failing", "layers", build, [((3,), "float32", 0)]), keras)
+    mx.nd.waitall()   # the next case's first wait: nothing of the failed case's is left
