@@ -7,7 +7,7 @@ builds the case both ways and words the outcome.
 import numpy as np
 
 from conformance import SGD
-from conformance.stock import data_format, fresh_learning_phase, one_line
+from conformance.stock import data_format, fresh_learning_phase, one_line, settle
 
 CONTEXTS = ["cpu(0)"]
 
@@ -43,11 +43,27 @@ def check(case):
         # Targets from the output shapes, not from a prediction: once the stock model has
         # predicted, set_weights (as verify.py calls it) no longer reaches its module while
         # another model is the last compiled, and verify.py would report a false difference.
-        shapes = stock.output_shape if isinstance(stock.output_shape, list) else \
-            [stock.output_shape]
-        y = case.draw_targets([np.zeros((case.batch,) + tuple(s[1:])) for s in shapes])
+        y = case.draw_targets([np.zeros(s) for s in output_shapes(stock, x)])
         why = verify.first_difference(stock, fast, x, y if len(y) > 1 else y[0], CONTEXTS)
     except Exception as error:
+        settle()
         why = f"cannot be compared: {one_line(error)}"
     return {"fixes": "+".join(applied), "fused": "verified" if why is None else why,
             "kept": kept}
+
+
+def output_shapes(model, x):
+    """The shapes of the model's outputs on the inputs x, from its declared output shapes; a
+    dimension the model leaves open (a sequence of any length: lstm_seq2seq's decoder) is
+    MXNet's shape inference of the output from x's shapes, as no model has predicted yet."""
+    declared = model.output_shape if isinstance(model.output_shape, list) else \
+        [model.output_shape]
+    found = []
+    for output, shape in zip(model.outputs, declared):
+        shape = (len(x[0]),) + tuple(shape[1:])
+        if None in shape:
+            _, inferred, _ = output.symbol.infer_shape_partial(
+                **{t.name: a.shape for t, a in zip(model.inputs, x)})
+            shape = tuple(inferred[0])
+        found.append(shape)
+    return found

@@ -1,5 +1,5 @@
-"""keras-mxnet's transposed and depthwise convolutions made to compute Keras's function (applied
-by shim.keras_mxnet).
+"""keras-mxnet's transposed, depthwise and ConvLSTM2D convolutions made to compute Keras's
+function (applied by shim.keras_mxnet).
 
 Depthwise (DepthwiseConv2D, and SeparableConv2D's first step): keras-mxnet refused a
 depth_multiplier other than 1, and padded 'same' as its other convolutions did (shim/padding.py
@@ -24,8 +24,14 @@ kernel the full transposed convolution's length and T = L - out, MXNet gets pad 
 adj 0, and the one element left over where T is odd is sliced off the end; where Keras asks for
 more than L (output_padding, or a kernel smaller than the stride with 'valid'), pad 0 and
 adj = -T, the extra elements at the end, as TensorFlow's.
-"""
 
+ConvLSTM2D (its cell): Keras lays its kernels out (*kernel, in, 4 x filters) whatever the
+data_format, and keras-mxnet kept that layout for this layer (its other convolutions' kernels
+are (out, in, *kernel) under channels_first), but K.conv2d with channels_first reads a kernel
+as (out, in, *kernel): channels_first ConvLSTM2D convolved with a kernel read in the wrong
+order and failed to build ("broadcast_add ... [-1,3,3,4] [1,2,1,1]"). Its convolutions now get
+the kernel transposed to what K.conv2d reads; the weights stay in Keras's layout.
+"""
 
 from shim import padding
 
@@ -67,10 +73,19 @@ def patch(keras):
                 f"{K.int_shape(x)}. Give the model an input_shape with every spatial dimension.")
         pads, adjs, cuts = zip(*(crops(*axis) for axis in zip(
             spatial, targets, kernel_size, strides, dilation_rate)))
+        filters, weight = kernel.shape[1], kernel.symbol
+        if filters == 1:
+            # oneDNN's backward pass of a one-filter deconvolution fails on an input in its
+            # blocked layout (any convolution's output): "could not create a primitive
+            # descriptor for a reorder primitive". A zero second filter, sliced off after,
+            # computes the same function and gradients.
+            weight = mx.sym.concat(weight, mx.sym.zeros_like(weight), dim=1)
         result = K.KerasSymbol(mx.sym.Deconvolution(
             data=x.symbol, name=K._prepare_name(name, "convnd_transpose"),
-            kernel=kernel_size, stride=strides, num_filter=kernel.shape[1],
-            weight=kernel.symbol, no_bias=True, pad=pads, adj=adjs, dilate=dilation_rate))
+            kernel=kernel_size, stride=strides, num_filter=max(filters, 2),
+            weight=weight, no_bias=True, pad=pads, adj=adjs, dilate=dilation_rate))
+        if filters == 1:
+            result = K.KerasSymbol(mx.sym.slice_axis(result.symbol, axis=1, begin=0, end=1))
         for axis, cut in enumerate(cuts, start=2):
             if cut:
                 result = K.KerasSymbol(mx.sym.slice_axis(result.symbol, axis=axis, begin=0,
@@ -102,3 +117,19 @@ def patch(keras):
         return K._postprocess_convnd_output(K.KerasSymbol(out), data_format)
 
     K._dw_conv = _dw_conv
+
+    cell = keras.layers.ConvLSTM2DCell
+    stock_input_conv, stock_recurrent_conv = cell.input_conv, cell.recurrent_conv
+
+    def as_read(self, w):
+        """(*kernel, in, out) -> (out, in, *kernel) where K.conv2d reads channels_first."""
+        return K.permute_dimensions(w, (3, 2, 0, 1)) if self.data_format == "channels_first" \
+            else w
+
+    def input_conv(self, x, w, b=None, padding="valid"):
+        return stock_input_conv(self, x, as_read(self, w), b, padding=padding)
+
+    def recurrent_conv(self, x, w):
+        return stock_recurrent_conv(self, x, as_read(self, w))
+
+    cell.input_conv, cell.recurrent_conv = input_conv, recurrent_conv

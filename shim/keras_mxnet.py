@@ -94,17 +94,25 @@ variable is set (bench.py sets process-wide settings for every implementation al
 - keras-mxnet resolved negative axes against `ndim`, which is 0 where MXNet infers no shape
   with an unknown batch (a recurrent layer's output before `__call__` sets its _keras_shape):
   Bidirectional's default concatenation stacked its directions along the batch ("dot shape
-  error: [32,6] X [12,3]"), and a sequence output's loss could not be weighed. shim/shapes.py
-  infers such shapes with the batch known. Tests:
-  test_bidirectional_concat_is_both_directions_side_by_side,
+  error: [32,6] X [12,3]"), and a sequence output's loss could not be weighed; where MXNet's
+  partial inference failed outright (an LSTM after a concatenation it inferred wrongly:
+  babi_memnn), the model could not be built. shim/shapes.py infers such shapes with the batch
+  known. Tests: test_bidirectional_concat_is_both_directions_side_by_side,
   test_backend_negative_axes_on_a_tensor_without_a_keras_shape,
-  test_sequence_output_trains_on_its_mean_loss
+  test_sequence_output_trains_on_its_mean_loss,
+  test_lstm_after_a_concatenation_mxnet_infers_wrongly
 - keras-mxnet's transposed convolutions let MXNet pad to Keras's output size (target_shape),
   which MXNet's oneDNN deconvolution fails to run wherever that padding isn't 0 (every
   padding='same' layer), and which crops an odd padding at the other end than Keras; its
   depthwise convolutions refused depth_multiplier != 1. shim/convolution.py gives MXNet Keras's
-  crop, and the multiplier as a grouped convolution.
-  Tests: test_conv2d_transpose_matches_keras, test_depthwise_conv2d_matches_keras
+  crop, and the multiplier as a grouped convolution. oneDNN also failed the backward pass of a
+  one-filter transposed convolution fed by a convolution ("could not create a primitive
+  descriptor for a reorder primitive"): it runs with a zero second filter, sliced off.
+  A channels_first ConvLSTM2D's convolutions read its (*kernel, in, out) kernels as (out, in,
+  *kernel) and could not be built: they now get them transposed (the weights keep Keras's layout).
+  Tests: test_conv2d_transpose_matches_keras, test_depthwise_conv2d_matches_keras,
+  test_one_filter_transposed_convolution_after_a_convolution_trains_as_keras,
+  test_conv_lstm2d_channels_first_computes_what_channels_last_does
 - keras-mxnet's K.shape was static (None for the batch), so GaussianNoise, GaussianDropout and
   AlphaDropout could not be built (a random tensor of shape (0, n)); K.in_train_phase chose its
   branch once, so a noise layer's noise went into predict too; and K.dropout ignored noise_shape
@@ -118,6 +126,11 @@ variable is set (bench.py sets process-wide settings for every implementation al
   started one element early; its 'same' average pooling counted the padding. shim/padding.py
   pads as Keras (the fused path uses it too). Tests: test_same_convolution_pads_as_keras,
   test_same_pooling_pads_and_averages_as_keras
+- keras-mxnet's K.identity evaluated its argument into a new variable, and Keras's Layer.__call__
+  copies with it an output that is the layer's input: no layer that returns its input unchanged
+  (Activation('linear'), ActivityRegularization) could be built ("InferShape pass cannot decide
+  shapes ... /input_1"). A tensor of the graph now gets MXNet's identity op (shim/identity.py).
+  Tests: test_layers_returning_their_input_build_predict_and_train
 - keras-mxnet's refusals named a backend function ("local_conv2d operator is not supported
   yet"), not the layer: raised while a layer is built, they now name it (and for the features
   known to be missing, what builds instead) (shim/refusals.py).
@@ -133,8 +146,8 @@ import os
 import warnings
 
 import shim
-from shim import (batchnorm, convolution, files, noise, padding, recurrent, refusals, shapes,
-                  weights)
+from shim import (batchnorm, convolution, files, identity, noise, padding, recurrent, refusals,
+                  shapes, weights)
 
 # The backend is chosen before keras reads its config file. Nothing else of Keras's
 # configuration is touched: layouts are asked for per layer (keras_models/).
@@ -279,6 +292,7 @@ def _import_keras():
     padding.patch(keras)
     refusals.patch(keras)
     noise.patch(keras)
+    identity.patch(keras)
     return keras
 
 

@@ -16,9 +16,13 @@ The same fault dropped the time axis from a sequence loss: Keras's weighted loss
 per-timestep losses of a 3-D output over the axes from the sample weights' rank to `ndim`, so
 LSTM(return_sequences=True) followed by Dense could not be trained on a 3-D target ("operands
 could not be broadcast together with shapes [4,5] [4]").
-Now, where MXNet infers nothing, the shape is inferred again with the inputs' unknown batch
-dimension set to 1 and then to 2: a dimension that comes out the same both times is known, one
-that follows the batch is reported unknown (0), as MXNet reports it.
+MXNet can also infer a wrong shape: Concat, one of whose inputs it cannot infer, takes that
+input's size along the axis as 0 (babi_memnn's `concatenate([Permute((2, 1))(...), q])`, (None,
+4, 12) and (None, 4, 16), came out (0, 4, 16)), and a later partial inference through it then
+fails outright: its LSTM's step ("dot shape error: [-1,16] X [28,8]").
+Now, where MXNet infers nothing, or its partial inference fails, the shape is inferred again with
+the inputs' unknown batch dimension set to 1 and then to 2: a dimension that comes out the same
+both times is known, one that follows the batch is reported unknown (0), as MXNet reports it.
 """
 
 
@@ -67,7 +71,13 @@ def patch(keras):
     stock_get_shape = symbol_cls._get_shape
 
     def _get_shape(self):
-        shape = stock_get_shape(self)
+        try:
+            shape = stock_get_shape(self)
+        except Exception:   # MXNetError: partial inference itself failed (see below)
+            found = None if hasattr(self, "_keras_shape") else inferred_shape(self.symbol)
+            if found is None:
+                raise
+            return found
         if shape or hasattr(self, "_keras_shape"):
             return shape
         return inferred_shape(self.symbol) or shape

@@ -171,3 +171,36 @@ def test_a_missing_reference_environment_is_one_line_and_exit_2(capsys, monkeypa
 
 def test_an_unknown_kind_is_exit_2(capsys):
     assert main(["--kind", "nonsense"]) == 2
+
+
+def test_fused_check_compares_a_model_whose_output_length_is_open():
+    # lstm_seq2seq's decoder takes sequences of any length: its targets were drawn from the
+    # declared output shape (None, None, 9), and the fused check failed ("cannot be compared:
+    # 'NoneType' object cannot be interpreted as an integer").
+    from conformance.cases import Case
+    from conformance.fused_check import check
+
+    def build(keras):
+        inputs = keras.layers.Input(shape=(None, 3))
+        hidden = keras.layers.LSTM(4, return_sequences=True)(inputs)
+        return keras.models.Model(inputs, keras.layers.Dense(2)(hidden))
+
+    row = check(Case("open-length", "layers", build, [((5, 3), "float32", 0)]))
+    assert row["fused"] == "verified" and row["fixes"] == "dense"
+
+
+def test_a_failed_case_leaves_no_pending_error_to_the_next():
+    # MXNet raises an operation's error at the next wait: examples.mnist_siamese 'failed' with
+    # the oneDNN error of examples.mnist_denoising_autoencoder, judged just before it.
+    import mxnet as mx
+    from conformance import stock
+    from conformance.cases import Case
+    from shim.keras_mxnet import keras
+
+    def build(keras):
+        mx.nd.random.uniform(1, 0, shape=(2,))   # fails when it runs: low > high
+        raise ValueError("this case cannot be built")
+
+    with pytest.raises(stock.Fails, match="cannot be built"):
+        stock.build(Case("failing", "layers", build, [((3,), "float32", 0)]), keras)
+    mx.nd.waitall()   # the next case's first wait: nothing of the failed case's is left

@@ -88,3 +88,51 @@ def test_depthwise_conv2d_matches_keras(multiplier, strides, shape):
     x = rng.normal(0, 1, (2,) + shape).astype(np.float32)
     expected = depthwise_same(x.astype(np.float64), kernel, (strides, strides)) + bias
     np.testing.assert_allclose(model.predict(x), expected, rtol=1e-4, atol=1e-4)
+
+
+def test_one_filter_transposed_convolution_after_a_convolution_trains_as_keras():
+    """Stock (and the shim before this mend): oneDNN failed the backward pass of a one-filter
+    Deconvolution fed by a convolution's output ("could not create a primitive descriptor for
+    a reorder primitive"; examples.mnist_denoising_autoencoder's last layer). One SGD step
+    moves its kernel by the gradient of the mean squared error, computed here in numpy: the
+    output is linear in the kernel, so each kernel element's gradient is the error against
+    that element's own transposed convolution."""
+    model = keras.models.Sequential([
+        layers.Conv2D(16, 1, input_shape=(5, 6, 3), use_bias=False),
+        layers.Conv2DTranspose(1, 3, padding="same")])
+    rng = np.random.default_rng(2)
+    weights = [rng.normal(0, 1, w.shape).astype(np.float32) for w in model.get_weights()]
+    model.set_weights(weights)
+    conv, kernel, bias = weights
+    hidden = X @ conv[0, 0]
+    out = transposed(hidden, kernel, bias, (1, 1), 1, (5, 6))
+    np.testing.assert_allclose(model.predict(X), out, rtol=1e-5, atol=1e-5)
+    error = 2 * out / out.size                       # d mean(out ** 2) / d out (target 0)
+    grad = np.zeros_like(kernel)
+    for index in np.ndindex(kernel.shape):
+        unit = np.zeros_like(kernel)
+        unit[index] = 1
+        grad[index] = (error * transposed(hidden, unit, 0, (1, 1), 1, (5, 6))).sum()
+    model.compile(keras.optimizers.SGD(lr=0.1), "mse")
+    model.train_on_batch(X, np.zeros(out.shape, np.float32))
+    np.testing.assert_allclose(model.get_weights()[1], kernel - 0.1 * grad, rtol=1e-4,
+                               atol=1e-5)
+
+
+@pytest.mark.parametrize("padding", ["valid", "same"])
+def test_conv_lstm2d_channels_first_computes_what_channels_last_does(padding):
+    # Stock: K.conv2d read the cell's (kh, kw, in, out) kernel as (out, in, kh, kw) under
+    # channels_first, and the layer failed to build ("broadcast_add ... [-1,3,3,4] [1,2,1,1]").
+    x = np.random.default_rng(3).normal(0, 1, (2, 3, 5, 5, 2)).astype(np.float32)
+    models = {f: keras.models.Sequential([layers.ConvLSTM2D(
+        2, 3, padding=padding, data_format=f, return_sequences=True,
+        input_shape=(3, 5, 5, 2) if f == "channels_last" else (3, 2, 5, 5))])
+        for f in ("channels_last", "channels_first")}
+    rng = np.random.default_rng(4)
+    weights = [rng.normal(0, 0.5, w.shape).astype(np.float32)
+               for w in models["channels_last"].get_weights()]
+    for model in models.values():
+        model.set_weights(weights)   # the same shapes: the kernels stay in Keras's layout
+    last = models["channels_last"].predict(x)
+    first = models["channels_first"].predict(x.transpose(0, 1, 4, 2, 3))
+    np.testing.assert_allclose(first.transpose(0, 1, 3, 4, 2), last, rtol=1e-5, atol=1e-5)

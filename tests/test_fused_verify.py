@@ -48,3 +48,20 @@ def test_mobilenet_fused_is_verified():
     y = keras.utils.to_categorical(rng.integers(0, 10, 8), 10)
     stock, fast = (verify.build(build, fixes) for fixes in (False, None))
     assert verify.first_difference(stock, fast, x, y, ["cpu(0)"]) is None
+
+
+def test_a_model_with_a_frozen_layer_is_compared():
+    # A frozen layer's weights (and a stateful layer's states) have no gradient array: reading
+    # one failed the comparison ("'NoneType' object has no attribute 'asnumpy'":
+    # examples.mnist_transfer_cnn, pretrained_word_embeddings, conv_lstm, lstm_stateful).
+    def build():
+        model = keras.models.Sequential([
+            layers.Dense(4, input_shape=(3,), trainable=False), layers.Dense(2)])
+        model.compile(keras.optimizers.SGD(lr=0.01), "mse")
+        return model
+
+    rng = np.random.default_rng(2)
+    x, y = rng.random((4, 3), dtype=np.float32), rng.random((4, 2), dtype=np.float32)
+    stock, fast = (verify.build(build, fixes) for fixes in (False, None))
+    assert verify.first_difference(stock, fast, x, y, ["cpu(0)"]) is None
+    assert [g.shape for g in verify.grads(stock)] == [(4, 2), (2,)]

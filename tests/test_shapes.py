@@ -75,3 +75,26 @@ def test_sequence_output_trains_on_its_mean_loss(unroll):
     y = np.random.default_rng(3).random((4, 5, 2), dtype=np.float32)
     expected = np.mean((model.predict(X) - y) ** 2)
     np.testing.assert_allclose(model.train_on_batch(X, y), expected, rtol=1e-5)
+
+
+@pytest.mark.parametrize("unroll", [False, True], ids=["default", "unrolled"])
+def test_lstm_after_a_concatenation_mxnet_infers_wrongly(unroll):
+    # babi_memnn's graph: MXNet's partial inference gives the concatenation (0, 4, 16), not
+    # (0, 4, 28) (it infers nothing for the permuted sum), and the LSTM's step after it failed
+    # to build ("dot shape error: [-1,16] X [28,8]"). It computes what an LSTM fed the
+    # concatenation directly computes.
+    story, question = layers.Input((12,)), layers.Input((4,))
+    m = layers.Embedding(22, 16)(story)
+    c = layers.Embedding(22, 4)(story)
+    q = layers.Embedding(22, 16)(question)
+    match = layers.Activation("softmax")(layers.dot([m, q], axes=(2, 2)))
+    joined = layers.concatenate([layers.Permute((2, 1))(layers.add([match, c])), q])
+    lstm = layers.LSTM(8, unroll=unroll)
+    model = keras.models.Model([story, question], lstm(joined))
+    model.set_weights(weights_like(model, 4))
+    rng = np.random.default_rng(5)
+    x = [rng.integers(0, 22, (3, 12)), rng.integers(0, 22, (3, 4))]
+    features = keras.models.Model([story, question], joined).predict(x)
+    alone = keras.models.Sequential([layers.LSTM(8, unroll=unroll, input_shape=(4, 28))])
+    alone.set_weights(lstm.get_weights())
+    np.testing.assert_allclose(model.predict(x), alone.predict(features), rtol=1e-5, atol=1e-6)

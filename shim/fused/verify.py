@@ -77,10 +77,13 @@ def same_weights(stock, fast):
 
 def grads(model):
     """The gradient of every trainable weight from the last training batch, summed over the
-    contexts (each holds its part's mean; the optimizer divides by their number)."""
+    contexts (each holds its part's mean; the optimizer divides by their number). A weight
+    MXNet computes no gradient for (a frozen layer's, a stateful layer's states) has no
+    gradient array (None) and is no trainable weight: it is skipped, not read."""
     group = model._module._curr_module._exec_group
     by_name = {name: sum(g.asnumpy() for g in per_device)
-               for name, per_device in zip(group.param_names, group.grad_arrays)}
+               for name, per_device in zip(group.param_names, group.grad_arrays)
+               if all(g is not None for g in per_device)}
     return [by_name[w.name] for w in model.trainable_weights]
 
 
