@@ -3,8 +3,9 @@ sha256 of the data it draws, DRAWING_VERSION and matplotlib's version, so regene
 same rows draws nothing (drawing is most of the report's time).
 
 The key holds no source code on purpose: refactoring the report must not redraw 180 PNGs.  So
-bump DRAWING_VERSION by hand whenever a change alters what a chart looks like (colours, labels,
-layout, which rows it plots); tests/test_report_is_current.py cannot see a stale look."""
+bump DRAWING_VERSION by hand whenever a change alters what a chart looks like (colours, labels
+and layout, cell/arms.py's arm labels and colours included, or which rows it plots):
+tests/test_report_is_current.py cannot see a stale look."""
 import hashlib
 
 import matplotlib
