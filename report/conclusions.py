@@ -4,8 +4,6 @@ Every number in a conclusion comes from the rows (through the same functions the
 use), and is quoted next to the claim it supports. Where the data cannot support a claim (one
 repeat, spread wider than the effect), the text says so instead of concluding.
 """
-import itertools
-
 from cell import arms
 from cell.arms import FUSED
 from report import frame
@@ -31,9 +29,10 @@ def _data_note(data):
 
 def _by_scenario_and_kind(ratios):
     """[((scenario, device kind, data), [ratios])], sorted; each group's ratios in their order."""
-    def key(r):
-        return r.scenario, device_kind(r.ctx), r.data
-    return [(k, list(same)) for k, same in itertools.groupby(sorted(ratios, key=key), key)]
+    keyed = [dict(scenario=r.scenario, kind=device_kind(r.ctx), data=r.data, ratio=r)
+             for r in ratios]
+    return [(key, [c["ratio"] for c in same])
+            for key, same in frame.grouped(keyed, ["scenario", "kind", "data"])]
 
 
 def overhead_conclusions(rows):

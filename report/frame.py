@@ -73,8 +73,10 @@ def as_frame(rows):
 
 def records(frame):
     """The frame's rows as dicts (None for blanks), for code that formats one row at a time."""
-    columns = list(frame.columns)   # a column at a time: itertuples indexes every cell
-    return [dict(zip(columns, row)) for row in zip(*(frame[c].tolist() for c in columns))]
+    # One conversion of the whole frame (numpy gives Python bools and ints as object): taking a
+    # column at a time, or itertuples, indexes each column of each view anew (most of the time).
+    columns = list(frame.columns)
+    return [dict(zip(columns, row)) for row in frame.to_numpy(dtype=object).tolist()]
 
 
 def once_per_frame(view):

@@ -5,8 +5,6 @@ report.frame's keys: the summary tables, the plots, the README and ratios.csv ag
 """
 from statistics import median
 
-from tabulate import tabulate
-
 from cell import noise
 
 from report import frame
