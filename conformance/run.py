@@ -109,8 +109,7 @@ def _judge(row, out, ref):
         if quantity in maxima:
             row[column] = f"{maxima[quantity]:.3g}"
     row["h5"] = "; ".join(filter(None, [out["h5_holds"], out["round_trip"]])) or "holds"
-    row["training"] = "random layers as LeakyReLU(alpha=1.0), the identity, in training" \
-        if out.get("derandomized") else "as built"
+    row["training"] = out.get("derandomized") or "as built"
     problems = [p for p in (first, None if row["h5"] == "holds" else f"h5: {row['h5']}") if p]
     row["stock"] = "differs" if problems else "matches"
     row["detail"] = "; ".join(problems)

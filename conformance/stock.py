@@ -164,12 +164,13 @@ def run(case, folder):
                          "sgd": SGD, "adam": ADAM})
     try:
         train = model
-        if exchange.write_derandomized(saved, os.path.join(folder, "train-stock.h5")):
+        described = exchange.write_derandomized(saved, os.path.join(folder, "train-stock.h5"))
+        if described:
             layout.convert_h5(os.path.join(folder, "train-stock.h5"),
                               os.path.join(folder, "train.h5"))
             train = keras.models.load_model(os.path.join(folder, "train-stock.h5"),
                                             compile=False)
-            out["derandomized"] = True
+            out["derandomized"] = described
         out["loss"], out["grad"], out["sgd"] = step(
             train, case, keras.optimizers.SGD(**SGD), weights, x, y)
         _, _, out["adam"] = step(train, case, keras.optimizers.Adam(**ADAM), weights, x, y)
