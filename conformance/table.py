@@ -186,8 +186,9 @@ keras-mxnet keeps current only for the last model compiled.
 
 Training-time randomness cannot be made the same on both sides (two generators), so a model
 with Dropout, SpatialDropout, AlphaDropout, GaussianDropout or GaussianNoise is trained with
-each such layer replaced by LeakyReLU(alpha=1.0), exactly the identity (the `training`
-column says so); its predictions are compared as built, in inference mode.
+each such layer replaced by LeakyReLU(alpha=1.0), exactly the identity, and a recurrent layer
+(or cell) with dropout or recurrent_dropout with both 0 (the `training` column says so); its
+predictions are compared as built, in inference mode.
 
 ## The tolerance
 
