@@ -118,6 +118,9 @@ variable is set (bench.py sets process-wide settings for every implementation al
   started one element early; its 'same' average pooling counted the padding. shim/padding.py
   pads as Keras (the fused path uses it too). Tests: test_same_convolution_pads_as_keras,
   test_same_pooling_pads_and_averages_as_keras
+- keras-mxnet's UpSampling2D(interpolation='bilinear') repeated pixels (its resize_images ignored
+  `interpolation`): it computes Keras's bilinear resize (half-pixel centers) with MXNet's
+  BilinearResize2D (shim/upsampling.py). Tests: test_bilinear_upsampling_matches_keras
 - keras-mxnet's refusals named a backend function ("local_conv2d operator is not supported
   yet"), not the layer: raised while a layer is built, they now name it (and for the features
   known to be missing, what builds instead) (shim/refusals.py).
@@ -134,7 +137,7 @@ import warnings
 
 import shim
 from shim import (batchnorm, convolution, files, noise, padding, recurrent, refusals, shapes,
-                  weights)
+                  upsampling, weights)
 
 # The backend is chosen before keras reads its config file. Nothing else of Keras's
 # configuration is touched: layouts are asked for per layer (keras_models/).
@@ -279,6 +282,7 @@ def _import_keras():
     padding.patch(keras)
     refusals.patch(keras)
     noise.patch(keras)
+    upsampling.patch(keras)
     return keras
 
 
