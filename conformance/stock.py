@@ -79,18 +79,34 @@ def ordered(model):
 
 
 def keyed(model):
-    """[(key, weight, class name, config)] for every weight Keras also has: `<layer>#<i>`."""
-    from shim.keras_mxnet import keras
-
+    """[(key, weight, class name, config)] for every weight Keras also has: `<layer>#<i>`, i
+    counting the layer's weights in the order tf.keras's `layer.weights` gives them (for a
+    model used as a layer: its layers' weights, layer by layer, where keras-mxnet's puts every
+    trainable weight first: the mnist_acgan generator's gradients were keyed to other weights)."""
     found = []
     for layer in model.layers:
-        inner = layer.layer if isinstance(layer, keras.layers.Wrapper) else layer
-        config = inner.get_config()
-        kept = [w for w in layer.weights
-                if not layout.mxnet_only(type(inner).__name__, config, w.name)]
-        found += [(f"{layer.name}#{i}", w, type(inner).__name__, config)
-                  for i, w in enumerate(kept)]
+        found += [(f"{layer.name}#{i}", w, class_name, config)
+                  for i, (w, class_name, config) in enumerate(_weights_of(layer))]
     return found
+
+
+def _weights_of(layer):
+    """[(weight, class name, config)] of the layer's weights Keras also has, in Keras's order,
+    with the class and config of the (innermost) layer that owns each."""
+    from shim.keras_mxnet import keras
+
+    if isinstance(layer, keras.engine.network.Network):
+        found, seen = [], set()
+        for inner in layer.layers:
+            for entry in _weights_of(inner):
+                if id(entry[0]) not in seen:   # a weight shared by two layers counts once
+                    seen.add(id(entry[0]))
+                    found.append(entry)
+        return found
+    inner = layer.layer if isinstance(layer, keras.layers.Wrapper) else layer
+    config = inner.get_config()
+    return [(w, type(inner).__name__, config) for w in layer.weights
+            if not layout.mxnet_only(type(inner).__name__, config, w.name)]
 
 
 def compiled(model, case, optimizer):

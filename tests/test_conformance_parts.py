@@ -114,6 +114,25 @@ def test_derandomized_config_takes_recurrent_dropout_to_zero_wrapped_and_in_cell
     assert layers[0]["config"]["name"] == "l" and layers[0]["class_name"] == "LSTM"
 
 
+def test_a_nested_models_weights_are_keyed_layer_by_layer_as_tf_keras_orders_them():
+    # tf.keras's `weights` of a model used as a layer go layer by layer; keras-mxnet's put
+    # every trainable weight first, so the mnist_acgan generator's gradients after its first
+    # BatchNormalization were compared with other weights' (inf).
+    from shim.keras_mxnet import keras
+    from conformance import stock
+
+    L = keras.layers
+    inner = keras.models.Sequential([L.Dense(3, input_shape=(2,), name="d1"),
+                                     L.BatchNormalization(name="bn"), L.Dense(1, name="d2")],
+                                    name="inner")
+    x = L.Input((2,))
+    model = keras.models.Model(x, inner(x))
+    keys = {key: w.name for key, w, _, _ in stock.keyed(model)}
+    owners = [keys[f"inner#{i}"].split("/")[0] for i in range(8)]
+    assert owners == ["d1", "d1", "bn", "bn", "bn", "bn", "d2", "d2"]
+    assert "moving_variance" in keys["inner#5"] and "kernel" in keys["inner#6"]
+
+
 def test_the_tolerance_holds_float32_rounding_and_catches_a_real_difference():
     keras = np.random.default_rng(2).normal(size=(64,)).astype(np.float32)
     assert verdict.within(keras, keras * (1 + 1e-6))[0]
