@@ -44,9 +44,21 @@ def data_format(keras, value):
         keras.backend.set_image_data_format(before)
 
 
-def build(case, keras):
+def nudged(arrays, seed):
+    """Each float array with its elements moved by one unit in the last place, up, down or
+    not at all, drawn from `seed`: the rounding any float32 computation already makes."""
+    rng = np.random.default_rng(seed)
+    return [a if a.dtype.kind != "f" else
+            np.where(rng.integers(0, 2, a.shape).astype(bool), a,
+                     np.nextafter(a, np.where(rng.integers(0, 2, a.shape).astype(bool),
+                                              np.inf, -np.inf).astype(a.dtype)))
+            for a in arrays]
+
+
+def build(case, keras, nudge=False):
     """The case's model with its drawn weights (or Fails); seeds fixed so that anything a
-    builder draws is drawn alike every time."""
+    builder draws is drawn alike every time; nudge: the weights nudged by one unit in the last
+    place (verdict.py's conditioning)."""
     import mxnet as mx
 
     # Layer names (and so the keys `<layer>#<i>` the fixtures hold) restart with each case,
@@ -62,7 +74,7 @@ def build(case, keras):
         raise Fails(f"fails to build: {one_line(error)}") from error
     weights = draw_weights(case, [(w.name, tuple(int(d) for d in w.shape))
                                   for w in ordered(model)])
-    return model, weights
+    return model, (nudged(weights, case.seed() + 3) if nudge else weights)
 
 
 def fresh_learning_phase(keras):
@@ -152,17 +164,22 @@ def step(model, case, optimizer, weights, x, y):
     return loss, found, after
 
 
-def run(case, folder):
-    """Everything stock computes for the case; the reference's files written to `folder`."""
+def run(case, folder, nudge=False):
+    """Everything stock computes for the case; the reference's files written to `folder`.
+    nudge: from inputs and weights nudged by one unit in the last place (`nudged`), to measure
+    how far float32 rounding alone moves what it computes (verdict.py)."""
     from shim.keras_mxnet import keras
 
     os.makedirs(folder, exist_ok=True)
-    model, weights = build(case, keras)
+    model, weights = build(case, keras, nudge)
     out = {}
     try:
         compiled(model, case, keras.optimizers.SGD(**SGD))   # the active model from here on
         model.set_weights(weights)
         x = case.draw_inputs()
+        if nudge:   # not drawn integers (tokens, classes): those are no rounding
+            x = [n if high == 0 else a for a, n, (_, _, high)
+                 in zip(x, nudged(x, case.seed() + 4), case.inputs)]
         out["pred"] = predict(model, x, case.batch)
         y = case.draw_targets(out["pred"])
         saved = os.path.join(folder, "stock.h5")

@@ -166,6 +166,45 @@ def test_compare_names_the_first_quantity_that_differs():
     assert verdict.compare(stock, ref)[1] == "only Keras has the gradient of d#0"
 
 
+def test_an_ill_conditioned_training_quantity_is_judged_within_its_own_spread_only():
+    # ResNet50 at batch 2: stock nudged by one ulp moves its gradients by ~1e5, as far as
+    # they are from Keras's; a well-conditioned tensor keeps the float32 tolerance, and
+    # predictions never get a spread.
+    rng = np.random.default_rng(4)
+    keras_grad = rng.normal(size=(1000,)) * 1e5
+    ours = {"pred": [np.ones(3)], "loss": 1.0, "grad": {"w#0": keras_grad + 3e4},
+            "sgd": {"w#0": np.ones(2)}, "adam": {"w#0": np.ones(2)}}
+    nudged = dict(ours, grad={"w#0": keras_grad + 3e4 - rng.normal(size=1000) * 1e4},
+                  loss=1.0 + 1e-9)
+    ref = {"pred/0": np.ones(3), "loss": np.array(1.0), "grad/w#0": keras_grad,
+           "sgd/w#0": np.ones(2), "adam/w#0": np.ones(2)}
+    assert verdict.compare(ours, ref)[1].startswith("the gradient of w#0 differs")
+    spreads = verdict.spread(ours, nudged)
+    assert set(spreads) == {"loss", "grad/w#0", "sgd/w#0", "adam/w#0"}   # no pred
+    assert verdict.compare(ours, ref, spreads)[1] is None
+    off = dict(ours, loss=1.01)   # the loss's own spread is 1e-9: 0.01 still differs
+    assert verdict.compare(off, ref, spreads)[1].startswith("the loss differs")
+    far = dict(ours, grad={"w#0": keras_grad + 1e7})   # far beyond 8 x the spread
+    assert verdict.compare(far, ref, spreads)[1].startswith("the gradient of w#0 differs")
+    # an application's tensor is a digest: its norm gets 8 x the spread's norm as slack
+    packed = {"grad/w#0": {"shape": (1000,), "sample": keras_grad[fixtures.positions(1000, 8)],
+                           "absmax": float(np.abs(keras_grad).max()),
+                           "norm": float(np.sqrt((keras_grad ** 2).sum()))}}
+    assert not verdict.against(packed["grad/w#0"], ours["grad"]["w#0"])[0]
+    assert verdict.against(packed["grad/w#0"], ours["grad"]["w#0"], spreads["grad/w#0"])[0]
+
+
+def test_nudged_moves_floats_by_at_most_one_ulp_and_leaves_integers():
+    from conformance import stock
+
+    a = np.random.default_rng(5).normal(size=(50, 20)).astype(np.float32)
+    tokens = np.arange(6, dtype=np.int32)
+    moved, same = stock.nudged([a, tokens], 9)
+    steps = (moved - a) / np.spacing(np.abs(a))
+    assert moved.dtype == np.float32 and set(np.unique(np.abs(steps))) <= {0.0, 1.0}
+    assert 0.3 < (steps != 0).mean() < 0.7 and same is tokens
+
+
 def test_corpus_covers_every_exported_layer_class_and_application():
     import inspect
 
