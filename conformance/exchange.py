@@ -6,7 +6,8 @@ a LeakyReLU(alpha=1.0) under the same name, exactly the identity with gradient 1
 so that both train the same deterministic function; a plain identity would do in Keras, but
 keras-mxnet cannot build a layer that returns its input as it is (Dropout(0.0),
 Activation('linear'): it evaluates the copy it makes of it with an unknown batch size), and
-cannot train a GaussianNoise at all), data.npz (inputs
+cannot train a GaussianNoise at all; and each recurrent layer's or cell's dropout and
+recurrent_dropout 0, as their masks are drawn by two generators too), data.npz (inputs
 x0.., targets y0..) and case.json (the loss, the optimizers' settings, the case's name).
 Coming back: reference.npz, `pred/i`, `loss`, `grad/<layer>#<i>`, `sgd/<layer>#<i>`,
 `adam/<layer>#<i>` (Keras's layout; i counts the layer's weights, trainable first, as both
@@ -21,6 +22,10 @@ import numpy as np
 
 RANDOM_OPTIONS = {"Dropout", "SpatialDropout1D", "SpatialDropout2D", "SpatialDropout3D",
                   "AlphaDropout", "GaussianDropout", "GaussianNoise"}
+# A recurrent layer's or cell's own random masks (LSTM, GRU, SimpleRNN, ConvLSTM2D, their cells)
+RECURRENT_DROPOUT = ("dropout", "recurrent_dropout")
+LAYERS_AS_IDENTITY = "random layers as LeakyReLU(alpha=1.0), the identity"
+NO_RECURRENT_DROPOUT = "recurrent layers' dropout and recurrent_dropout 0"
 
 
 def folder_name(case_name):
@@ -55,8 +60,10 @@ def read_json(path):
 
 def derandomized(model_config):
     """A saved model's config with every training-time random layer the identity
-    (LeakyReLU(alpha=1.0), of the same name), wrapped layers included; (config, how many)."""
-    changed = 0
+    (LeakyReLU(alpha=1.0), of the same name), wrapped layers included, and every recurrent
+    layer's or cell's dropout and recurrent_dropout 0; (config, how many layers changed,
+    in training: what was changed, in words; '' where nothing was)."""
+    changed, kinds = 0, []
 
     def walk(node):
         nonlocal changed
@@ -67,6 +74,13 @@ def derandomized(model_config):
                 node["config"] = {"name": old["name"], "trainable": old.get("trainable", True),
                                   "alpha": 1.0}
                 changed += 1
+                kinds.append(LAYERS_AS_IDENTITY)
+            config = node.get("config")
+            if isinstance(config, dict) and "recurrent_dropout" in config and \
+                    any(config.get(k) for k in RECURRENT_DROPOUT):
+                config.update({k: 0.0 for k in RECURRENT_DROPOUT if k in config})
+                changed += 1
+                kinds.append(NO_RECURRENT_DROPOUT)
             for value in node.values():
                 walk(value)
         elif isinstance(node, list):
@@ -74,24 +88,26 @@ def derandomized(model_config):
                 walk(value)
 
     walk(model_config)
-    return model_config, changed
+    described = ", ".join(k for k in (LAYERS_AS_IDENTITY, NO_RECURRENT_DROPOUT) if k in kinds)
+    return model_config, changed, described + ", in training" if described else ""
 
 
 def write_derandomized(source, target):
     """A copy of the h5 model `source` without training-time randomness (its weights as they
-    are: the layers replaced have none); False if it has none."""
+    are: the layers replaced have none, a recurrent layer keeps its own); what was changed, in
+    words, or '' if it has none."""
     import shutil
 
     import h5py
 
     with h5py.File(source, "r") as f:
-        config, changed = derandomized(json.loads(_text(f.attrs["model_config"])))
+        config, changed, described = derandomized(json.loads(_text(f.attrs["model_config"])))
     if not changed:
-        return False
+        return ""
     shutil.copyfile(source, target)
     with h5py.File(target, "r+") as f:
         f.attrs["model_config"] = json.dumps(config).encode("utf8")
-    return True
+    return described
 
 
 def h5_weights(path):

@@ -116,7 +116,8 @@ ROWS = [
     row("ReLU", {}, [(6,)], [("max_value", 0.5), ("negative_slope", 0.1), ("threshold", 0.2)]),
     row("BatchNormalization", {}, [(5,)], [("center", False), ("scale", False),
                                            ("momentum", 0.5)]),
-    row("BatchNormalization", {"axis": 1}, [(2, 3, 3)], []),
+    # keras-applications' epsilon (DenseNet, ResNet50): MXNet must not clamp it
+    row("BatchNormalization", {"axis": 1}, [(2, 3, 3)], [("epsilon", 1.001e-5)]),
     row("Embedding", {"input_dim": 10, "output_dim": 3}, [(5,)], [("input_length", 5)], ints=10),
     row("Embedding", {"input_dim": 10, "output_dim": 3, "mask_zero": True}, [(5,)], ints=10,
         after=[("LSTM", {"units": 2})]),

@@ -96,24 +96,46 @@ def evaluate(case, folder=FIXTURES, fused=True):
         row["detail"] = "the case's inputs changed since its fixture was made: run " \
                         "`python -m conformance reference --case NAME`"
     else:
-        _judge(row, out, ref)
+        _judge(row, out, ref, case)
     if fused:
         row.update(_fused(case))
     return row
 
 
-def _judge(row, out, ref):
+def _judge(row, out, ref, case=None):
     maxima, first = verdict.compare(out, ref)
+    conditioned = ""
+    if first and case is not None and not first.startswith(("the predictions", "only")):
+        first, conditioned = _within_conditioning(case, out, ref, first)
     for quantity, column in (("pred", "predictions"), ("loss", "loss"), ("grad", "gradients"),
                              ("sgd", "sgd_step"), ("adam", "adam_step")):
         if quantity in maxima:
             row[column] = f"{maxima[quantity]:.3g}"
     row["h5"] = "; ".join(filter(None, [out["h5_holds"], out["round_trip"]])) or "holds"
-    row["training"] = "random layers as LeakyReLU(alpha=1.0), the identity, in training" \
-        if out.get("derandomized") else "as built"
+    row["training"] = out.get("derandomized") or "as built"
     problems = [p for p in (first, None if row["h5"] == "holds" else f"h5: {row['h5']}") if p]
     row["stock"] = "differs" if problems else "matches"
-    row["detail"] = "; ".join(problems)
+    row["detail"] = "; ".join(problems) or conditioned
+
+
+def _within_conditioning(case, out, ref, first):
+    """(what still differs or None, the note saying so) once the training quantities are
+    judged within CONDITIONED x how far stock moves with its inputs and weights nudged by one
+    unit in the last place (verdict.py); the nudged run failing leaves the verdict as it was."""
+    with tempfile.TemporaryDirectory(prefix="conformance-") as work:
+        try:
+            nudged = stock.run(case, work, nudge=True)
+        except stock.Fails:
+            return first, ""
+    spreads = verdict.spread(out, nudged)
+    _, still = verdict.compare(out, ref, spreads)
+    largest = {q: max((s[0] for k, s in spreads.items() if k.split("/")[0] == q), default=0.0)
+               for q in ("loss", "grad")}
+    note = (f"ill-conditioned in training: inputs and weights nudged by one ulp move stock's "
+            f"loss by {largest['loss']:.3g} and its gradients by up to {largest['grad']:.3g}")
+    if still:
+        return f"{still}, beyond {verdict.CONDITIONED} x its float32 conditioning ({note})", ""
+    return None, f"training within {verdict.CONDITIONED} x its float32 conditioning ({note})"
 
 
 def _fused(case):

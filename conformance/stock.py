@@ -57,9 +57,21 @@ def data_format(keras, value):
         keras.backend.set_image_data_format(before)
 
 
-def build(case, keras):
+def nudged(arrays, seed):
+    """Each float array with its elements moved by one unit in the last place, up, down or
+    not at all, drawn from `seed`: the rounding any float32 computation already makes."""
+    rng = np.random.default_rng(seed)
+    return [a if a.dtype.kind != "f" else
+            np.where(rng.integers(0, 2, a.shape).astype(bool), a,
+                     np.nextafter(a, np.where(rng.integers(0, 2, a.shape).astype(bool),
+                                              np.inf, -np.inf).astype(a.dtype)))
+            for a in arrays]
+
+
+def build(case, keras, nudge=False):
     """The case's model with its drawn weights (or Fails); seeds fixed so that anything a
-    builder draws is drawn alike every time."""
+    builder draws is drawn alike every time; nudge: the weights nudged by one unit in the last
+    place (verdict.py's conditioning)."""
     import mxnet as mx
 
     # Layer names (and so the keys `<layer>#<i>` the fixtures hold) restart with each case,
@@ -76,7 +88,7 @@ def build(case, keras):
         raise Fails(f"fails to build: {one_line(error)}") from error
     weights = draw_weights(case, [(w.name, tuple(int(d) for d in w.shape))
                                   for w in ordered(model)])
-    return model, weights
+    return model, (nudged(weights, case.seed() + 3) if nudge else weights)
 
 
 def fresh_learning_phase(keras):
@@ -93,18 +105,34 @@ def ordered(model):
 
 
 def keyed(model):
-    """[(key, weight, class name, config)] for every weight Keras also has: `<layer>#<i>`."""
-    from shim.keras_mxnet import keras
-
+    """[(key, weight, class name, config)] for every weight Keras also has: `<layer>#<i>`, i
+    counting the layer's weights in the order tf.keras's `layer.weights` gives them (for a
+    model used as a layer: its layers' weights, layer by layer, where keras-mxnet's puts every
+    trainable weight first: the mnist_acgan generator's gradients were keyed to other weights)."""
     found = []
     for layer in model.layers:
-        inner = layer.layer if isinstance(layer, keras.layers.Wrapper) else layer
-        config = inner.get_config()
-        kept = [w for w in layer.weights
-                if not layout.mxnet_only(type(inner).__name__, config, w.name)]
-        found += [(f"{layer.name}#{i}", w, type(inner).__name__, config)
-                  for i, w in enumerate(kept)]
+        found += [(f"{layer.name}#{i}", w, class_name, config)
+                  for i, (w, class_name, config) in enumerate(_weights_of(layer))]
     return found
+
+
+def _weights_of(layer):
+    """[(weight, class name, config)] of the layer's weights Keras also has, in Keras's order,
+    with the class and config of the (innermost) layer that owns each."""
+    from shim.keras_mxnet import keras
+
+    if isinstance(layer, keras.engine.network.Network):
+        found, seen = [], set()
+        for inner in layer.layers:
+            for entry in _weights_of(inner):
+                if id(entry[0]) not in seen:   # a weight shared by two layers counts once
+                    seen.add(id(entry[0]))
+                    found.append(entry)
+        return found
+    inner = layer.layer if isinstance(layer, keras.layers.Wrapper) else layer
+    config = inner.get_config()
+    return [(w, type(inner).__name__, config) for w in layer.weights
+            if not layout.mxnet_only(type(inner).__name__, config, w.name)]
 
 
 def compiled(model, case, optimizer):
@@ -150,17 +178,22 @@ def step(model, case, optimizer, weights, x, y):
     return loss, found, after
 
 
-def run(case, folder):
-    """Everything stock computes for the case; the reference's files written to `folder`."""
+def run(case, folder, nudge=False):
+    """Everything stock computes for the case; the reference's files written to `folder`.
+    nudge: from inputs and weights nudged by one unit in the last place (`nudged`), to measure
+    how far float32 rounding alone moves what it computes (verdict.py)."""
     from shim.keras_mxnet import keras
 
     os.makedirs(folder, exist_ok=True)
-    model, weights = build(case, keras)
+    model, weights = build(case, keras, nudge)
     out = {}
     try:
         compiled(model, case, keras.optimizers.SGD(**SGD))   # the active model from here on
         model.set_weights(weights)
         x = case.draw_inputs()
+        if nudge:   # not drawn integers (tokens, classes): those are no rounding
+            x = [n if high == 0 else a for a, n, (_, _, high)
+                 in zip(x, nudged(x, case.seed() + 4), case.inputs)]
         out["pred"] = predict(model, x, case.batch)
         y = case.draw_targets(out["pred"])
         saved = os.path.join(folder, "stock.h5")
@@ -179,12 +212,13 @@ def run(case, folder):
                          "sgd": SGD, "adam": ADAM})
     try:
         train = model
-        if exchange.write_derandomized(saved, os.path.join(folder, "train-stock.h5")):
+        described = exchange.write_derandomized(saved, os.path.join(folder, "train-stock.h5"))
+        if described:
             layout.convert_h5(os.path.join(folder, "train-stock.h5"),
                               os.path.join(folder, "train.h5"))
             train = keras.models.load_model(os.path.join(folder, "train-stock.h5"),
                                             compile=False)
-            out["derandomized"] = True
+            out["derandomized"] = described
         out["loss"], out["grad"], out["sgd"] = step(
             train, case, keras.optimizers.SGD(**SGD), weights, x, y)
         _, _, out["adam"] = step(train, case, keras.optimizers.Adam(**ADAM), weights, x, y)

@@ -4,52 +4,94 @@ The tolerance is shim/fused/verify.py's, chosen there once for float32 and used 
 quantity here alike: |stock - keras| <= rtol |keras| + atol elementwise, rtol 2e-4, atol the
 larger of 2e-6 and 2e-5 times the largest |element| of Keras's tensor (a sum of many float32
 terms rounds to ~1e-7 of its largest terms, so an element near zero is judged on its tensor's
-scale). Nothing here is looser.
+scale).
+
+One looser rule, for the training quantities (loss, gradients, SGD and Adam steps) only, and
+only where float32 cannot do better: some models are ill-conditioned in training (a
+BatchNormalization in training mode over 2 values per channel, at a 1x1 map of an application
+at batch 2, divides by sqrt(var + eps) with var near 0, and stacks of them amplify float32
+rounding up to 1e11; a cross-entropy of a tanh output takes log(p) at p ~ 1e-4, a difference of
+O(1) terms). There, keras-mxnet differs from itself by as much as from Keras when its inputs
+and weights move by one unit in the last place (measured: stock against Keras / stock against
+itself so nudged, 0.3 to 2 on the applications and the mnist_acgan generator), so the
+float32 tolerance cannot tell a defect from rounding. Such a quantity is judged within
+CONDITIONED x that spread, tensor by tensor (`spread`, from stock.run(nudge=True)): 8, for
+the ratio's spread from tensor to tensor. Predictions (inference mode) keep the float32
+tolerance, and the row says that its training was judged so, and how large the spread was.
 """
 import numpy as np
 
 from shim.fused.verify import SCALE_ATOL, TOLERANCE
 
+CONDITIONED = 8
+TRAINING = ("loss", "grad", "sgd", "adam")
 QUANTITIES = (("pred", "predictions"), ("loss", "loss"), ("grad", "gradient of"),
               ("sgd", "SGD step of"), ("adam", "Adam step of"))
 
 
-def within(reference, stock, absmax=None):
-    """(holds, max |difference|) of a stock array against Keras's."""
+def within(reference, stock, absmax=None, slack=0.0):
+    """(holds, max |difference|) of a stock array against Keras's; slack: a larger atol
+    (CONDITIONED x the spread, for an ill-conditioned quantity)."""
     reference = np.asarray(reference, np.float64)
     stock = np.asarray(stock, np.float64)
     if reference.shape != stock.shape:
         return False, float("inf")
     scale = float(np.abs(reference).max(initial=0)) if absmax is None else float(absmax)
-    atol = max(TOLERANCE["atol"], SCALE_ATOL * scale)
+    atol = max(TOLERANCE["atol"], SCALE_ATOL * scale, slack)
     diff = float(np.abs(stock - reference).max(initial=0))
     return bool(np.allclose(stock, reference, rtol=TOLERANCE["rtol"], atol=atol)), diff
 
 
-def against(reference, stock):
-    """A fixture's entry (an array, or a digest) against stock's full array."""
+def against(reference, stock, spread=(0.0, 0.0)):
+    """A fixture's entry (an array, or a digest) against stock's full array; spread: (max
+    |difference|, L2 norm of the difference) of stock against itself nudged, or zeros."""
     from conformance.fixtures import positions
 
     stock = np.asarray(stock)
+    slack, norm_slack = (CONDITIONED * s for s in spread)
     if not isinstance(reference, dict):
-        return within(reference, stock)
+        return within(reference, stock, slack=slack)
     if tuple(int(d) for d in reference["shape"]) != stock.shape:
         return False, float("inf")
     flat = stock.astype(np.float64).ravel()
     sample = reference["sample"]
-    holds, diff = within(sample, flat[positions(flat.size, len(sample))], reference["absmax"])
+    holds, diff = within(sample, flat[positions(flat.size, len(sample))], reference["absmax"],
+                         slack)
     norm_holds = abs(np.sqrt((flat ** 2).sum()) - reference["norm"]) <= \
-        TOLERANCE["rtol"] * reference["norm"] + SCALE_ATOL * reference["absmax"] * np.sqrt(flat.size)
+        TOLERANCE["rtol"] * reference["norm"] + \
+        SCALE_ATOL * reference["absmax"] * np.sqrt(flat.size) + norm_slack
     return holds and bool(norm_holds), diff
 
 
-def compare(stock, reference):
-    """{quantity: max |difference|}, and the first thing that differs (None: all match)."""
-    maxima, first = {}, None
-    stock_entries = {"loss": stock["loss"]}
-    stock_entries.update({f"pred/{i}": p for i, p in enumerate(stock["pred"])})
+def entries(stock):
+    """{key: array} of what stock computed, keyed as the fixtures are."""
+    found = {"loss": stock["loss"]}
+    found.update({f"pred/{i}": p for i, p in enumerate(stock["pred"])})
     for q in ("grad", "sgd", "adam"):
-        stock_entries.update({f"{q}/{k}": v for k, v in stock[q].items()})
+        found.update({f"{q}/{k}": v for k, v in stock[q].items()})
+    return found
+
+
+def spread(stock, nudged):
+    """{training key: (max |difference|, L2 norm of the difference)} between stock's results
+    and stock's own with its inputs and weights nudged by one unit in the last place."""
+    ours, theirs = entries(stock), entries(nudged)
+    found = {}
+    for key, value in ours.items():
+        if key.split("/")[0] in TRAINING and key in theirs and \
+                np.shape(value) == np.shape(theirs[key]):
+            diff = np.abs(np.asarray(value, np.float64) - np.asarray(theirs[key], np.float64))
+            if not np.isfinite(diff).all():
+                continue   # no slack from a spread that is not finite
+            found[key] = (float(diff.max(initial=0)), float(np.sqrt((diff ** 2).sum())))
+    return found
+
+
+def compare(stock, reference, spreads=None):
+    """{quantity: max |difference|}, and the first thing that differs (None: all match);
+    spreads (from `spread`): judge each training quantity within CONDITIONED x its own."""
+    maxima, first = {}, None
+    stock_entries = entries(stock)
     ref_keys = {k for k in reference if k.split("/")[0] in dict(QUANTITIES)}
     for key in sorted(set(stock_entries) | ref_keys, key=_order):
         quantity, _, weight = key.partition("/")
@@ -60,7 +102,8 @@ def compare(stock, reference):
             first = first or f"only {side} has the {what}"
             maxima[quantity] = float("inf")
             continue
-        holds, diff = against(reference[key], stock_entries[key])
+        holds, diff = against(reference[key], stock_entries[key],
+                              (spreads or {}).get(key, (0.0, 0.0)))
         maxima[quantity] = max(maxima.get(quantity, 0.0), diff)
         if not holds and first is None:
             verb = "differ" if quantity == "pred" else "differs"

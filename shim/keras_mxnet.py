@@ -131,6 +131,14 @@ variable is set (bench.py sets process-wide settings for every implementation al
   (Activation('linear'), ActivityRegularization) could be built ("InferShape pass cannot decide
   shapes ... /input_1"). A tensor of the graph now gets MXNet's identity op (shim/identity.py).
   Tests: test_layers_returning_their_input_build_predict_and_train
+- keras-mxnet's UpSampling2D(interpolation='bilinear') repeated pixels (its resize_images ignored
+  `interpolation`): it computes Keras's bilinear resize (half-pixel centers) with MXNet's
+  BilinearResize2D (shim/upsampling.py). Tests: test_bilinear_upsampling_matches_keras
+- keras-mxnet's binary cross-entropy took log(p) of the clipped output where Keras takes
+  log(p + eps) (log(2 eps), not log(eps), where an output reaches the clip), and clipped the
+  sigmoid of logits where Keras computes from the logits unclipped (shim/losses.py).
+  Tests: test_binary_crossentropy_is_keras_at_the_clip_too,
+  test_binary_crossentropy_from_logits_is_unclipped
 - keras-mxnet's refusals named a backend function ("local_conv2d operator is not supported
   yet"), not the layer: raised while a layer is built, they now name it (and for the features
   known to be missing, what builds instead) (shim/refusals.py).
@@ -146,8 +154,8 @@ import os
 import warnings
 
 import shim
-from shim import (batchnorm, convolution, files, identity, noise, padding, recurrent, refusals,
-                  shapes, weights)
+from shim import (batchnorm, convolution, files, identity, losses, noise, padding, recurrent,
+                  refusals, shapes, upsampling, weights)
 
 # The backend is chosen before keras reads its config file. Nothing else of Keras's
 # configuration is touched: layouts are asked for per layer (keras_models/).
@@ -293,6 +301,8 @@ def _import_keras():
     refusals.patch(keras)
     noise.patch(keras)
     identity.patch(keras)
+    upsampling.patch(keras)
+    losses.patch(keras)
     return keras
 
 

@@ -80,13 +80,57 @@ def test_derandomized_config_replaces_every_random_layer_nested_too():
         {"class_name": "TimeDistributed", "config": {"name": "t", "layer": {
             "class_name": "GaussianNoise", "config": {"name": "g", "stddev": 1.0}}}},
         {"class_name": "Dense", "config": {"name": "x", "units": 2}}]}}
-    out, changed = exchange.derandomized(json.loads(json.dumps(config)))
+    out, changed, described = exchange.derandomized(json.loads(json.dumps(config)))
     assert changed == 2
+    assert described == "random layers as LeakyReLU(alpha=1.0), the identity, in training"
     layers = out["config"]["layers"]
     assert layers[0] == {"class_name": "LeakyReLU",
                          "config": {"name": "d", "alpha": 1.0, "trainable": True}}
     assert layers[1]["config"]["layer"]["class_name"] == "LeakyReLU"
     assert layers[2]["class_name"] == "Dense"
+
+
+def test_derandomized_config_takes_recurrent_dropout_to_zero_wrapped_and_in_cells_too():
+    # imdb_lstm's LSTM(dropout=0.2, recurrent_dropout=0.2) trained with masks drawn by two
+    # generators: its loss differed from Keras's by 9e-4 (examples.imdb_lstm).
+    config = {"class_name": "Model", "config": {"layers": [
+        {"class_name": "LSTM", "config": {"name": "l", "dropout": 0.2,
+                                          "recurrent_dropout": 0.2}},
+        {"class_name": "Bidirectional", "config": {"name": "b", "layer": {
+            "class_name": "GRU", "config": {"name": "g", "dropout": 0.0,
+                                            "recurrent_dropout": 0.5}}}},
+        {"class_name": "RNN", "config": {"name": "r", "cell": {
+            "class_name": "SimpleRNNCell", "config": {"name": "c", "dropout": 0.1,
+                                                      "recurrent_dropout": 0.0}}}},
+        {"class_name": "GRU", "config": {"name": "plain", "dropout": 0.0,
+                                         "recurrent_dropout": 0.0}}]}}
+    out, changed, described = exchange.derandomized(json.loads(json.dumps(config)))
+    assert changed == 3
+    assert described == "recurrent layers' dropout and recurrent_dropout 0, in training"
+    layers = out["config"]["layers"]
+    for inner in (layers[0]["config"], layers[1]["config"]["layer"]["config"],
+                  layers[2]["config"]["cell"]["config"], layers[3]["config"]):
+        assert inner["dropout"] == 0.0 and inner["recurrent_dropout"] == 0.0
+    assert layers[0]["config"]["name"] == "l" and layers[0]["class_name"] == "LSTM"
+
+
+def test_a_nested_models_weights_are_keyed_layer_by_layer_as_tf_keras_orders_them():
+    # tf.keras's `weights` of a model used as a layer go layer by layer; keras-mxnet's put
+    # every trainable weight first, so the mnist_acgan generator's gradients after its first
+    # BatchNormalization were compared with other weights' (inf).
+    from shim.keras_mxnet import keras
+    from conformance import stock
+
+    L = keras.layers
+    inner = keras.models.Sequential([L.Dense(3, input_shape=(2,), name="d1"),
+                                     L.BatchNormalization(name="bn"), L.Dense(1, name="d2")],
+                                    name="inner")
+    x = L.Input((2,))
+    model = keras.models.Model(x, inner(x))
+    keys = {key: w.name for key, w, _, _ in stock.keyed(model)}
+    owners = [keys[f"inner#{i}"].split("/")[0] for i in range(8)]
+    assert owners == ["d1", "d1", "bn", "bn", "bn", "bn", "d2", "d2"]
+    assert "moving_variance" in keys["inner#5"] and "kernel" in keys["inner#6"]
 
 
 def test_the_tolerance_holds_float32_rounding_and_catches_a_real_difference():
@@ -120,6 +164,45 @@ def test_compare_names_the_first_quantity_that_differs():
     assert maxima["pred"] == 0
     stock["grad"] = {}
     assert verdict.compare(stock, ref)[1] == "only Keras has the gradient of d#0"
+
+
+def test_an_ill_conditioned_training_quantity_is_judged_within_its_own_spread_only():
+    # ResNet50 at batch 2: stock nudged by one ulp moves its gradients by ~1e5, as far as
+    # they are from Keras's; a well-conditioned tensor keeps the float32 tolerance, and
+    # predictions never get a spread.
+    rng = np.random.default_rng(4)
+    keras_grad = rng.normal(size=(1000,)) * 1e5
+    ours = {"pred": [np.ones(3)], "loss": 1.0, "grad": {"w#0": keras_grad + 3e4},
+            "sgd": {"w#0": np.ones(2)}, "adam": {"w#0": np.ones(2)}}
+    nudged = dict(ours, grad={"w#0": keras_grad + 3e4 - rng.normal(size=1000) * 1e4},
+                  loss=1.0 + 1e-9)
+    ref = {"pred/0": np.ones(3), "loss": np.array(1.0), "grad/w#0": keras_grad,
+           "sgd/w#0": np.ones(2), "adam/w#0": np.ones(2)}
+    assert verdict.compare(ours, ref)[1].startswith("the gradient of w#0 differs")
+    spreads = verdict.spread(ours, nudged)
+    assert set(spreads) == {"loss", "grad/w#0", "sgd/w#0", "adam/w#0"}   # no pred
+    assert verdict.compare(ours, ref, spreads)[1] is None
+    off = dict(ours, loss=1.01)   # the loss's own spread is 1e-9: 0.01 still differs
+    assert verdict.compare(off, ref, spreads)[1].startswith("the loss differs")
+    far = dict(ours, grad={"w#0": keras_grad + 1e7})   # far beyond 8 x the spread
+    assert verdict.compare(far, ref, spreads)[1].startswith("the gradient of w#0 differs")
+    # an application's tensor is a digest: its norm gets 8 x the spread's norm as slack
+    packed = {"grad/w#0": {"shape": (1000,), "sample": keras_grad[fixtures.positions(1000, 8)],
+                           "absmax": float(np.abs(keras_grad).max()),
+                           "norm": float(np.sqrt((keras_grad ** 2).sum()))}}
+    assert not verdict.against(packed["grad/w#0"], ours["grad"]["w#0"])[0]
+    assert verdict.against(packed["grad/w#0"], ours["grad"]["w#0"], spreads["grad/w#0"])[0]
+
+
+def test_nudged_moves_floats_by_at_most_one_ulp_and_leaves_integers():
+    from conformance import stock
+
+    a = np.random.default_rng(5).normal(size=(50, 20)).astype(np.float32)
+    tokens = np.arange(6, dtype=np.int32)
+    moved, same = stock.nudged([a, tokens], 9)
+    steps = (moved - a) / np.spacing(np.abs(a))
+    assert moved.dtype == np.float32 and set(np.unique(np.abs(steps))) <= {0.0, 1.0}
+    assert 0.3 < (steps != 0).mean() < 0.7 and same is tokens
 
 
 def test_corpus_covers_every_exported_layer_class_and_application():
