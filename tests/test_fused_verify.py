@@ -65,3 +65,38 @@ def test_a_model_with_a_frozen_layer_is_compared():
     stock, fast = (verify.build(build, fixes) for fixes in (False, None))
     assert verify.first_difference(stock, fast, x, y, ["cpu(0)"]) is None
     assert [g.shape for g in verify.grads(stock)] == [(4, 2), (2,)]
+
+
+def test_first_layer_names_the_first_differing_layer_from_few_models(monkeypatch):
+    # A chain of Dense layers with a shared one (used twice: no one output, skipped) early on;
+    # the twin differs from its fourth Dense on. first_layer predicts the layers a chunk at a
+    # time: a model per chunk and side, not per layer (quadratic in depth on DenseNet201).
+    def build():
+        inputs = keras.layers.Input((6,))
+        shared = layers.Dense(6, name="shared")
+        h = shared(shared(inputs))
+        for i in range(8):
+            h = layers.Dense(6, activation="tanh", name=f"dense_{i}")(h)
+        return keras.models.Model(inputs, h)
+
+    stock, fast = build(), build()
+    weights = [np.random.default_rng(0).normal(0, 0.5, w.shape).astype(np.float32)
+               for w in stock.get_weights()]
+    stock.set_weights(weights)
+    fast.set_weights(weights)
+    kernel = fast.get_layer("dense_3").get_weights()
+    fast.get_layer("dense_3").set_weights([kernel[0] + 0.5, kernel[1]])
+    x = np.random.default_rng(1).random((4, 6), dtype=np.float32)
+    built = []
+
+    class Counted(keras.models.Model):
+        def __init__(self, *args, **kwargs):
+            built.append(1)
+            super().__init__(*args, **kwargs)
+
+    monkeypatch.setattr(keras.models, "Model", Counted)
+    assert verify.first_layer(stock, fast, x, chunk=3) == "dense_3"
+    assert len(built) == 2 * 2   # chunks [shared, dense_0, dense_1] and [dense_2..dense_4]
+    built.clear()
+    assert verify.first_layer(stock, stock, x, chunk=3) is None
+    assert len(built) == 2 * 3   # nine layers, three chunks, nothing differs
