@@ -69,8 +69,9 @@ def test_a_model_with_a_frozen_layer_is_compared():
 
 def test_first_layer_names_the_first_differing_layer_from_few_models(monkeypatch):
     # A chain of Dense layers with a shared one (used twice: no one output, skipped) early on;
-    # the twin differs from its fourth Dense on. first_layer predicts the layers a chunk at a
-    # time: a model per chunk and side, not per layer (quadratic in depth on DenseNet201).
+    # the twin differs from its fourth Dense on. first_layer screens the layers a chunk at a
+    # time, a model per chunk and side, and goes layer by layer only through the chunk that
+    # differs: not a model per layer and side (quadratic in depth on DenseNet201).
     def build():
         inputs = keras.layers.Input((6,))
         shared = layers.Dense(6, name="shared")
@@ -96,7 +97,9 @@ def test_first_layer_names_the_first_differing_layer_from_few_models(monkeypatch
 
     monkeypatch.setattr(keras.models, "Model", Counted)
     assert verify.first_layer(stock, fast, x, chunk=3) == "dense_3"
-    assert len(built) == 2 * 2   # chunks [shared, dense_0, dense_1] and [dense_2..dense_4]
+    # chunks [shared, dense_0, dense_1] and [dense_2..dense_4], then dense_2 and dense_3 alone
+    assert len(built) == 2 * 2 + 2 * 2
+    assert verify.first_layer(stock, fast, x, chunk=1) == "dense_3"   # every layer alone
     built.clear()
     assert verify.first_layer(stock, stock, x, chunk=3) is None
     assert len(built) == 2 * 3   # nine layers, three chunks, nothing differs

@@ -16,8 +16,8 @@ TOLERANCE = {"rtol": 2e-4, "atol": 2e-6}
 # their largest terms: an element near zero is compared on the scale of its tensor.
 SCALE_ATOL = 2e-5
 WEIGHTS_SEED = 0
-# first_layer's layers per model predicted
-CHUNK = 64
+# first_layer's layers per screening model
+CHUNK = 32
 
 
 def build(builder, fixes, seed=0):
@@ -155,10 +155,11 @@ def first_layer(stock, fast, x, chunk=CHUNK):
     """The name of the first layer (in the model's order) whose output differs between the two
     models, which hold the same weights; None when each layer's output agrees.
 
-    Layers are predicted `chunk` at a time, by one model whose outputs are theirs: one model per
-    layer made this quadratic in depth (DenseNet201, first differing some 500 layers in, built
-    about a thousand models). A chunk that cannot be predicted as one falls back to its layers
-    one by one, as before."""
+    One model per layer made this quadratic in depth (DenseNet201, first differing some 500
+    layers in, built about a thousand models): the layers are screened `chunk` at a time, by one
+    model per side whose outputs are theirs, and only a chunk where something differs (or that
+    cannot be predicted whole) is gone through layer by layer, each layer's output by a model of
+    its own as before; so the name is always one that the layer's own model shows differing."""
     from shim.keras_mxnet import keras
 
     pairs = [(layer, twin) for layer, twin in zip(stock.layers, fast.layers)
@@ -166,39 +167,36 @@ def first_layer(stock, fast, x, chunk=CHUNK):
     for start in range(0, len(pairs), chunk):
         part = pairs[start:start + chunk]
         try:
-            found = _first_of(stock, fast, part, x, keras)
+            if not _outputs_differ(stock, fast, part, x, keras):
+                continue
         except Exception:
-            found = next((layer.name for layer, twin in part
-                          if _first_of(stock, fast, [(layer, twin)], x, keras)), None)
-        if found:
-            return found
+            pass   # gone through layer by layer below
+        for layer, twin in part:
+            try:
+                if _outputs_differ(stock, fast, [(layer, twin)], x, keras):
+                    return layer.name
+            except Exception:   # a layer used at several places has no one output: skipped
+                continue
     return None
 
 
-def _first_of(stock, fast, pairs, x, keras):
-    """The name of the first of `pairs` whose outputs differ, predicted by one model per side.
-    A layer used at several places has no one output: it is skipped (for a single pair, a
-    failure to predict is a skip too)."""
+def _outputs_differ(stock, fast, pairs, x, keras):
+    """Whether any of `pairs`' outputs differ, predicted by one model per side. A layer used at
+    several places (no one output) is left out of a chunk; alone, it raises."""
     kept = []
     for layer, twin in pairs:
         try:
-            kept.append((layer, as_list(layer.output), as_list(twin.output)))
-        except Exception:
-            continue
-    if not kept:
-        return None
-    try:
-        outputs = [as_list(keras.models.Model(m.inputs, [t for k in kept for t in k[side]])
-                           .predict(x))
-                   for m, side in ((stock, 1), (fast, 2))]
-    except Exception:
-        if len(kept) > 1:
-            raise
-        return None
+            kept.append((as_list(layer.output), as_list(twin.output)))
+        except AttributeError:
+            if len(pairs) == 1:
+                raise
+    outputs = [as_list(keras.models.Model(m.inputs, [t for k in kept for t in k[side]])
+                       .predict(x))
+               for m, side in ((stock, 0), (fast, 1))] if kept else [[], []]
     at = [0, 0]
-    for layer, ours, theirs in kept:
+    for ours, theirs in kept:
         got = zip(outputs[0][at[0]:at[0] + len(ours)], outputs[1][at[1]:at[1] + len(theirs)])
         at = [at[0] + len(ours), at[1] + len(theirs)]
         if any(difference(a, b) for a, b in got):
-            return layer.name
-    return None
+            return True
+    return False
