@@ -21,6 +21,8 @@
 - `shim.noise`: random tensors shaped like a tensor, training-only noise, dropout's noise_shape
   (applied by `shim.keras_mxnet`).
 - `shim.padding`: padding='same' placed as Keras places it (applied by `shim.keras_mxnet`).
+- `shim.identity`, `shim.losses`, `shim.upsampling`: K.identity of a graph tensor, binary
+  cross-entropy and bilinear UpSampling2D as Keras computes them (applied by `shim.keras_mxnet`).
 - `shim.refusals`: what can't be built on MXNet is refused naming the layer and what would work
   (applied by `shim.keras_mxnet`).
 - `shim.fused`: opt-in only (`fused.enable()`), the fused path: a Keras model's graph built from
@@ -45,3 +47,11 @@ def import_mxnet():
     import mxnet  # here, not above: importing shim stays cheap
 
     return mxnet
+
+
+def mxnet_backend():
+    """keras-mxnet's backend module, for the modules that patch it; imported on first use, so
+    that importing shim stays cheap."""
+    from keras.backend import mxnet_backend as backend
+
+    return backend

@@ -36,11 +36,8 @@ Keras does.
 """
 import mxnet as mx
 
+from shim import mxnet_backend as backend_module
 
-def backend_module():
-    from keras.backend import mxnet_backend
-
-    return mxnet_backend
 
 
 def corrects_variance(ndim, axis):

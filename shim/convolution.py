@@ -34,12 +34,8 @@ the kernel transposed to what K.conv2d reads; the weights stay in Keras's layout
 """
 
 from shim import padding
+from shim import mxnet_backend as backend_module
 
-
-def backend_module():
-    from keras.backend import mxnet_backend
-
-    return mxnet_backend
 
 
 def crops(in_size, out_size, kernel, stride, dilation):

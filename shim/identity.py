@@ -10,11 +10,8 @@ now, for a tensor without a value of its own, so is this one (MXNet's `identity`
 is the identity). A variable (a tensor with a bound value) is copied as before.
 """
 
+from shim import mxnet_backend as backend_module
 
-def backend_module():
-    from keras.backend import mxnet_backend
-
-    return mxnet_backend
 
 
 def patch(keras):

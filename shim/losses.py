@@ -10,11 +10,8 @@ max(x, 0) - x t + log(1 + exp(-|x|)); keras-mxnet clipped the sigmoid of the log
 compute Keras's formula.
 """
 
+from shim import mxnet_backend as backend_module
 
-def backend_module():
-    from keras.backend import mxnet_backend
-
-    return mxnet_backend
 
 
 def patch(keras):

@@ -20,11 +20,8 @@ shim.keras_mxnet).
   (where that size is known) is refused at build.
 """
 
+from shim import mxnet_backend as backend_module
 
-def backend_module():
-    from keras.backend import mxnet_backend
-
-    return mxnet_backend
 
 
 class Shape(tuple):

@@ -16,11 +16,8 @@ padding (count_include_pad=False), and is cut to Keras's length.
 """
 import math
 
+from shim import mxnet_backend as backend_module
 
-def backend_module():
-    from keras.backend import mxnet_backend
-
-    return mxnet_backend
 
 
 def same_pads(sizes, kernel, strides, dilation):

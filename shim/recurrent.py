@@ -25,11 +25,8 @@ Two defects of keras-mxnet 2.2.4.3 on MXNet 1.9.1, both in the stock path every 
   draws its own (`masks_per_phase`).
 """
 
+from shim import mxnet_backend as backend_module
 
-def backend_module():
-    from keras.backend import mxnet_backend
-
-    return mxnet_backend
 
 
 def patch(keras):

@@ -25,11 +25,8 @@ the inputs' unknown batch dimension set to 1 and then to 2: a dimension that com
 both times is known, one that follows the batch is reported unknown (0), as MXNet reports it.
 """
 
+from shim import mxnet_backend as backend_module
 
-def backend_module():
-    from keras.backend import mxnet_backend
-
-    return mxnet_backend
 
 
 def _parse(text):

@@ -12,11 +12,8 @@ default (corners on corners) is another function. Bilinear now uses it; 'nearest
 keras-mxnet's; anything else is refused in one line, as Keras refuses it.
 """
 
+from shim import mxnet_backend as backend_module
 
-def backend_module():
-    from keras.backend import mxnet_backend
-
-    return mxnet_backend
 
 
 def patch(keras):

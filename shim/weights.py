@@ -25,14 +25,11 @@ import weakref
 
 import numpy as np
 
+from shim import mxnet_backend as backend_module
+
 _models = weakref.WeakSet()
 _generation = [0]   # bumped whenever a model's set of arrays changes: sharers are cached by it
 
-
-def backend_module():
-    from keras.backend import mxnet_backend
-
-    return mxnet_backend
 
 
 def canonical(x):
