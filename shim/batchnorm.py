@@ -39,7 +39,6 @@ import mxnet as mx
 from shim import mxnet_backend as backend_module
 
 
-
 def corrects_variance(ndim, axis):
     """Whether tf.keras updates the moving variance with the unbiased batch variance: where it
     runs TensorFlow's fused batch norm (measured with tensorflow-cpu 2.15.1: the other inputs

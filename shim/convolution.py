@@ -37,7 +37,6 @@ from shim import padding
 from shim import mxnet_backend as backend_module
 
 
-
 def crops(in_size, out_size, kernel, stride, dilation):
     """(pad, adj, cut) of one spatial axis: MXNet's Deconvolution pad and adj, and how many
     elements to cut off the end after it, so that it crops as Keras does."""

@@ -13,7 +13,6 @@ is the identity). A variable (a tensor with a bound value) is copied as before.
 from shim import mxnet_backend as backend_module
 
 
-
 def patch(keras):
     K = backend_module()
     if getattr(K.identity, "_shim", False):

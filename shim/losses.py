@@ -13,7 +13,6 @@ compute Keras's formula.
 from shim import mxnet_backend as backend_module
 
 
-
 def patch(keras):
     K = backend_module()
     if getattr(K.binary_crossentropy, "_shim", False):

@@ -23,7 +23,6 @@ shim.keras_mxnet).
 from shim import mxnet_backend as backend_module
 
 
-
 class Shape(tuple):
     """K.shape(x): the static shape, which also knows its tensor."""
     tensor = None

@@ -19,7 +19,6 @@ import math
 from shim import mxnet_backend as backend_module
 
 
-
 def same_pads(sizes, kernel, strides, dilation):
     """Keras's 'same' padding per spatial axis: (before, after)."""
     pads = []

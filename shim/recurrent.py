@@ -28,7 +28,6 @@ Two defects of keras-mxnet 2.2.4.3 on MXNet 1.9.1, both in the stock path every 
 from shim import mxnet_backend as backend_module
 
 
-
 def patch(keras):
     K = backend_module()
     if getattr(K.rnn, "_shim_foreach", False):

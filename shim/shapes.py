@@ -28,7 +28,6 @@ both times is known, one that follows the batch is reported unknown (0), as MXNe
 from shim import mxnet_backend as backend_module
 
 
-
 def _parse(text):
     return tuple(int(d) for d in text.strip("()[] ").split(",") if d.strip())
 

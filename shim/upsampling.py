@@ -15,7 +15,6 @@ keras-mxnet's; anything else is refused in one line, as Keras refuses it.
 from shim import mxnet_backend as backend_module
 
 
-
 def patch(keras):
     K = backend_module()
     if getattr(K.resize_images, "_shim", False):

@@ -31,7 +31,6 @@ _models = weakref.WeakSet()
 _generation = [0]   # bumped whenever a model's set of arrays changes: sharers are cached by it
 
 
-
 def canonical(x):
     """The variable's own NDArray (what every Module is bound from), or None."""
     values = getattr(x, "_bind_values", None)
