@@ -10,7 +10,8 @@ COLUMNS = [
     "peak_rss_mb", "data", "status", "reason", "started_at",
     "label", "repeat", "per_device_batch", "workers", "kvstore", "dtype",
     "train_samples", "val_samples", "flops_per_sample", "gflops_per_s",
-    "peak_fraction", "loop_cpu_fraction", "param_check", "servers", "per_worker", "host", "python", "mxnet", "keras_mxnet",
+    "peak_fraction", "loop_cpu_fraction", "param_check", "servers", "per_worker", "host",
+    "python", "mxnet", "keras_mxnet",
     "numpy", "torch", "cpu", "cores", "gpus", "git_commit",
     "omp_threads", "max_samples", "process_env", "peak_device",
     # rounds (bench.py --rounds) and the machine's noise during each cell
