@@ -128,22 +128,18 @@ def _read_csv(path, text):
     return rows
 
 
-def is_profiled(row):
-    """A cell run under `bench.py --profile`: its timings include the profiler's cost."""
-    return bool(row.get("profiled"))
-
-
 def done_keys(path, include_failed=False, profiled=False):
     """Keys (see KEY_COLUMNS, built by cell_key) of the cells already in a runs.csv.
 
     By default only cells with status 'ok' count as done, so a resumed run
     retries the failed ones.  A missing file means nothing is done yet.
-    Profiled and unprofiled cells are done separately: one never stands for the other.
+    Profiled cells (`bench.py --profile`, their timings include the profiler's cost) and
+    unprofiled ones are done separately: one never stands for the other.
     """
     if not _csv_path(path).is_file():
         return set()
     return {cell_key(row) for row in read_rows(path)
-            if (include_failed or row["status"] == "ok") and is_profiled(row) == profiled}
+            if (include_failed or row["status"] == "ok") and bool(row.get("profiled")) == profiled}
 
 
 def append_operators(path, cell, operators):
