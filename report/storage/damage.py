@@ -80,7 +80,7 @@ def _problem(line, columns):
 def _first_problem(data):
     """(line number, start offset, why) of the first line of `data` that is not whole, or None.
 
-    Rows are one physical line each (runs._format_value keeps values on one line)."""
+    Rows are one physical line each (rows._format_value keeps values on one line)."""
     columns, offset = None, 0
     for number, line in enumerate(data.splitlines(keepends=True), start=1):
         if line.strip(b"\r\n") or not line.endswith(b"\n"):   # csv skips blank lines too

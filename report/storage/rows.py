@@ -97,7 +97,7 @@ def read_rows(path_or_dir):
     if path.stat().st_size == 0:
         return []  # created, but killed before the first row: nothing measured yet
     try:
-        text = damage.whole_text(path)   # a cut last row is set aside (report/damage.py)
+        text = damage.whole_text(path)   # a cut last row is set aside (damage.py)
         return _read_csv(path, text) if text else []
     except damage.DamagedRow as error:   # damage before the last line: never guessed at
         raise ReportError(str(error)) from None
