@@ -1,27 +1,19 @@
-"""The fix ablation: each fix's share of what the fused path (shim/fused/) gives back, and
-whether the shares account for all of it.
+"""The fix ablation of summary.md: each fix's share of what the fused path (shim/fused/) gives
+back, and whether the shares account for all of it.
 
-Per configuration with a keras arm and at least one fix arm (keras-fused:X, keras-fused:X+Y):
-- a fix arm's share is keras/keras-fused:X, paired by round as every ratio (report.ratios);
-- the whole is keras/keras-fused (every fix), with its 95% CI;
-- two predictions of the whole from the single-fix arms, per round over the rounds keras and
-  every single-fix arm ran, summarized like any ratio (geometric mean, t-interval):
-  - compounding: the product of the shares, exact when each fix removes a fraction of whatever
-    time is left (as the OpenMP team of `copies` slows every operator);
-  - adding: 1 / (1 - sum of the fixes' saved fractions 1 - 1/share), exact when each fix removes
-    a part of the step of its own (as `bias` the convolutions' bias adds, `rnn` the unrolled
-    LSTM). The product undershoots it: two fixes that each save 30% of the step compound to
-    2.04x, where together they give 2.5x.
-  A prediction "accounts for the whole" when it lies within the whole's CI. The single fixes
-  that ran are named (`covers`) beside the whole's fixes (its rows' `fixes` column), so a
-  prediction that lacks a fix is not read as the whole.
+Shares (keras/keras-fused:X) and the whole (keras/keras-fused) are ratios paired by round
+(report.ratios). Two predictions of the whole from the single-fix arms, per round over the
+rounds they all ran: compounding, the product of the shares, exact when each fix removes a
+fraction of whatever time is left (as the OpenMP team of `copies` slows every operator); adding,
+1 / (1 - the sum of the saved fractions 1 - 1/share), exact when each fix removes a part of the
+step of its own (as `bias` and `rnn`: two fixes that each save 30% compound to 2.04x, where
+together they give 2.5x). A prediction accounts for the whole when it lies within its CI.
 
 Fixes interact (on the CNN-LSTM the 1-D layers' cost only shows once the LSTM is fused), so the
-single-fix shares need not account for the whole. The cumulative ablation does, by construction:
-with arms that add one fix at a time (keras-fused:bias, keras-fused:bias+rnn, ..., keras-fused),
-each step's share is the previous arm over the next, paired by round, and per round the steps'
-ratios multiply to keras/keras-fused exactly (so do their geometric means, over the same rounds).
-Its shares depend on the order in which the fixes are added.
+single-fix shares need not account for the whole. The cumulative ablation does by construction:
+with arms that add one fix at a time up to keras-fused, each step's share is the previous arm
+over the next, and per round the steps multiply to keras/keras-fused exactly. Its shares depend
+on the order in which the fixes are added.
 """
 import math
 
@@ -32,7 +24,6 @@ from report.ratios import Ratio, one_of
 
 
 def _summary(per_round):
-    """A Ratio of per-round values; None without any."""
     return Ratio(per_round) if per_round else None
 
 
@@ -44,10 +35,9 @@ def within(prediction, whole):
 
 
 def ablation(rows):
-    """One dict per configuration with keras and a fix arm: 'group', 'batch_size', 'shares'
-    ({arm: Ratio}), 'whole' (keras/keras-fused or None), 'whole_fixes', 'covers' (the single
-    fixes), 'compounding' and 'adding' (Ratios or None), and whether each is within the whole's
-    CI."""
+    """One dict per configuration with keras and a fix arm: its shares ({arm: Ratio}), whole,
+    predictions and whether each is within the whole's CI. The single fixes a prediction covers
+    are named beside the whole's, so that one which lacks a fix is not read as the whole."""
     found = []
     for group, batch, by_arm in frame.lines(rows):
         arms = [arm for _, arm in fix_pairs(by_arm)]

@@ -1,19 +1,8 @@
-"""The report's one row model: a folder's runs.csv rows as a pandas DataFrame, normalized once.
-
-Every table, ratio, conclusion and plot of the report is a groupby of this frame over the keys
-defined here, so "a configuration" means the same thing everywhere. The columns stay Python
-objects (dtype=object): a blank is None, an int stays an int, and the text the report writes
-from a value is the text it wrote before the frame existed.
-
-Normalized columns (the rules that were spread over the report's modules):
-- arm: the recorded arm, else (rows from before arms) the implementation; a plain keras-fused
-  row whose `fixes` are not today's full set (shim.fused.FIXES) is keras-fused:<its fixes>;
-- round: the recorded round, else (rows from before rounds) the repeat; before_rounds says which;
-- workers: 1 for a single, non-distributed process; data: 'real'; dtype: 'float32';
-- samples: the --max-samples prefix, 0 for the whole training set;
-- threads: 'all' for rows from before --threads; model_sha256: '' for the built-in scenarios;
-- method: report.storage.method_of; by_turns: measured by turns (report.storage.TURNS_METHOD);
-  profiled: a bool.
+"""The report's one row model: a folder's runs.csv rows as a pandas DataFrame, normalized once
+(as_frame: its comments say each rule). Every table, ratio, conclusion and plot of the report is
+a groupby of this frame over the keys defined here, so "a configuration" means the same thing
+everywhere. The columns stay Python objects (dtype=object): a blank is None, an int stays an
+int, and the text the report writes from a value is the text it wrote before the frame existed.
 """
 import functools
 
@@ -50,6 +39,7 @@ def as_frame(rows):
     extra = sorted({k for r in rows for k in r} - set(COLUMNS))
     frame = pd.DataFrame(rows, columns=COLUMNS + extra, dtype=object)
     frame = frame.astype(object).where(frame.notna(), None)
+    # Rows from before rounds have their repeat for a round; rows from before arms their impl.
     frame["before_rounds"] = frame["round"].isna()
     frame["round"] = _filled(frame["round"], frame["repeat"])
     frame["arm"] = _filled(frame["arm"], frame["impl"])
@@ -58,12 +48,13 @@ def as_frame(rows):
     every = "+".join(shim.fused.FIXES)
     stale = (frame["arm"] == FUSED) & frame["fixes"].notna() & (frame["fixes"] != every)
     frame.loc[stale, "arm"] = FUSED + ":" + frame.loc[stale, "fixes"]
-    frame["workers"] = _filled(frame["workers"], 1)
-    frame["data"] = _filled(frame["data"], "real")
-    frame["dtype"] = _filled(frame["dtype"], "float32")
+    # Blanks are what rows from before each column ran with: one worker (no parameter server),
+    # real data, float32, the whole training set (samples 0), every core, a built-in scenario.
+    for column, default in (("workers", 1), ("data", "real"), ("dtype", "float32"),
+                            ("model_sha256", "")):
+        frame[column] = _filled(frame[column], default)
     frame["samples"] = _filled(frame["max_samples"], 0).map(int)
     frame["threads"] = _filled(frame["threads"], "all").map(str)
-    frame["model_sha256"] = _filled(frame["model_sha256"], "")
     frame["method"] = [method_of(r) for r in rows]
     frame["by_turns"] = (frame["method"] == TURNS_METHOD).astype(bool)
     frame["profiled"] = frame["profiled"].map(bool).astype(bool)

@@ -62,9 +62,9 @@ def ratio_table(mine):
 def sweep_tables(rows):
     """Each model's ratio table, titled, for the console at the end of a --model sweep."""
     rows = is_model(rows)
-    return "\n\n".join(f"{scenario}:\n\n{ratio_table(mine)}" for (scenario, _), mine
-                       in rows.groupby(["scenario", "model_sha256"], sort=True)
-                       if ratio_table(mine))
+    tables = [(scenario, ratio_table(mine)) for (scenario, _), mine
+              in rows.groupby(["scenario", "model_sha256"], sort=True)]
+    return "\n\n".join(f"{scenario}:\n\n{table}" for scenario, table in tables if table)
 
 
 def model_section(run_dir, rows, level=2):
@@ -75,17 +75,18 @@ def model_section(run_dir, rows, level=2):
     hashes = "#" * level
     parts = []
     for (scenario, sha), mine in rows.groupby(["scenario", "model_sha256"], sort=True):
-        table = ratio_table(mine)
         first = frame.records(mine.head(1))[0]
         fused = mine[mine["arm"].map(is_fused)]
+        reference = _verified(mine, True)
         text = [f"{hashes} Your model: {scenario}",
                 f"`{first.get('model_file')}` (sha256 {sha[:12]}), "
                 f"{first.get('parameters') or 0:,} parameters, synthetic data shaped from the "
                 f"model, {first['samples'] or 'all'} samples.",
-                table or "No pair of its arms finished in the same rounds: no ratio yet.",
-                f"Checked before timing, on one batch against stock Keras: {_verified(mine) or 'no arm checked'}."
-                + (f" Stock keras against Keras on TensorFlow: {_verified(mine, True)}."
-                   if _verified(mine, True) else ""),
+                ratio_table(mine)
+                or "No pair of its arms finished in the same rounds: no ratio yet.",
+                "Checked before timing, on one batch against stock Keras: "
+                f"{_verified(mine) or 'no arm checked'}."
+                + (f" Stock keras against Keras on TensorFlow: {reference}." if reference else ""),
                 f"Layers fused: {_layers(fused, 'fused_layers')}.",
                 f"Layers kept stock, with why: {_layers(fused, 'kept_layers')}."]
         operators = _top_operators(run_dir, scenario)

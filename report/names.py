@@ -16,7 +16,8 @@ impl_name = arms.label
 
 @functools.cache
 def _texts(page):
-    parts = re.split(r"\n?<!-- (\S+) -->\n", (Path(__file__).parent / "text" / f"{page}.md").read_text())
+    source = (Path(__file__).parent / "text" / f"{page}.md").read_text()
+    parts = re.split(r"\n?<!-- (\S+) -->\n", source)
     return dict(zip(parts[1::2], (part.rstrip("\n") for part in parts[2::2])))
 
 

@@ -2,23 +2,17 @@
 computed (`Ratio`), for summary.md, results/README.md, the plots, ratios.csv and bench.py's
 adaptive rounds.
 
-A round runs every arm of a configuration once, back to back, in a shuffled order (bench.py), so
-the arms of one round saw about the same machine. The per-round ratio is the numerator arm's
-median epoch time over the denominator arm's in that round; in a round measured by turns
-(bench.py --method turns), the geometric mean of its per-turn ratios (report/turn_ratios.py,
-with their spread: `turn_spread`, the median over rounds). Over rounds:
-
-- ratio: the geometric mean of the per-round ratios (the mean of their logs, exponentiated);
-- CI: a Student t-interval on the log ratios, mean +- t(0.975, n-1) * sd / sqrt(n),
-  exponentiated, so it is a CI for the geometric mean and never goes below 0;
-- half_width: exp(t * sd / sqrt(n)) - 1, the relative distance from the ratio to the upper
-  bound (the lower one is slightly nearer); this is what --target-ci is compared with.
-- outliers: a per-round log ratio whose modified z-score (Iglewicz & Hoaglin:
-  0.6745 * (x - median) / MAD) exceeds 3.5. It is flagged, never dropped.
-
-Rows written before rounds existed have no `round`: their `repeat` stands in (those repeats ran
-in a fixed keras-then-gluon order), and the result says `before_rounds`. Rows with no repeat
-number at all cannot be paired: the ratio is the ratio of medians, without a CI.
+A round runs every arm of a configuration once, back to back, in a shuffled order, so the arms
+of one round saw about the same machine. The per-round ratio is the numerator arm's median epoch
+time over the denominator arm's in that round (by turns: report/turn_ratios.py). Over rounds:
+- ratio: their geometric mean; CI: a Student t-interval on their logs, exponentiated, so it is
+  a CI for the geometric mean and never goes below 0;
+- half_width: exp(t * sd / sqrt(n)) - 1, the distance from the ratio to the upper bound (the
+  lower one is slightly nearer), which --target-ci is compared with;
+- outliers: a log ratio whose modified z-score (Iglewicz & Hoaglin) exceeds 3.5: flagged, never
+  dropped.
+Rows from before rounds pair by their `repeat` (run in a fixed keras-then-gluon order) and say
+`before_rounds`; rows with no repeat at all cannot pair: the ratio of medians, without a CI.
 """
 import math
 from pathlib import Path

@@ -55,25 +55,21 @@ def _group_table(group, lines, ratios, impls, pairs):
     for batch in batches:
         by_impl = lines[(group, batch)]
         any_row = next(iter(by_impl.values()))[0]
-        batch_text = f"{batch} (synthetic)" if group[frame.GROUP.index("data")] == "synthetic" \
-            else str(batch)
-        shown = []
-        for pair in pairs:
-            ratio = ratios.get((group, batch, pair))
-            shown.append("—" if not ratio else ratio.floor() if is_control(pair[0]) else str(ratio))
+        synthetic = group[frame.GROUP.index("data")] == "synthetic"
+        medians = {column: [form(median_of(by_impl.get(i, []), column)) for i in impls]
+                   for column, form in (("samples_per_s", format_rate),
+                                        ("val_accuracy", format_accuracy),
+                                        ("peak_fraction", format_fraction))}
+        shown = [ratios.get((group, batch, pair)) for pair in pairs]
         body.append(
-            [batch_text, any_row.get("devices") or "—", per_device_batch(any_row),
+            [f"{batch} (synthetic)" if synthetic else str(batch), any_row.get("devices") or "—",
+             per_device_batch(any_row),
              _samples_text([r for rows in by_impl.values() for r in rows])]
-            + [format_rate(median_of(by_impl.get(i, []), "samples_per_s")) for i in impls]
-            + shown
-            + [format_accuracy(median_of(by_impl.get(i, []), "val_accuracy")) for i in impls]
-            + ([format_fraction(median_of(by_impl.get(i, []), "peak_fraction")) for i in impls]
-               if with_peak else []))
+            + medians["samples_per_s"]
+            + ["—" if not r else r.floor() if is_control(p[0]) else str(r)
+               for p, r in zip(pairs, shown)]
+            + medians["val_accuracy"] + (medians["peak_fraction"] if with_peak else []))
     return table(headers, body)
-
-
-def _ratio_key(r):
-    return r.group, r.batch_size, (r.numerator, r.denominator)
 
 
 def noise_table(cells, canary, ratios):
@@ -131,7 +127,7 @@ def summary_sections(rows, level=2):
     rows = frame.as_frame(rows)
     lines = {(group, batch): by_arm for group, batch, by_arm in frame.lines(rows)}
     found = all_pairs(rows)
-    ratios = {_ratio_key(r): r for r in found}
+    ratios = {(r.group, r.batch_size, (r.numerator, r.denominator)): r for r in found}
     pairs = [pair for pair in PAIRS if any(k[2] == pair for k in ratios)]
     if not any(pair == ("keras", "gluon") for pair in pairs) and lines:
         pairs.insert(0, ("keras", "gluon"))   # the question's column, even when it is empty

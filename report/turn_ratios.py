@@ -12,6 +12,7 @@ beside it, says how much the machine moved between turns.
 Pure functions on numbers and rows; no import of the rest of the report.
 """
 import math
+from statistics import geometric_mean, stdev
 
 TURNS_COLUMN = "epoch_s_turns"
 
@@ -40,32 +41,31 @@ def turn_ratios(numerator_times, denominator_times):
         raise ValueError(f"turns do not pair: {len(numerator_times)} against "
                          f"{len(denominator_times)}")
     ratios = [n / d for n, d in zip(numerator_times, denominator_times)]
-    return ratios, math.exp(sum(math.log(r) for r in ratios) / len(ratios))
+    return ratios, geometric_mean(ratios)
 
 
 def turn_spread(ratios):
     """The turn-to-turn spread of per-turn ratios: exp(sd of their logs) - 1, a relative
     figure like a coefficient of variation (0.03: turns typically 3% off the round's ratio);
     None below two turns."""
-    if len(ratios) < 2:
-        return None
-    logs = [math.log(r) for r in ratios]
-    mean = sum(logs) / len(logs)
-    return math.exp(math.sqrt(sum((x - mean) ** 2 for x in logs) / (len(logs) - 1))) - 1
+    return math.exp(stdev(map(math.log, ratios))) - 1 if len(ratios) >= 2 else None
+
+
+def _of_turns(numerator_row, denominator_row):
+    """turn_ratios of two arms' rows of one round; None unless both were measured by turns."""
+    numerator, denominator = turn_times(numerator_row), turn_times(denominator_row)
+    return turn_ratios(numerator, denominator) if numerator and denominator else None
 
 
 def round_ratio(numerator_row, denominator_row):
     """The ratio of two arms' rows of one round: by turns when both were measured by turns,
     else (rounds) the ratio of their median epoch times, as before turns."""
-    numerator, denominator = turn_times(numerator_row), turn_times(denominator_row)
-    if numerator and denominator:
-        return turn_ratios(numerator, denominator)[1]
-    return numerator_row["epoch_s_median"] / denominator_row["epoch_s_median"]
+    turns = _of_turns(numerator_row, denominator_row)
+    return turns[1] if turns else (numerator_row["epoch_s_median"]
+                                   / denominator_row["epoch_s_median"])
 
 
 def round_spread(numerator_row, denominator_row):
     """The turn-to-turn spread of two arms' rows of one round; None unless both are turns rows."""
-    numerator, denominator = turn_times(numerator_row), turn_times(denominator_row)
-    if numerator and denominator:
-        return turn_spread(turn_ratios(numerator, denominator)[0])
-    return None
+    turns = _of_turns(numerator_row, denominator_row)
+    return turn_spread(turns[0]) if turns else None

@@ -358,3 +358,24 @@ def test_a_summary_that_cannot_be_written_never_damages_runs_csv(tmp_path, monke
     assert report_main(["--results", str(out.parent)]) == 2
     assert "No space left on device" in one_line(capsys.readouterr().err)
     assert (out / storage.RUNS_FILE).read_bytes() == before and len(storage.read_rows(out)) == 4
+
+
+def test_a_failed_append_to_operators_csv_leaves_no_part_of_it(tmp_path, monkeypatch):
+    """operators.csv is appended to as runs.csv is: a write that fails (here its fsync, as on
+    a full disk or EIO) is cut back, so the file keeps only its whole rows."""
+    path = tmp_path / storage.OPERATORS_FILE
+    cell = dict(scenario="lenet", impl="keras", ctx="cpu", batch_size=128, dtype="float32",
+                round=1)
+    operator = dict(operator="Convolution", calls_per_step=2.0, ms_per_step=1.5,
+                    share_of_step=0.25)
+    storage.append_operators(path, cell, [operator])
+    before = path.read_bytes()
+
+    def no_space(fd):
+        raise OSError(errno.EIO, os.strerror(errno.EIO))
+
+    monkeypatch.setattr(os, "fsync", no_space)
+    with pytest.raises(OSError):
+        storage.append_operators(path, {**cell, "round": 2}, [operator])
+    assert path.read_bytes() == before
+    assert [r["round"] for r in storage.read_operators(tmp_path)] == [1]

@@ -80,7 +80,7 @@ def _problem(line, columns):
 def _first_problem(data):
     """(line number, start offset, why) of the first line of `data` that is not whole, or None.
 
-    Rows are one physical line each (runs._format_value keeps values on one line)."""
+    Rows are one physical line each (rows._format_value keeps values on one line)."""
     columns, offset = None, 0
     for number, line in enumerate(data.splitlines(keepends=True), start=1):
         if line.strip(b"\r\n") or not line.endswith(b"\n"):   # csv skips blank lines too
@@ -97,62 +97,46 @@ def _damaged_last_line(path, data):
     """(line number, offset, why) of a damaged last line; None when every line is whole;
     DamagedRow when the damage is anywhere else (never guessed at)."""
     found = _first_problem(data)
-    if found is not None and found[1] != _last_line_start(data):
-        raise DamagedRow(_middle(path, found[0], found[2]))
+    if found is not None and found[1] != data.rfind(b"\n", 0, len(data) - 1) + 1:
+        raise DamagedRow(f"{path}:{found[0]}: damaged row ({found[2]}); only a cut last row is "
+                         "set aside by itself: remove or mend that line by hand")
     return found
 
 
 def whole_text(path):
-    """The text of runs.csv `path` up to its last whole row, repairing a damaged last line.
-
-    A damaged last line is appended to <path>.damaged with the time, taken out of the file
-    (atomically) and reported in one stderr line, when no other sweep holds the folder; while
-    one does, it is left alone (it may be the row that sweep is writing) and not read.
-    Damage on any other line raises DamagedRow naming the line.
-    """
+    """The text of runs.csv `path` up to its last whole row. A damaged last line is set aside
+    (_set_aside) when no other sweep holds the folder; while one does, it is left alone (it may
+    be the row that sweep is writing) and not read. Damage on any other line: DamagedRow."""
     path = Path(path)
     data = path.read_bytes()
     found = _damaged_last_line(path, data)
     if found is None:
         return data.decode("utf-8")
-    number, start, why = found
     if holds(path.parent):   # this process's own sweep
-        _set_aside(path, data, number, start, why)
-        return data[:start].decode("utf-8")
+        return _set_aside(path, data, *found)
     try:
         fd = os.open(path.parent / LOCK_FILE, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
     except OSError as error:   # a folder we may only read: read the whole rows, mend nothing
-        print(f"{path}: line {number} is a damaged row ({why}), left in place and not read "
-              f"({error.strerror})", file=sys.stderr)
-        return data[:start].decode("utf-8")
+        print(f"{path}: line {found[0]} is a damaged row ({found[2]}), left in place and not "
+              f"read ({error.strerror})", file=sys.stderr)
+        return data[:found[1]].decode("utf-8")
     try:
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
             # A sweep holds the folder: the line may be the row it is writing this instant,
             # and only that sweep may change its file. Read the whole rows, touch nothing.
-            return data[:start].decode("utf-8")
+            return data[:found[1]].decode("utf-8")
         data = path.read_bytes()   # as it is now, under the lock
         found = _damaged_last_line(path, data)
-        if found is None:
-            return data.decode("utf-8")
-        number, start, why = found
-        _set_aside(path, data, number, start, why)
-        return data[:start].decode("utf-8")
+        return data.decode("utf-8") if found is None else _set_aside(path, data, *found)
     finally:
         os.close(fd)
 
 
-def _last_line_start(data):
-    return data.rfind(b"\n", 0, len(data) - 1) + 1
-
-
-def _middle(path, number, why):
-    return (f"{path}:{number}: damaged row ({why}); only a cut last row is set aside by "
-            "itself: remove or mend that line by hand")
-
-
 def _set_aside(path, data, number, start, why):
+    """Append the damaged last line to <path>.damaged with the time, take it out of `path`
+    (atomically), say so in one stderr line, and return the text of the whole rows."""
     damaged = path.with_name(path.name + DAMAGED_SUFFIX)
     when = datetime.now(timezone.utc).isoformat(timespec="seconds")
     kept = data[start:]
@@ -164,4 +148,4 @@ def _set_aside(path, data, number, start, why):
     print(f"{path}: line {number} was a damaged row ({why}); its {len(kept)} bytes are kept in "
           f"{damaged.name} and the row is out of {path.name}; --resume measures its cell again",
           file=sys.stderr)
-
+    return data[:start].decode("utf-8")

@@ -17,10 +17,6 @@ class FolderError(ValueError):
     """A folder a sweep cannot use; the message is one line, fit for users."""
 
 
-def _lock_path(folder):
-    return Path(folder) / LOCK_FILE
-
-
 def _key(folder):
     return os.path.realpath(folder)
 
@@ -64,7 +60,7 @@ def claim(folder, command):
         return None
     try:
         folder.mkdir(parents=True, exist_ok=True)
-        fd = os.open(_lock_path(folder), os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
+        fd = os.open(folder / LOCK_FILE, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
     except OSError as error:
         raise FolderError(_unwritable(folder, error)) from None
     try:
@@ -121,7 +117,7 @@ def running(folder):
     if _key(folder) in _held:
         return None
     try:
-        fd = os.open(_lock_path(folder), os.O_RDONLY | os.O_CLOEXEC)
+        fd = os.open(Path(folder) / LOCK_FILE, os.O_RDONLY | os.O_CLOEXEC)
     except OSError:
         return None   # no lock file: no sweep has ever run here
     try:

@@ -4,7 +4,6 @@ partial row.
 """
 import csv
 import io
-import os
 from pathlib import Path
 
 from report.storage import damage
@@ -28,12 +27,9 @@ def _format_value(value):
 
 
 def append_row(path, row):
-    """Append one row to a runs.csv, writing the header first if the file is new.
-
-    Unknown keys raise ReportError; missing keys are written blank.  The row is
-    appended and fsync'ed (damage.append_synced), so a kill of the benchmark after
-    this returns cannot lose it; an append that fails (a full disk) leaves no part of it.
-    """
+    """Append one row (missing keys blank, unknown ones a ReportError) to a runs.csv, the header
+    first if the file is new, in one synced append (damage.append_synced): a kill after this
+    returns cannot lose it, and a failed append (a full disk) leaves no part of it."""
     unknown = sorted(set(row) - set(COLUMNS))
     if unknown:
         raise ReportError(f"append_row: unknown column(s) {', '.join(unknown)}")
@@ -52,24 +48,15 @@ def append_row(path, row):
             if not set(header) <= set(COLUMNS):
                 raise ReportError(f"{path}: header has columns report.storage.COLUMNS lacks; "
                                   "write to a new file")
-            _upgrade_header(path)
+            # Written before columns were added: rewritten whole in today's order, values as text
+            with open(path, newline="") as f:
+                replace_csv(path, COLUMNS, list(csv.DictReader(f)))
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
     if new_file:
         writer.writerow(COLUMNS)
     writer.writerow([_format_value(row.get(name)) for name in COLUMNS])
     damage.append_synced(path, buffer.getvalue().encode("utf-8"))
-
-
-def _upgrade_header(path):
-    """Rewrite a runs.csv written before columns were added, in today's column order.
-
-    The values are copied as text; the new file replaces the old one only once it is complete
-    and synced, so a kill leaves one or the other.
-    """
-    with open(path, newline="") as f:
-        old_rows = list(csv.DictReader(f))
-    replace_csv(path, COLUMNS, old_rows)
 
 
 def replace_csv(path, columns, rows):
@@ -81,7 +68,7 @@ def replace_csv(path, columns, rows):
     damage.replace_bytes(path, buffer.getvalue().encode("utf-8"))
 
 
-def _convert(name, text, path, line):
+def _convert(name, text, path, line, floats=FLOAT_COLUMNS):
     if text is None or text.strip() == "":
         return None
     text = text.strip()
@@ -91,21 +78,11 @@ def _convert(name, text, path, line):
             if not number.is_integer():
                 raise ValueError
             return int(number)
-        if name in FLOAT_COLUMNS:
+        if name in floats:
             return float(text)
     except ValueError:
         raise ReportError(f"{path}:{line}: column {name!r} is not a number: {text!r}") from None
     return text
-
-
-def _check_essential_values(row, path, line):
-    # A failed cell has no timings, but every cell says what it was.
-    required = ["scenario", "impl", "ctx", "batch_size", "status"]
-    if row["status"] == "ok":
-        required += ["samples_per_s", "epoch_s_median"]
-    for name in required:
-        if row[name] is None:
-            raise ReportError(f"{path}:{line}: blank {name!r} in a row with status {row['status']!r}")
 
 
 def read_rows(path_or_dir):
@@ -120,7 +97,7 @@ def read_rows(path_or_dir):
     if path.stat().st_size == 0:
         return []  # created, but killed before the first row: nothing measured yet
     try:
-        text = damage.whole_text(path)   # a cut last row is set aside (report/damage.py)
+        text = damage.whole_text(path)   # a cut last row is set aside (damage.py)
         return _read_csv(path, text) if text else []
     except damage.DamagedRow as error:   # damage before the last line: never guessed at
         raise ReportError(str(error)) from None
@@ -139,7 +116,11 @@ def _read_csv(path, text):
         for raw in reader:
             line = reader.line_num
             row = {name: _convert(name, raw.get(name), path, line) for name in COLUMNS}
-            _check_essential_values(row, path, line)
+            # A failed cell has no timings, but every cell says what it was.
+            for name in ESSENTIAL if row["status"] == "ok" else ESSENTIAL[:5]:
+                if row[name] is None:
+                    raise ReportError(f"{path}:{line}: blank {name!r} in a row with status "
+                                      f"{row['status']!r}")
             for name in header:
                 if name not in row and name is not None:
                     row[name] = raw[name] or None
@@ -147,42 +128,34 @@ def _read_csv(path, text):
     return rows
 
 
-def is_profiled(row):
-    """A cell run under `bench.py --profile`: its timings include the profiler's cost."""
-    return bool(row.get("profiled"))
-
-
 def done_keys(path, include_failed=False, profiled=False):
     """Keys (see KEY_COLUMNS, built by cell_key) of the cells already in a runs.csv.
 
     By default only cells with status 'ok' count as done, so a resumed run
     retries the failed ones.  A missing file means nothing is done yet.
-    Profiled and unprofiled cells are done separately: one never stands for the other.
+    Profiled cells (`bench.py --profile`, their timings include the profiler's cost) and
+    unprofiled ones are done separately: one never stands for the other.
     """
     if not _csv_path(path).is_file():
         return set()
     return {cell_key(row) for row in read_rows(path)
-            if (include_failed or row["status"] == "ok") and is_profiled(row) == profiled}
+            if (include_failed or row["status"] == "ok") and bool(row.get("profiled")) == profiled}
 
 
 def append_operators(path, cell, operators):
     """Append a profiled cell's operator rows to an operators.csv (header first if new), in
     one synced write, like append_row."""
     path = Path(path)
-    new_file = not path.exists() or path.stat().st_size == 0
+    path.parent.mkdir(parents=True, exist_ok=True)
     buffer = io.StringIO()
     writer = csv.DictWriter(buffer, fieldnames=OPERATOR_COLUMNS, lineterminator="\n")
-    if new_file:
+    if not path.exists() or path.stat().st_size == 0:
         writer.writeheader()
     identity = {name: cell.get(name) for name in OPERATOR_COLUMNS[:6]}
     identity["round"] = cell.get("round", cell.get("repeat"))
     for operator in operators:
         writer.writerow({**identity, **{k: operator[k] for k in OPERATOR_COLUMNS[7:]}})
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path, "a", newline="") as f:
-        f.write(buffer.getvalue())
-        f.flush()
-        os.fsync(f.fileno())
+    damage.append_synced(path, buffer.getvalue().encode("utf-8"))
 
 
 def read_operators(run_dir):
@@ -190,24 +163,14 @@ def read_operators(run_dir):
     path = Path(run_dir) / OPERATORS_FILE
     if not path.is_file():
         return []
-    numbers = {"batch_size": int, "max_samples": int, "round": int, "calls_per_step": float,
-               "ms_per_step": float, "share_of_step": float}
-    rows = []
+    numbers = ["batch_size", "max_samples", "round", *OPERATOR_COLUMNS[8:]]
     with open(path, newline="") as f:
         reader = csv.DictReader(f)
         missing = [c for c in OPERATOR_COLUMNS if c not in (reader.fieldnames or [])]
         if missing:
             raise ReportError(f"{path}: missing column {missing[0]!r}")
-        for raw in reader:
-            row = dict(raw)
-            for name, kind in numbers.items():
-                try:
-                    row[name] = kind(raw[name]) if raw[name] not in ("", None) else None
-                except ValueError:
-                    raise ReportError(f"{path}:{reader.line_num}: column {name!r} is not a "
-                                      f"number: {raw[name]!r}") from None
-            rows.append(row)
-    return rows
+        return [{**raw, **{name: _convert(name, raw[name], path, reader.line_num, numbers)
+                           for name in numbers}} for raw in reader]
 
 
 def load_peak(run_dir):

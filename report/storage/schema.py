@@ -10,7 +10,8 @@ COLUMNS = [
     "peak_rss_mb", "data", "status", "reason", "started_at",
     "label", "repeat", "per_device_batch", "workers", "kvstore", "dtype",
     "train_samples", "val_samples", "flops_per_sample", "gflops_per_s",
-    "peak_fraction", "loop_cpu_fraction", "param_check", "servers", "per_worker", "host", "python", "mxnet", "keras_mxnet",
+    "peak_fraction", "loop_cpu_fraction", "param_check", "servers", "per_worker", "host",
+    "python", "mxnet", "keras_mxnet",
     "numpy", "torch", "cpu", "cores", "gpus", "git_commit",
     "omp_threads", "max_samples", "process_env", "peak_device",
     # rounds (bench.py --rounds) and the machine's noise during each cell
@@ -85,30 +86,10 @@ class ReportError(ValueError):
     """A problem with the benchmark data; its message is one line, fit for users."""
 
 
-def workers_of(row):
-    """Parameter-server workers; blank means a single, non-distributed process."""
-    return row.get("workers") or 1
-
-
-def data_of(row):
-    """'real' or 'synthetic'; rows written before the column existed used real data."""
-    return row.get("data") or "real"
-
-
-def dtype_of(row):
-    return row.get("dtype") or "float32"
-
-
 def threads_of(row):
-    """The --threads setting a row ran under: a count per context, or 'all' (cores / contexts).
-    Rows written before the column existed ran with 'all'."""
+    """The --threads setting a row ran under: a count per context, or 'all' (cores / contexts),
+    as rows from before the column ran."""
     return str(row.get("threads") or "all")
-
-
-def model_hash_of(row):
-    """The sha256 of a --model file ('' for the built-in scenarios): a changed file is a new
-    configuration."""
-    return row.get("model_sha256") or ""
 
 
 def device_kind(ctx):
@@ -117,18 +98,17 @@ def device_kind(ctx):
 
 
 def cell_key(row):
-    """The resume key of a row or of a planned cell (a dict with the KEY_COLUMNS).
-
-    bench.py should build keys for its planned cells with this same function,
-    so that defaults and types (ints for batch_size/repeat/workers) agree. A cell measured by
-    turns is another cell than the same arm's by rounds: its key ends in 'turns'.
-    """
+    """The resume key of a row or of a planned cell (a dict with the KEY_COLUMNS); bench.py keys
+    its planned cells with it too, so that defaults and types agree. Blanks read as the rows
+    from before their column ran: one worker, real data, float32, no --model file (''). A cell
+    measured by turns is another cell than the same arm's by rounds: its key ends in 'turns'."""
     repeat = row.get("round") if row.get("round") is not None else row.get("repeat")
     return (row["scenario"], row.get("arm") or row["impl"], row["ctx"], int(row["batch_size"]),
             None if repeat is None else int(repeat),
-            data_of(row), int(workers_of(row)), dtype_of(row),
+            row.get("data") or "real", int(row.get("workers") or 1),
+            row.get("dtype") or "float32",
             None if row.get("max_samples") is None else int(row["max_samples"]),
-            threads_of(row), model_hash_of(row)) + (("turns",) if by_turns(row) else ())
+            threads_of(row), row.get("model_sha256") or "") + (("turns",) if by_turns(row) else ())
 
 
 def configuration_of(key):
