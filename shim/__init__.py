@@ -12,6 +12,8 @@
   `shim.keras_mxnet`).
 - `shim.shapes`: the shape (and rank) of a tensor MXNet can't infer with an unknown batch
   (applied by `shim.keras_mxnet`).
+- `shim.shape_memo`: a tensor's inferred shape kept until its graph changes, not inferred over
+  the whole graph at every query: performance only (applied by `shim.keras_mxnet`).
 - `shim.weights`: one value per Keras variable, whichever model trained it last (applied by
   `shim.keras_mxnet`).
 - `shim.batchnorm`: keras-mxnet's BatchNormalization made to compute Keras's function (applied

@@ -143,6 +143,11 @@ variable is set (bench.py sets process-wide settings for every implementation al
   yet"), not the layer: raised while a layer is built, they now name it (and for the features
   known to be missing, what builds instead) (shim/refusals.py).
   Tests: test_unsupported_layers_are_refused_naming_the_layer_and_what_builds
+- keras-mxnet inferred a tensor's shape over its whole graph at every query (~10,000 times to
+  build DenseNet121): the answer is kept until the graph changes, so nothing computed changes
+  (shim/shape_memo.py says why a kept shape cannot be stale).
+  Tests: test_a_shape_is_inferred_once_and_is_what_mxnet_infers,
+  test_a_graph_changed_in_place_is_inferred_again
 
 Opt-in only, never on import: shim/fused/, the fused path (`fused.enable()`).
 
@@ -155,7 +160,7 @@ import warnings
 
 import shim
 from shim import (batchnorm, convolution, files, identity, losses, noise, padding, recurrent,
-                  refusals, shapes, upsampling, weights)
+                  refusals, shape_memo, shapes, upsampling, weights)
 
 # The backend is chosen before keras reads its config file. Nothing else of Keras's
 # configuration is touched: layouts are asked for per layer (keras_models/).
@@ -303,6 +308,7 @@ def _import_keras():
     identity.patch(keras)
     upsampling.patch(keras)
     losses.patch(keras)
+    shape_memo.patch(keras)   # last: it keeps what the _get_shape of the patches above answers
     return keras
 
 

@@ -281,6 +281,7 @@ def test_adaptive_rounds_stop_when_the_budget_is_spent(monkeypatch, tmp_path, ca
 # ---- the noise record ---------------------------------------------------------------------
 
 @pytest.mark.slow
+@pytest.mark.real_canary
 def test_a_noisy_cell_is_flagged_and_kept(monkeypatch, tmp_path):
     _, rows, _ = sweep(monkeypatch, tmp_path, fake_harness(tmp_path, epochs="[1.0, 1.4, 1.0]"),
                        "--impl", "gluon", "--epochs", "4")
@@ -315,6 +316,7 @@ def test_the_probe_counts_other_processes_cpu_but_not_the_cells_own():
 
 
 @pytest.mark.slow
+@pytest.mark.real_canary
 def test_the_canary_times_real_work_in_a_process_of_its_own():
     threads = len(list(Path("/proc/self/task").iterdir()))
     reading = noise.canary_ms()
