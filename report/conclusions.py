@@ -7,7 +7,7 @@ repeat, spread wider than the effect), the text says so instead of concluding.
 from cell import arms
 from cell.arms import FUSED
 from report import frame
-from report.names import context_label, format_rate, group_title, impl_name
+from report.names import context_label, format_rate, group_title, impl_name, text
 from report.ratios import paired_ratios
 from report.storage import device_kind
 from report.summary import median_of, per_device_batch
@@ -69,17 +69,14 @@ def overhead_conclusions(rows):
     return lines
 
 
-def _median_rate_by_batch(rows):
-    """{GROUP + (arm,): {batch: (median samples/s, rounds)}}: one configuration's series, so no
-    median pools two prefixes, thread settings or models."""
-    return {key: {batch: (median_of(same, "samples_per_s"), len(same))
-                  for (batch,), same in frame.grouped(cells, ["batch_size"])}
-            for key, cells in frame.grouped(frame.records(rows), frame.GROUP + ["arm"])}
-
-
 def saturation_conclusions(rows):
     """One sub-bullet per context: for each arm, the smallest batch reaching 90% of its max."""
-    every = _median_rate_by_batch(frame.finished(rows))
+    # {GROUP + (arm,): {batch: (median samples/s, rounds)}}: one configuration's series, so no
+    # median pools two prefixes, thread settings or models
+    every = {key: {batch: (median_of(same, "samples_per_s"), len(same))
+                   for (batch,), same in frame.grouped(cells, ["batch_size"])}
+             for key, cells in frame.grouped(frame.records(frame.finished(rows)),
+                                             frame.GROUP + ["arm"])}
     series = {k: v for k, v in every.items() if len(v) >= 2}
     if not series:
         return ["Throughput saturation: no implementation was run at two or more batch sizes."]
@@ -110,14 +107,13 @@ def saturation_conclusions(rows):
 
 
 def scaling_series(rows):
-    """{(scenario, kind, arm, per-device batch, data, dtype, samples, threads, model, by_turns):
-    {devices*workers: median samples/s}}: everything of frame.GROUP but the context fixed (the
-    scaling conclusions and the scaling plot)."""
+    """{(scenario, kind, arm, per-device batch, *frame.GROUP but its context):
+    {devices*workers: median samples/s} (the scaling conclusions and the scaling plot)."""
     cells = [dict(r, kind=device_kind(r["ctx"]), per_device=per_device_batch(r),
                   contexts=(r.get("devices") or 1) * r["workers"])
              for r in frame.records(frame.finished(rows))]
-    keys = ["scenario", "kind", "arm", "per_device", "data", "dtype", "samples", "threads",
-            "model_sha256", "by_turns"]
+    keys = ["scenario", "kind", "arm", "per_device"] + [
+        k for k in frame.GROUP if k not in ("scenario", "ctx", "workers")]
     return {key: {n: median_of(same, "samples_per_s")
                   for (n,), same in frame.grouped(part, ["contexts"])}
             for key, part in frame.grouped(cells, keys)}
@@ -130,18 +126,13 @@ def scaling_conclusions(rows):
             continue
         one = by_count[1]
         for count in sorted(n for n in by_count if n > 1):
-            speedup = by_count[count] / one
-            text = (f"Scaling, {scenario} {impl_name(impl)} on {kind.upper()}, {batch} samples per "
-                    f"device{_data_note(data)}: {count} devices give {speedup:.2f}x the 1-device "
-                    f"throughput ({format_rate(by_count[count])} vs {format_rate(one)} samples/s), "
-                    f"{speedup / count:.0%} scaling efficiency.")
-            if kind == "cpu":
-                text += " CPU contexts share cores: this is the cost of data parallelism, not a speed-up."
-            lines.append(text)
-    if not lines:
-        return ["Scaling: no implementation was run on 1 and on more devices at the same "
-                "per-device batch, so no scaling efficiency is computed."]
-    return lines
+            lines.append(text("conclusions", "scaling").format(
+                scenario=scenario, impl=impl_name(impl), kind=kind.upper(), batch=batch,
+                data=_data_note(data), count=count, speedup=by_count[count] / one,
+                rate=format_rate(by_count[count]), one=format_rate(one),
+                efficiency=by_count[count] / one / count)
+                + (" " + text("conclusions", "scaling-cpu") if kind == "cpu" else ""))
+    return lines or [text("conclusions", "no-scaling")]
 
 
 def _spread(rows, column):
@@ -152,10 +143,10 @@ def _spread(rows, column):
 def accuracy_conclusions(rows):
     lines = []
     for other in TWINS:
-        beyond, within, weak = [], [], []
+        found = {"beyond": [], "within": [], "weak": []}   # the order the lines are written in
         for group, batch, by_impl in frame.lines(rows):
-            keras = [r for r in by_impl.get("keras", []) if r.get("val_accuracy") is not None]
-            them = [r for r in by_impl.get(other, []) if r.get("val_accuracy") is not None]
+            keras, them = ([r for r in by_impl.get(arm, []) if r.get("val_accuracy") is not None]
+                           for arm in ("keras", other))
             if not keras or not them:
                 continue
             diff = median_of(keras, "val_accuracy") - median_of(them, "val_accuracy")
@@ -166,30 +157,13 @@ def accuracy_conclusions(rows):
             cell = (f"{group_title(group)}, batch {batch}: Keras {median_of(keras, 'val_accuracy'):.4f} "
                     f"vs {impl_name(other)} {median_of(them, 'val_accuracy'):.4f} "
                     f"(difference {diff:+.4f}{spread}, n={repeats})")
-            if repeats < 2:
-                weak.append((abs(diff), cell))
-            elif abs(diff) > noise:
-                beyond.append((abs(diff), cell))
-            else:
-                within.append((abs(diff), cell))
-        total = len(beyond) + len(within) + len(weak)
-        if not total:
-            continue
-        head = f"Validation accuracy, Keras vs {impl_name(other)}: "
-        if beyond:
-            lines.append(head + f"{len(beyond)} of {total} cells differ by more than the spread "
-                         f"over repeats; largest: {max(beyond)[1]}. Repeats share the seed (the "
-                         "same data order; each side its same initial weights), so that spread "
-                         "is run-to-run nondeterminism only: the two sides draw different initial "
-                         "weights from the same distributions, and seeds alone move accuracy.")
-        if within:
-            lines.append(head + f"{len(within)} of {total} cells agree within the spread over "
-                         f"repeats; largest difference: {max(within)[1]}.")
-        if weak:
-            lines.append(head + f"{len(weak)} of {total} cells have one repeat, so the noise is "
-                         f"unknown and the evidence is weak; largest difference: {max(weak)[1]}.")
-    return lines or ["Validation accuracy: no cell has validation accuracy for Keras and another "
-                     "implementation."]
+            kind = "weak" if repeats < 2 else "beyond" if abs(diff) > noise else "within"
+            found[kind].append((abs(diff), cell))
+        total = sum(map(len, found.values()))
+        lines += [text("conclusions", f"accuracy-{kind}").format(
+            other=impl_name(other), n=len(cells), total=total, largest=max(cells)[1])
+            for kind, cells in found.items() if cells]
+    return lines or [text("conclusions", "no-accuracy")]
 
 
 def fused_conclusions(rows):
