@@ -44,12 +44,6 @@ def _column_order(column):
             bool(by_turns and by_turns[0]))
 
 
-def machine_of(rows):
-    """(cpu, cores, gpus) of a folder's rows: the machine a sweep ran on."""
-    first = frame.records(frame.as_frame(rows).head(1))
-    return tuple((first[0].get(name) or "") if first else "" for name in MACHINE)
-
-
 def machine_title(machine):
     cpu, cores, gpus = machine
     text = f"{cpu or 'unknown CPU'}, {cores} cores" if cores else (cpu or "unknown machine")
@@ -70,13 +64,14 @@ class Sweep:
         self.label = self.path.name
         self.link = link   # its summary.md, relative to the page that links it
         self.rows = frame.as_frame(rows)
-        self.machine = machine_of(self.rows)
+        first = frame.records(self.rows.head(1))   # (cpu, cores, gpus): where the sweep ran
+        self.machine = tuple((first[0].get(name) or "") if first else "" for name in MACHINE)
         self.method = min(self.rows["method"], default=METHOD)   # the oldest method of its rows
         started = sorted(s for s in self.rows["started_at"] if s)
         self.first, self.last = (started[0], started[-1]) if started else ("", "")
-        # the two scenarios only: a --model's ratios have a section of their own (report.models)
         # when each configuration was last measured: a folder may hold several sweeps
         last = self.rows.dropna(subset=["started_at"]).groupby(frame.LINE)["started_at"].max()
+        # the two scenarios only: a --model's ratios have a section of their own (report.models)
         self.ratios = [r for r in all_pairs(self.rows, HEADLINE_PAIRS) if not r.model_sha256]
         for r in self.ratios:
             r.where.update(column=tuple(r[c] for c in COLUMN),
@@ -289,11 +284,10 @@ def _measured(sweep):
     columns = sorted({tuple(r[c] for c in COLUMN) for r in frame.records(rows)},
                      key=_column_order)
     # 'cpu b64, b128, b512': each context once, in column order, its batches after it
-    titles = [dict(zip(("context", "batch"), column_title(c).split(" b", 1)), order=i)
-              for i, c in enumerate(columns)]
-    contexts = {context: [f"b{t['batch']}" for t in same]
-                for (context,), same in sorted(frame.grouped(titles, ["context"]),
-                                               key=lambda g: g[1][0]["order"])}
+    contexts = {}
+    for column in columns:
+        context, batch = column_title(column).split(" b", 1)
+        contexts.setdefault(context, []).append(f"b{batch}")
     samples = sorted({n for n in rows["samples"]})
     rounds = max((n for n in rows["round"] if n is not None), default=None)
     text = (f"{'+'.join(sorted(set(rows['scenario'])))}; {arms}; "

@@ -1,17 +1,8 @@
-"""Where the time goes: the Keras/Gluon ratio split into Keras's loop and Keras's graph, and the
-operators behind it (results/README.md's section of that name, and operators.png).
-
-- The split comes from the unprofiled rows of runs.csv that have all three MXNet arms for the
-  same cell: per round (the repeat number where rows have no `round`), keras/keras-graph is the
-  cost of Keras's loop and API, keras-graph/gluon the cost of Keras's graph, and their product
-  keras/gluon. Each factor is a report.ratios.Ratio over the same rounds: the geometric mean of
-  the per-round ratios with its 95% t-interval, so loop x graph = total exactly.
-  The shares are each factor's part of the whole on a log scale: ln(loop)/ln(total), so that
-  they add up to 1 when both slow Keras down.
-- The operators come from operators.csv (`bench.py --profile`): per-step milliseconds per
-  operator, grouped into CATEGORIES, and the operators with the most extra time in Keras's step
-  over Gluon's.
-"""
+"""Where the time goes (a folder page's section, and operators.png): the Keras/Gluon ratio split
+into Keras's loop (keras/keras-graph) and Keras's graph (keras-graph/gluon), each a Ratio over the
+same rounds so that loop x graph = total exactly; and the operators behind it (operators.csv,
+`bench.py --profile`) by CATEGORIES. The shares are on a log scale, ln(loop)/ln(total), so that
+they add up to 1 when both slow Keras down."""
 import math
 from pathlib import Path
 from statistics import median
@@ -96,17 +87,14 @@ def loop_graph_split(rows):
     return split
 
 
-def _share(value):
-    return "—" if value is None else f"{value:.0%}"
-
-
 def split_table(split):
     return table(["scenario", "context", "batch", "rounds", "Keras/Gluon",
                   "loop: Keras/Keras graph", "graph: Keras graph/Gluon", "loop share",
                   "graph share"],
                  [[s["group"][0], context_label(*s["group"][1:]), s["batch_size"], s["rounds"],
                    s["total"].factor(), s["loop"].factor(), s["graph"].factor(),
-                   _share(s["loop_share"]), _share(s["graph_share"])] for s in split])
+                   *("—" if s[k] is None else f"{s[k]:.0%}" for k in ("loop_share", "graph_share"))]
+                  for s in split])
 
 
 # ---- the operators ---------------------------------------------------------------------------

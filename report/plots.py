@@ -1,10 +1,6 @@
-"""PNG plots of one machine's runs, written next to its runs.csv.
-
-Only finished ('ok') cells are plotted.  Real and synthetic data are always
-separate series (synthetic: dashed lines, hollow markers, hatched bars and
-'(synthetic)' in the legend).  A plot with
-nothing to show is skipped with a one-line note instead of drawing an empty image.
-"""
+"""PNG plots of one machine's finished cells, written next to its runs.csv. Real and synthetic
+data are always separate series (synthetic: dashed lines, hollow markers, hatched bars and
+'(synthetic)' in the legend). A plot with nothing to show is skipped with a one-line note."""
 from pathlib import Path
 
 import matplotlib
@@ -20,8 +16,8 @@ from report.storage import device_kind  # noqa: E402
 from report.conclusions import scaling_series  # noqa: E402
 from report.summary import median_of  # noqa: E402
 
-PLOT_NAMES = ["throughput", "overhead", "accuracy", "scaling", "warmup"]
 PANEL_SIZE = (5.2, 4.2)
+MARKERS = ["o", "s", "^", "D", "v", "P", "X", "*"]
 
 
 class Skipped(Exception):
@@ -45,14 +41,6 @@ class _Styles:
 
     def __call__(self, key):
         return self.given.setdefault(key, self.cycle[len(self.given) % len(self.cycle)])
-
-
-def _color_cycle():
-    return _Styles(plt.get_cmap("tab10").colors)
-
-
-def _marker_cycle():
-    return _Styles(["o", "s", "^", "D", "v", "P", "X", "*"])
 
 
 def _panels(keys, title_of, ncols=2, panel_size=PANEL_SIZE):
@@ -88,12 +76,6 @@ def _finish(fig, title):
 SERIES = ["arm"] + frame.GROUP[1:]   # a line: one arm in one configuration but its batch
 
 
-def _series_by_batch(rows):
-    """{(arm, *context): {batch_size: [rows over repeats]}}."""
-    return {key: {batch: same for (batch,), same in frame.grouped(part, ["batch_size"])}
-            for key, part in frame.grouped(rows, SERIES)}
-
-
 def _plot_median_line(ax, key, points, column, marker):
     """Color says the implementation, marker the context and dtype, dashes synthetic data."""
     impl, ctx, workers, data, dtype, samples, threads, _, by_turns = key
@@ -116,9 +98,12 @@ def _per_batch_plot(rows, label, column, ylabel, title, log_y):
     if not scenarios:
         raise Skipped(f"no finished cell has {column}")
     fig, axes = _panels(scenarios, lambda s: s)
-    marker = _marker_cycle()
+    marker = _Styles(MARKERS)
     for ax, scenario in zip(axes, scenarios):
-        series = _series_by_batch([r for r in rows if r["scenario"] == scenario])
+        # {(arm, *context): {batch_size: [rows over repeats]}}
+        series = {key: {batch: same for (batch,), same in frame.grouped(part, ["batch_size"])}
+                  for key, part in frame.grouped([r for r in rows if r["scenario"] == scenario],
+                                                 SERIES)}
         for key in sorted(series):
             _plot_median_line(ax, key, series[key], column, marker((*key[1:3], key[4])))
         ax.set_xscale("log", base=2)
@@ -146,7 +131,7 @@ def plot_overhead(rows, label):
         raise Skipped("no cell has both a Keras and a Gluon run")
     scenarios = sorted({r["scenario"] for r in ratios})
     fig, axes = _panels(scenarios, lambda s: s)
-    color = _color_cycle()
+    color = _Styles(plt.get_cmap("tab10").colors)
     for ax, scenario in zip(axes, scenarios):
         mine = [r for r in ratios if r["scenario"] == scenario]
         for key, points in frame.grouped(mine, frame.GROUP[1:]):
@@ -177,7 +162,7 @@ def plot_scaling(rows, label):
     panels = sorted({k[:2] for k in series})
     fig, axes = _panels(panels, lambda p: f"{p[0]}, {p[1].upper()}"
                         + (" (contexts share cores)" if p[1] == "cpu" else ""))
-    marker = _marker_cycle()
+    marker = _Styles(MARKERS)
     for ax, panel in zip(axes, panels):
         counts = set()
         for key in sorted(k for k in series if k[:2] == panel):
@@ -188,11 +173,10 @@ def plot_scaling(rows, label):
             counts.update(xs)
             name = context_label(f"{impl_name(impl)} · {batch}/device", 1, data, dtype, samples,
                                  threads, by_turns=by_turns)
-            line_color = colour(impl)
-            ax.plot(xs, ys, color=line_color, marker=marker(batch),
+            ax.plot(xs, ys, color=colour(impl), marker=marker(batch),
                     linestyle=_linestyle(data), label=name)
             # Ideal: the smallest device count's throughput (normally 1 device) times N.
-            ax.plot(xs, [ys[0] * x / xs[0] for x in xs], color=line_color, linestyle=":", alpha=0.6)
+            ax.plot(xs, [ys[0] * x / xs[0] for x in xs], color=colour(impl), linestyle=":", alpha=0.6)
         ax.plot([], [], color="gray", linestyle=":", label="ideal linear scaling (dotted)")
         ax.set_xticks(sorted(counts))
         ax.set_xlabel("devices (contexts × workers)")
@@ -202,11 +186,8 @@ def plot_scaling(rows, label):
 
 
 def plot_warmup(rows, label):
-    """Horizontal bars: first-epoch seconds per implementation; ticks: steady epoch time.
-
-    One panel per scenario and device kind, since CPU and GPU seconds differ by
-    orders of magnitude; horizontal so that many (context, batch) labels stay readable.
-    """
+    """Horizontal bars (many context labels stay readable): first-epoch seconds per arm; ticks:
+    steady epoch time. A panel per scenario and device kind: CPU and GPU seconds differ a lot."""
     rows = [r for r in frame.records(frame.as_frame(rows)) if r.get("warmup_s") is not None]
     if not rows:
         raise Skipped("no finished cell has warmup_s")
@@ -244,14 +225,12 @@ def plot_warmup(rows, label):
 
 PLOTS = {"throughput": plot_throughput, "overhead": plot_overhead, "accuracy": plot_accuracy,
          "scaling": plot_scaling, "warmup": plot_warmup}
+PLOT_NAMES = list(PLOTS)
 
 
 def render_plots(rows, out_dir, label):
-    """Write every plot that has data as <out_dir>/<name>.png.
-
-    Returns (written paths, one-line notes for the skipped plots).  A skipped
-    plot's old PNG is removed so the README never embeds stale data.
-    """
+    """Write every plot that has data as <out_dir>/<name>.png: (written paths, one-line notes
+    for the skipped plots). A skipped plot's old PNG is removed: no page shows stale data."""
     out_dir = Path(out_dir)
     # The A/A control arm is Gluon run twice: it must not enter Gluon's throughput lines.
     arms = frame.without_controls(frame.finished(rows))   # a frame: each plot takes its view
