@@ -12,7 +12,7 @@ from pathlib import Path
 import scenarios
 from cell.arms import FUSED, is_control, is_fix_arm
 from report import frame, models
-from report.names import context_label, impl_name, pair_name, table, text
+from report.names import context_label, impl_name, pair_name, table, text, threads_label
 from report.ratios import all_pairs
 from report.storage import METHOD
 
@@ -213,13 +213,11 @@ def per_core(found, refs):
         core = cores[0]
         if core["half_width"] is None:
             continue
-        steadier = "per-core" if core["half_width"] < whole["half_width"] else "all-cores"
-        lines.append(f"{scenario_title(s)} at b{ref[5]}: per core ({core['threads']} thread"
-                     f"{'s' if core['threads'] != '1' else ''}) Keras costs {core.cell()} "
-                     f"Gluon's epoch time (+-{core['half_width']:.1%}), with all cores "
-                     f"{whole.cell()} (+-{whole['half_width']:.1%}); when the canary shows the "
-                     f"machine wandering (noise flags in a sweep's summary.md), quote the "
-                     f"{steadier} answer, whose CI was the narrower here.")
+        lines.append(text("readme", "per-core").format(
+            scenario=scenario_title(s), batch=ref[5], threads=threads_label(core["threads"])[2:],
+            core=core.cell(), core_width=core["half_width"], whole=whole.cell(),
+            whole_width=whole["half_width"],
+            steadier="per-core" if core["half_width"] < whole["half_width"] else "all-cores"))
     return lines
 
 
@@ -236,13 +234,11 @@ def reproducibility(sweeps, found):
                                key=lambda g: (len(g[1]), g[0] == _reference(found, s)))
         if len(repeated) < 2:
             continue
-        low = min(r["ratio"] for r in repeated)
-        high = max(r["ratio"] for r in repeated)
-        prefixes = sorted({r["samples"] for r in repeated})
-        lines.append(f"Reproducibility, {scenario_title(s)}: Keras/Gluon at {column_title(column)} "
-                     f"was {low:.2f}x-{high:.2f}x over {len(repeated)} sweeps on this machine "
-                     f"(prefixes of {', '.join(f'{n:,}' if n else 'all' for n in prefixes)} "
-                     "samples).")
+        lines.append(text("readme", "reproducibility").format(
+            scenario=scenario_title(s), column=column_title(column), n=len(repeated),
+            low=min(r["ratio"] for r in repeated), high=max(r["ratio"] for r in repeated),
+            prefixes=", ".join(f"{n:,}" if n else "all"
+                               for n in sorted({r["samples"] for r in repeated}))))
     return lines
 
 

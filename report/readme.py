@@ -129,20 +129,13 @@ def conformance_summary(results_dir):
         return ""
     cases = pd.read_csv(path, dtype=str, keep_default_na=False)
     stock = cases["stock"].value_counts()
-    counted = len(cases) - stock.get("keras cannot run", 0)
-    refused = cases["detail"].str.contains("can't be built on MXNet").sum()
-    fused = cases["fused"].value_counts()
-    first = cases.iloc[0]
-    differing = ", ".join(cases.loc[cases["stock"] == "differs", "case"])
-    return (f"Measured against Keras itself, tf.keras {first['tensorflow']} (conformance/, "
-            f"[table](conformance/table.md), docs/conformance.md): of {len(cases)} cases (every "
-            f"layer Keras 2.2.4 exports, every application, Keras's example models), "
-            f"{counted} run in tf.keras; stock keras-mxnet {first['keras_mxnet']} through the "
-            f"shim matches Keras on {stock.get('matches', 0)}, differs on "
-            f"{stock.get('differs', 0)} ({differing or 'none'}) and fails on "
-            f"{stock.get('fails', 0)}, {refused} of them refused at build time by name. The "
-            f"fused path is verified equal to stock on {fused.get('verified', 0)} cases where a "
-            f"fix applies.")
+    return text("readme", "conformance").format(
+        tensorflow=cases["tensorflow"].iloc[0], keras_mxnet=cases["keras_mxnet"].iloc[0],
+        cases=len(cases), counted=len(cases) - stock.get("keras cannot run", 0),
+        **{verdict: stock.get(verdict, 0) for verdict in ("matches", "differs", "fails")},
+        differing=", ".join(cases.loc[cases["stock"] == "differs", "case"]) or "none",
+        refused=cases["detail"].str.contains("can't be built on MXNet").sum(),
+        verified=cases["fused"].value_counts().get("verified", 0))
 
 
 def readme_block(results_dir, sweeps=None, prefix="results/"):
