@@ -150,24 +150,17 @@ def hand_profile_checks(steps):
         keras_ops = by_impl.get("keras")
         if not keras_ops:
             continue
-        scenario = cell[0]
-        if scenario == "lenet":
+        if cell[0] == "lenet":
             top = top_operators(keras_ops, 5)
             found = [name for name in top if "broadcast_add" in name]
-            lines.append(f"{_cell_text(cell)}: Keras's top five operators are {', '.join(top)}; "
-                         + (f"its bias adds ({', '.join(found)}) are among them, as the hand "
-                            "profile found." if found else
-                            "no broadcast_add among them, unlike the hand profile."))
-        elif scenario == "rnn":
+            lines.append(text("operators", "lenet-check" if found else "lenet-check-unlike").format(
+                cell=_cell_text(cell), top=", ".join(top), found=", ".join(found)))
+        elif cell[0] == "rnn":
             categories = by_category(keras_ops)
-            total = sum(categories.values()) or 1.0
-            share = (categories["elementwise"] + categories["dense/dot"]) / total
-            leading = max(categories, key=categories.get)
-            lines.append(f"{_cell_text(cell)}: the unrolled LSTM's elementwise and dot operators "
-                         f"take {share:.0%} of Keras's operator time (largest category: "
-                         f"{leading}); " + ("they dominate, as the hand profile found." if
-                                            share > 0.5 else "they do not dominate, unlike the "
-                                                             "hand profile."))
+            share = ((categories["elementwise"] + categories["dense/dot"])
+                     / (sum(categories.values()) or 1.0))
+            lines.append(text("operators", "rnn-check" if share > 0.5 else "rnn-check-unlike").format(
+                cell=_cell_text(cell), share=share, leading=max(categories, key=categories.get)))
     return lines
 
 
