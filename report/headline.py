@@ -78,11 +78,6 @@ class Sweep:
                            last=last.get((*r.group, r.batch_size), ""))
 
 
-def current(sweeps):
-    """The sweeps of the current method with a headline ratio."""
-    return [s for s in sweeps if s.method >= METHOD and s.ratios]
-
-
 def model_sections(sweeps, level=2):
     """'Your models': each --model folder's section, current method only; '' without any."""
     found = [models.model_section(s.path, s.rows, level + 1)
@@ -243,9 +238,10 @@ def reproducibility(sweeps, found):
 
 
 def machines(sweeps):
-    """[(machine, [current sweeps])], the machine measured most recently first."""
-    found = frame.grouped([dict(zip(MACHINE, s.machine), sweep=s) for s in current(sweeps)],
-                          MACHINE)
+    """[(machine, [sweeps of the current method with a headline ratio])], the machine measured
+    most recently first."""
+    found = frame.grouped([dict(zip(MACHINE, s.machine), sweep=s) for s in sweeps
+                           if s.method >= METHOD and s.ratios], MACHINE)
     by_machine = [(machine, [e["sweep"] for e in entries]) for machine, entries in found]
     return sorted(by_machine, key=lambda kv: max(s.last for s in kv[1]), reverse=True)
 
