@@ -41,8 +41,7 @@ def overhead_conclusions(rows):
         return ["Keras overhead: no cell has both a Keras and a Gluon run, so none is computed."]
     lines = []
     for (scenario, kind, data), cells in _by_scenario_and_kind(ratios):
-        low = min(cells, key=lambda r: r["ratio"])
-        high = max(cells, key=lambda r: r["ratio"])
+        low, high = (pick(cells, key=lambda r: r["ratio"]) for pick in (min, max))
         head = f"Keras overhead, {scenario} on {kind.upper()}{_data_note(data)}: "
         if len(cells) == 1:
             text = head + f"Keras epoch time is {high} Gluon's ({_cell(high)})."
@@ -196,8 +195,7 @@ def torch_conclusions(rows):
     for impl in ("gluon", "keras"):
         for (scenario, kind, data), cells in _by_scenario_and_kind(
                 paired_ratios(rows, impl, "torch")):
-            low = min(cells, key=lambda r: r["ratio"])
-            high = max(cells, key=lambda r: r["ratio"])
+            low, high = (pick(cells, key=lambda r: r["ratio"]) for pick in (min, max))
             text = (f"Torch yardstick, {scenario} on {kind.upper()}{_data_note(data)}: "
                     f"{impl_name(impl)} epoch time is {low['ratio']:.2f}x–"
                     f"{high['ratio']:.2f}x Torch's over {len(cells)} cells "

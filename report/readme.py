@@ -46,12 +46,9 @@ def _bullets(items, indent=""):
 # ---- sections ----------------------------------------------------------------
 
 def environment_markdown(rows):
-    rows = frame.records(rows)
-    shown = []
-    for column, name in ENVIRONMENT_FIELDS:
-        values = sorted({str(r[column]) for r in rows if r.get(column) is not None})
-        shown.append([name, ", ".join(values) if values else "not recorded"])
-    return table(["", "value"], shown)
+    return table(["", "value"], [
+        [name, ", ".join(sorted({str(v) for v in rows[column] if v is not None})) or "not recorded"]
+        for column, name in ENVIRONMENT_FIELDS])
 
 
 def folder_page(run_dir, rows, plot_notes=()):
