@@ -38,33 +38,20 @@ def _by_scenario_and_kind(ratios):
 def overhead_conclusions(rows):
     ratios = paired_ratios(rows, "keras", "gluon")
     if not ratios:
-        return ["Keras overhead: no cell has both a Keras and a Gluon run, so none is computed."]
+        return [text("conclusions", "no-overhead")]
     lines = []
     for (scenario, kind, data), cells in _by_scenario_and_kind(ratios):
         low, high = (pick(cells, key=lambda r: r["ratio"]) for pick in (min, max))
-        head = f"Keras overhead, {scenario} on {kind.upper()}{_data_note(data)}: "
-        if len(cells) == 1:
-            text = head + f"Keras epoch time is {high} Gluon's ({_cell(high)})."
-        else:
-            text = head + (f"Keras epoch time is {low['ratio']:.2f}x–{high['ratio']:.2f}x "
-                           f"Gluon's over {len(cells)} cells; largest at {_cell(high)}: "
-                           f"{high}; smallest at {_cell(low)}: {low}.")
-        if low["ratio"] < 1:
-            text += " Below 1 means Keras was faster."
         single = sum(r["ci_low"] is None for r in cells)
-        if single == len(cells):
-            text += " Evidence is weak: one round (or repeat) per cell, so the noise is unknown."
-        else:
-            if single:
-                text += f" {single} of {len(cells)} cells have one round only: weak evidence there."
-            straddling = [r for r in cells if r["ci_low"] is not None
-                          and r["ci_low"] <= 1 <= r["ci_high"]]
-            if straddling:
-                text += (f" In {len(straddling)} of {len(cells)} cells the 95% CI includes 1.0: "
-                         "no overhead is established there.")
-        if any(r["before_rounds"] for r in cells):
-            text += " Measured before rounds (repeats in a fixed order stand in for rounds)."
-        lines.append(text)
+        straddling = sum(r["ci_low"] is not None and r["ci_low"] <= 1 <= r["ci_high"] for r in cells)
+        said = {"overhead-one": len(cells) == 1, "overhead-range": len(cells) > 1,
+                "overhead-faster": low["ratio"] < 1, "overhead-weak": single == len(cells),
+                "overhead-some-single": 0 < single < len(cells), "overhead-straddling": straddling,
+                "overhead-before-rounds": any(r["before_rounds"] for r in cells)}
+        lines.append(" ".join(text("conclusions", name) for name, true in said.items() if true).format(
+            scenario=scenario, kind=kind.upper(), data=_data_note(data), n=len(cells), low=low,
+            high=high, where_low=_cell(low), where_high=_cell(high), single=single,
+            straddling=straddling))
     return lines
 
 
