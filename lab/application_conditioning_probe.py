@@ -6,10 +6,12 @@ models; a few minutes, NASNetLarge ~9 GB):
     per application at the case's input size, the smallest map (H x W) any BatchNormalization
     sees in training, and so its values per channel at the case's batch (a BatchNorm over 2
     values per channel normalises each to exactly +-1 and its gradient is ~0/0);
-  flock /work/heavy.lock .venv/bin/python lab/application_conditioning_probe.py kink
-    Xception's first differing gradient (block9_sepconv2_bn, channel 84): the one element of
-    that BatchNorm's training-mode output nearest 0, on both sides (tf.keras via
-    .venv-reference): opposite signs put the ReLU after it on opposite sides of its kink.
+  flock /work/heavy.lock .venv/bin/python lab/application_conditioning_probe.py kink \
+      [NAME LAYER CHANNEL SIZE BATCH]
+    the element of a BatchNorm's training-mode output channel nearest 0, on both sides
+    (tf.keras via .venv-reference): opposite signs put the ReLU after it on opposite sides of
+    its kink. Default: Xception's first differing gradient, block9_sepconv2_bn channel 84 (its
+    case as it is); also DenseNet121 conv4_block20_0_bn 689 64 8 (input 64, batch 8).
 """
 import os
 import subprocess
@@ -20,7 +22,9 @@ import numpy as np
 
 sys.path.insert(0, os.getcwd())
 
-LAYER, CHANNEL = "block9_sepconv2_bn", 84
+import dataclasses
+
+KINK = ["Xception", "block9_sepconv2_bn", "84", "0", "0"]   # size, batch 0: the case's own
 TF_SIDE = """
 import sys, numpy as np
 sys.path.insert(0, '.')
@@ -53,33 +57,41 @@ def bn_sizes(names):
               f"batch {case.batch}", flush=True)
 
 
-def kink():
-    from conformance.applications import cases
+def kink(name, layer, channel, size, batch):
+    from conformance.applications import _builder, cases
     from conformance import stock
     from shim.keras_mxnet import keras
 
-    case = [c for c in cases() if c.name == "applications.Xception"][0]
+    case = [c for c in cases() if c.name == f"applications.{name}"][0]
+    if int(size):
+        shape = (int(size), int(size), 3)
+        case = dataclasses.replace(case, build=_builder(name, shape),
+                                   inputs=[(shape, "float32", 0)])
+    if int(batch):
+        case = dataclasses.replace(case, batch=int(batch))
+    channel = int(channel)
     with tempfile.TemporaryDirectory() as folder:
         stock.run(case, folder)   # writes the model and data tf.keras reads
         model, weights = stock.build(case, keras)
         model.compile("sgd", "mse")
         model.set_weights(weights)
         f = keras.backend.function([model.input, keras.backend.learning_phase()],
-                                   [model.get_layer(LAYER).output])
-        c = f([case.draw_inputs()[0], 1])[0][..., CHANNEL].ravel()
+                                   [model.get_layer(layer).output])
+        c = f([case.draw_inputs()[0], 1])[0][..., channel].ravel()
         i = int(np.abs(c).argmin())
-        print(f"{LAYER} channel {CHANNEL}, training mode, the element nearest 0:")
+        print(f"{name} {layer} channel {channel}, training mode, the element nearest 0:")
         print(f"keras-mxnet element {i}: {c[i]:.4g} (next nearest |y|: "
               f"{np.sort(np.abs(c))[1]:.3g})", flush=True)
-        subprocess.run([".venv-reference/bin/python", "-c", TF_SIDE, folder, LAYER,
-                        str(CHANNEL)], check=True)
+        subprocess.run([".venv-reference/bin/python", "-c", TF_SIDE, folder, layer,
+                        str(channel)], check=True)
 
 
 if __name__ == "__main__":
     if sys.argv[1:2] == ["bn"]:
         bn_sizes(sys.argv[2:])
-    elif sys.argv[1:2] == ["kink"]:
-        kink()
+    elif sys.argv[1:2] == ["kink"] and len(sys.argv) in (2, 7):
+        kink(*(sys.argv[2:] or KINK))
     else:
-        print("usage: application_conditioning_probe.py bn [NAME ...] | kink", file=sys.stderr)
+        print("usage: application_conditioning_probe.py bn [NAME ...] | "
+              "kink [NAME LAYER CHANNEL SIZE BATCH]", file=sys.stderr)
         sys.exit(2)
