@@ -18,6 +18,14 @@ float32 tolerance cannot tell a defect from rounding. Such a quantity is judged 
 CONDITIONED x that spread, tensor by tensor (`spread`, from stock.run(nudge=True)): 8, for
 the ratio's spread from tensor to tensor. Predictions (inference mode) keep the float32
 tolerance, and the row says that its training was judged so, and how large the spread was.
+
+What a one-ulp nudge does not reach (issue 30, lab/application_conditioning_probe.py): where a
+BatchNorm's training output has an element within float32 reach of 0 and a ReLU follows, the
+two sides can put it on opposite sides of the ReLU's kink (Xception's block9_sepconv2_bn,
+channel 84: -1.37e-6 in keras-mxnet, +4.28e-6 in tf.keras; DenseNet121 at input 64, batch 8,
+conv4_block20_0_bn, channel 689), and every gradient below differs, one channel first, by far
+more than the nudge moves it. Such a case stays `differs`, with the probe's numbers in the
+report: a rule loose enough to pass it would pass a real defect in the same gradients.
 """
 import numpy as np
 

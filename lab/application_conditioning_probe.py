@@ -1,0 +1,97 @@
+"""Issue 30: are the application cases that differ in training ill-conditioned, or defective?
+
+Two checks, run from the checkout's root under the heavy lock (it builds keras.applications
+models; a few minutes, NASNetLarge ~9 GB):
+  flock /work/heavy.lock .venv/bin/python lab/application_conditioning_probe.py bn [NAME ...]
+    per application at the case's input size, the smallest map (H x W) any BatchNormalization
+    sees in training, and so its values per channel at the case's batch (a BatchNorm over 2
+    values per channel normalises each to exactly +-1 and its gradient is ~0/0);
+  flock /work/heavy.lock .venv/bin/python lab/application_conditioning_probe.py kink \
+      [NAME LAYER CHANNEL SIZE BATCH]
+    the element of a BatchNorm's training-mode output channel nearest 0, on both sides
+    (tf.keras via .venv-reference): opposite signs put the ReLU after it on opposite sides of
+    its kink. Default: Xception's first differing gradient, block9_sepconv2_bn channel 84 (its
+    case as it is); also DenseNet121 conv4_block20_0_bn 689 64 8 (input 64, batch 8).
+"""
+import os
+import subprocess
+import sys
+import tempfile
+
+import numpy as np
+
+sys.path.insert(0, os.getcwd())
+
+import dataclasses
+
+KINK = ["Xception", "block9_sepconv2_bn", "84", "0", "0"]   # size, batch 0: the case's own
+TF_SIDE = """
+import sys, numpy as np
+sys.path.insert(0, '.')
+import tensorflow as tf
+from conformance import reference, exchange
+m = reference.load(tf, sys.argv[1] + '/model.h5')
+x, _ = exchange.read_data(sys.argv[1])
+y = tf.keras.Model(m.input, m.get_layer(sys.argv[2]).output)(x[0], training=True).numpy()
+c = y[..., int(sys.argv[3])].ravel()
+i = int(np.abs(c).argmin())
+print(f'tf.keras    element {i}: {c[i]:.4g}')
+"""
+
+
+def bn_sizes(names):
+    from conformance.applications import cases
+    from conformance import stock
+    from shim.keras_mxnet import keras
+
+    for case in cases():
+        if case.data_format != "channels_last" or (names and case.tags["class"] not in names):
+            continue
+        model, _ = stock.build(case, keras)
+        found = sorted((l.output_shape[1] * l.output_shape[2], l.name) for l in model.layers
+                       if type(l).__name__ == "BatchNormalization")
+        smallest = [n for s, n in found if s == found[0][0]]
+        print(f"{case.tags['class']:18} input {case.inputs[0][0][0]:3}: {len(found):3} "
+              f"BatchNorms, smallest map {found[0][0]:2} (H x W) at {len(smallest)} of them "
+              f"(first {smallest[0]}), {case.batch * found[0][0]} values per channel at "
+              f"batch {case.batch}", flush=True)
+
+
+def kink(name, layer, channel, size, batch):
+    from conformance.applications import _builder, cases
+    from conformance import stock
+    from shim.keras_mxnet import keras
+
+    case = [c for c in cases() if c.name == f"applications.{name}"][0]
+    if int(size):
+        shape = (int(size), int(size), 3)
+        case = dataclasses.replace(case, build=_builder(name, shape),
+                                   inputs=[(shape, "float32", 0)])
+    if int(batch):
+        case = dataclasses.replace(case, batch=int(batch))
+    channel = int(channel)
+    with tempfile.TemporaryDirectory() as folder:
+        stock.run(case, folder)   # writes the model and data tf.keras reads
+        model, weights = stock.build(case, keras)
+        model.compile("sgd", "mse")
+        model.set_weights(weights)
+        f = keras.backend.function([model.input, keras.backend.learning_phase()],
+                                   [model.get_layer(layer).output])
+        c = f([case.draw_inputs()[0], 1])[0][..., channel].ravel()
+        i = int(np.abs(c).argmin())
+        print(f"{name} {layer} channel {channel}, training mode, the element nearest 0:")
+        print(f"keras-mxnet element {i}: {c[i]:.4g} (next nearest |y|: "
+              f"{np.sort(np.abs(c))[1]:.3g})", flush=True)
+        subprocess.run([".venv-reference/bin/python", "-c", TF_SIDE, folder, layer,
+                        str(channel)], check=True)
+
+
+if __name__ == "__main__":
+    if sys.argv[1:2] == ["bn"]:
+        bn_sizes(sys.argv[2:])
+    elif sys.argv[1:2] == ["kink"] and len(sys.argv) in (2, 7):
+        kink(*(sys.argv[2:] or KINK))
+    else:
+        print("usage: application_conditioning_probe.py bn [NAME ...] | "
+              "kink [NAME LAYER CHANNEL SIZE BATCH]", file=sys.stderr)
+        sys.exit(2)
