@@ -103,3 +103,71 @@ def test_first_layer_names_the_first_differing_layer_from_few_models(monkeypatch
     built.clear()
     assert verify.first_layer(stock, stock, x, chunk=3) is None
     assert len(built) == 2 * 3   # nine layers, three chunks, nothing differs
+
+
+def fake_training(values):
+    """verify.training's stand-in: one loss of `values[model]`, in the order models are asked
+    (stock, fused, stock nudged)."""
+    asked = []
+
+    def training(model, weights, x, y, contexts):
+        asked.append(model)
+        return [("the loss", None, np.float32(values[len(asked) - 1]))]
+    return training
+
+
+def judged(monkeypatch, values):
+    monkeypatch.setattr(verify, "same_weights", lambda stock, fast: [])
+    monkeypatch.setattr(verify, "first_layer", lambda stock, fast, x: "bn")
+    monkeypatch.setattr(verify, "training", fake_training(values))
+
+    class Model:
+        def predict(self, x):
+            return np.zeros(2, np.float32)
+    return verify.first_difference(Model(), Model(), None, None, [])
+
+
+def test_a_training_difference_within_stocks_own_conditioning_is_verified(monkeypatch):
+    # Stock moves its loss by 0.01 when its inputs and weights move by one ulp (an
+    # ill-conditioned model: BatchNormalization at a 1x1 map, at batch 2): fused 0.05 off is
+    # within 8 x that, as conformance/verdict.py judges stock against Keras.
+    assert judged(monkeypatch, [1.0, 1.05, 1.01]) is None
+
+
+def test_a_training_difference_beyond_stocks_own_conditioning_still_differs(monkeypatch):
+    said = judged(monkeypatch, [1.0, 1.5, 1.01])
+    assert said.startswith("the loss differs (max |difference| 0.5), beyond 8 x its float32 "
+                           "conditioning (stock nudged by one ulp moves it by 0.01)")
+    # a well-conditioned model (stock does not move) keeps the float32 tolerance
+    assert judged(monkeypatch, [1.0, 1.001, 1.0]).startswith("the loss differs")
+
+
+def test_the_rule_is_verdicts_own():
+    from conformance import verdict
+
+    assert verdict.CONDITIONED is verify.CONDITIONED
+
+
+def ill_conditioned_model():
+    # BatchNormalization in training at a 1x1 map: 2 values per channel at batch 2
+    model = keras.models.Sequential([
+        layers.Conv2D(4, 3, input_shape=(3, 3, 2)), layers.BatchNormalization(),
+        layers.Activation("relu"), layers.Flatten(), layers.Dense(3, activation="softmax")])
+    model.compile(keras.optimizers.SGD(lr=0.01), "categorical_crossentropy")
+    return model
+
+
+def test_stocks_spread_is_measured_and_the_verdict_is_repeatable():
+    rng = np.random.default_rng(3)
+    x = rng.random((2, 3, 3, 2), dtype=np.float32)
+    y = keras.utils.to_categorical([0, 2], 3)
+    verdicts = []
+    for _ in range(2):
+        stock, fast = (verify.build(ill_conditioned_model, f) for f in (False, None))
+        verdicts.append(verify.first_difference(stock, fast, x, y, ["cpu(0)"]))
+    assert verdicts[0] == verdicts[1] and verdicts[0] is None
+    weights = verify.same_weights(stock, fast)
+    ours = verify.training(stock, weights, x, y, ["cpu(0)"])
+    moved = verify.spread(stock, weights, x, y, ["cpu(0)"], ours)
+    assert len(moved) == len(ours) and max(moved) > 0
+    assert verify.nudged([np.array([1.0, 2.0], np.float32)], 0)[0].tolist() == [1.0, 2.0]

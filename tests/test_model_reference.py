@@ -67,3 +67,34 @@ def test_example_models_against_the_reference(example, expected):
     from conformance import model_check
 
     assert model_check.check(str(ROOT / "examples/models" / example)).startswith(expected)
+
+
+def test_an_ill_conditioned_model_is_judged_as_the_corpus_is(monkeypatch):
+    # A BatchNorm-heavy user model whose training quantities differ from tf.keras beyond the
+    # float32 tolerance but within CONDITIONED x stock's own spread: the corpus says `matches`
+    # (conformance/run.py), and so must bench.py --model's check.
+    import subprocess
+
+    import numpy as np
+
+    from conformance import model_check, run, verdict
+
+    monkeypatch.setattr(model_check, "case_of", lambda spec: "case")
+    monkeypatch.setattr(model_check.stock, "run", lambda case, work, nudge=False: {})
+
+    def reference(argv, **kw):
+        np.savez(Path(argv[-1]) / "reference.npz", tensorflow="2.15.1")
+        return subprocess.CompletedProcess(argv, 0, "", "")
+    monkeypatch.setattr(model_check.subprocess, "run", reference)
+    monkeypatch.setattr(verdict, "compare", lambda out, ref, spreads=None: (
+        {}, "the gradient of bn/gamma differs (max |difference| 0.02)"))
+    judged = []
+    monkeypatch.setattr(run, "_within_conditioning", lambda case, out, ref, first: (
+        judged.append(first) or (None, "training within 8 x its float32 conditioning")))
+    assert model_check.check("model.py") == "yes (tf.keras 2.15.1)"
+    assert judged == ["the gradient of bn/gamma differs (max |difference| 0.02)"]
+    monkeypatch.setattr(run, "_within_conditioning", lambda case, out, ref, first: (
+        f"{first}, beyond 8 x its float32 conditioning", ""))
+    assert model_check.check("model.py").startswith(
+        "differs from tf.keras 2.15.1: the gradient of bn/gamma differs (max |difference| 0.02), "
+        "beyond")
