@@ -98,6 +98,7 @@ def run_sweep(args):
             todo = wide_configurations(args, configs, storage.read_rows(csv_path))
             bar.total += sum(len(arms(args)) for _ in todo)
             bar.refresh()
+        ran = 0   # configurations measured in this round; a spent budget stops a round of none
         for index in todo:
             config = configs[index]
             cells = [c for c in round_cells(args, config, round_number)
@@ -106,8 +107,8 @@ def run_sweep(args):
                 continue
             if args.budget_min and (time.monotonic() - start + round_seconds.get(index, 0)
                                     > args.budget_min * 60):
-                budget_spent = True
-                break
+                budget_spent = True   # this configuration would not fit: a cheaper one may
+                continue
             began = time.monotonic()
             if by_turns(config):   # the arms all at once (sweep/turns.py); the round runs whole
                 whole = round_cells(args, config, round_number)
@@ -142,7 +143,8 @@ def run_sweep(args):
                     bar.update()
                     tqdm.write(cell_line(row))
             round_seconds[index] = time.monotonic() - began
-        if budget_spent or not todo:
+            ran += 1
+        if not todo or (budget_spent and not ran):
             break
     bar.close()
     if budget_spent:

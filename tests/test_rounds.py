@@ -278,6 +278,20 @@ def test_adaptive_rounds_stop_when_the_budget_is_spent(monkeypatch, tmp_path, ca
     assert "CI +-" in table[0]["unstable"] or "no CI" in table[0]["unstable"]
 
 
+
+@pytest.mark.slow
+def test_a_spent_budget_still_runs_the_cheaper_configurations(monkeypatch, tmp_path):
+    # Batch 32's round takes about 12 s, batch 64's about 1 s; a budget of 20 s holds one round of
+    # both, then rounds of batch 64 only, where stopping at the first misfit (batch 32, planned
+    # first) would run none.
+    _, rows, _ = sweep(monkeypatch, tmp_path, fake_harness(
+        tmp_path, jitter="0.2", sleep="6 if cell['batch_size'] == 32 else 0"),
+        "--batch-sizes", "32,64", "--target-ci", "0.01", "--budget-min", str(20 / 60),
+        "--max-rounds", "6")
+    by_batch = {b: rounds_run([r for r in rows if r["batch_size"] == b]) for b in ("32", "64")}
+    assert by_batch["32"] == [1]
+    assert by_batch["64"][:2] == [1, 2]
+
 # ---- the noise record ---------------------------------------------------------------------
 
 @pytest.mark.slow
