@@ -8,15 +8,14 @@ PEERS_STAMP := $(VENV)/.peers-installed
 # The default sweep: both scenarios; Keras, Keras with the fused path (keras-fused) and Gluon;
 # CPU, batch 64, 128 and 512, both answers: one OpenMP thread per context (the API's cost per core,
 # steady on a wandering machine) and all cores (what a user of the whole machine gets); a
-# 512-sample prefix of the real data; by turns (every arm of a configuration alive at once, one
-# epoch each per shuffled turn), a warm-up and 3 timed turns; adaptive rounds (at least 3, more
-# where a ratio's CI is wider than +-5%) within a 13-minute budget, so that set-up and report fit
-# in 15. Half the samples and one turn more than before buy rounds: the CI runs over rounds, and a
-# round's cost is mostly epochs. The A/A control is left to the method's own sweeps (docs/methodology.md: Turns), where it holds 1.00 within +-1.5%: here its
+# 1024-sample prefix of the real data; by turns (every arm of a configuration alive at once, one
+# epoch each per shuffled turn), a warm-up and 2 timed turns; adaptive rounds (at least 3, more
+# where a ratio's CI is wider than +-5%) within a 14-minute budget. The A/A control is left to the
+# method's own sweeps (docs/methodology.md: Turns), where it holds 1.00 within +-1.5%: here its
 # time goes to the batch sizes. docs/findings.md: how it was chosen and its measured time.
 BENCH_ARGS ?= --scenario lenet,rnn --impl keras,keras-fused,gluon --ctx cpu \
-              --batch-sizes 64,128,512 --threads 1,all --epochs 4 --max-samples 512 \
-              --target-ci 0.05 --budget-min 13
+              --batch-sizes 64,128,512 --threads 1,all --epochs 3 --max-samples 1024 \
+              --target-ci 0.05 --budget-min 14
 
 .PHONY: setup setup-gpu setup-peers setup-reference bench test test-fast plots check clean \
         rehearse-hosts keras-mxnet-layer-tests conformance conformance-reference
