@@ -85,9 +85,9 @@ def weight_like(weight, shape, rng):
 
 
 def kernel_scale(role, shape):
-    """WEIGHT_SCALE, but at most 1 / sqrt(fan) for a kernel (2 or more axes): N(0, 0.2) multiplies a
-    signal by about 0.2 sqrt(fan), ~6 at a fan of 1,000, so a deep stack of wide layers grew it
-    layer by layer to inf on both sides (DenseNet201: past 1e38 by conv5_block8_1_bn, where
+    """WEIGHT_SCALE, but at most 1 / sqrt(fan) for a kernel (2 or more axes): N(0, 0.2)
+    multiplies a signal by about 0.2 sqrt(fan), ~6 at a fan of 1,000, so a deep stack of wide
+    layers grew it layer by layer to inf on both sides (DenseNet201: past 1e38 by conv5_block8_1_bn, where
     "predictions differ (values that are not finite (NaN or inf) on both sides)"), and short
     of that drove the softmax into saturation, where the loss in training turns on rounding
     (ResNet50 channels_first: stock's loss 11.45, the fused path's 8.89, from the same
