@@ -87,13 +87,14 @@ def weight_like(weight, shape, rng):
 def kernel_scale(role, shape):
     """WEIGHT_SCALE, but at most 1 / sqrt(fan) for a kernel (2 or more axes): N(0, 0.2)
     multiplies a signal by about 0.2 sqrt(fan), ~6 at a fan of 1,000, so a deep stack of wide
-    layers grew it layer by layer to inf on both sides (DenseNet201: past 1e38 by conv5_block8_1_bn, where
-    "predictions differ (values that are not finite (NaN or inf) on both sides)"), and short
-    of that drove the softmax into saturation, where the loss in training turns on rounding
-    (ResNet50 channels_first: stock's loss 11.45, the fused path's 8.89, from the same
-    weights). The fan as conformance/cases.py's draw_weights takes it, whatever the layout:
-    the weight's size over its second-largest axis. A kernel of fan 25 or less is drawn as
-    before, and so is an Embedding's table, which is looked up, not multiplied by."""
+    layers grew it layer by layer to inf on both sides (DenseNet201: past 1e38 by
+    conv5_block8_1_bn, where "predictions differ (values that are not finite (NaN or inf) on
+    both sides)"), and short of that drove the softmax into saturation, where the loss in
+    training turns on rounding (ResNet50 channels_first: stock's loss 11.45, the fused path's
+    8.89, from the same weights; a uniform guess is 2.30). The fan as conformance/cases.py's
+    draw_weights takes it, whatever the layout: the weight's size over its second-largest
+    axis. A kernel of fan 25 or less is drawn as before, and so is an Embedding's table, which
+    is looked up, not multiplied by."""
     if len(shape) < 2 or role == "embeddings":
         return WEIGHT_SCALE
     fan = max(float(np.prod(shape)) / sorted(shape)[-2], 1.0)
