@@ -68,10 +68,10 @@ def nudged(arrays, seed):
             for a in arrays]
 
 
-def build(case, keras, nudge=False):
+def build(case, keras, nudge=None):
     """The case's model with its drawn weights (or Fails); seeds fixed so that anything a
-    builder draws is drawn alike every time; nudge: the weights nudged by one unit in the last
-    place (verdict.py's conditioning)."""
+    builder draws is drawn alike every time; nudge (0, 1, ...: which draw): the weights nudged
+    by one unit in the last place (verdict.py's conditioning)."""
     import mxnet as mx
 
     # Layer names (and so the keys `<layer>#<i>` the fixtures hold) restart with each case,
@@ -88,7 +88,7 @@ def build(case, keras, nudge=False):
         raise Fails(f"fails to build: {one_line(error)}") from error
     weights = draw_weights(case, [(w.name, tuple(int(d) for d in w.shape))
                                   for w in ordered(model)])
-    return model, (nudged(weights, case.seed() + 3) if nudge else weights)
+    return model, (weights if nudge is None else nudged(weights, case.seed() + 3 + 2 * nudge))
 
 
 def fresh_learning_phase(keras):
@@ -178,10 +178,10 @@ def step(model, case, optimizer, weights, x, y):
     return loss, found, after
 
 
-def run(case, folder, nudge=False):
+def run(case, folder, nudge=None):
     """Everything stock computes for the case; the reference's files written to `folder`.
-    nudge: from inputs and weights nudged by one unit in the last place (`nudged`), to measure
-    how far float32 rounding alone moves what it computes (verdict.py)."""
+    nudge (0, 1, ...: which draw): from inputs and weights nudged by one unit in the last place
+    (`nudged`), to measure how far float32 rounding alone moves what it computes (verdict.py)."""
     from shim.keras_mxnet import keras
 
     os.makedirs(folder, exist_ok=True)
@@ -191,9 +191,9 @@ def run(case, folder, nudge=False):
         compiled(model, case, keras.optimizers.SGD(**SGD))   # the active model from here on
         model.set_weights(weights)
         x = case.draw_inputs()
-        if nudge:   # not drawn integers (tokens, classes): those are no rounding
+        if nudge is not None:   # not drawn integers (tokens, classes): those are no rounding
             x = [n if high == 0 else a for a, n, (_, _, high)
-                 in zip(x, nudged(x, case.seed() + 4), case.inputs)]
+                 in zip(x, nudged(x, case.seed() + 4 + 2 * nudge), case.inputs)]
         out["pred"] = predict(model, x, case.batch)
         y = case.draw_targets(out["pred"])
         saved = os.path.join(folder, "stock.h5")

@@ -199,7 +199,7 @@ One, for float32, for every quantity: shim/fused/verify.py's, |stock - Keras| <=
 max(2e-6, 2e-5 x the largest |element| of Keras's tensor). One rule is looser, with its
 reason (conformance/verdict.py): where a case's training quantities (loss, gradients, SGD and
 Adam steps) differ while its predictions match, stock is run again with its inputs and weights
-nudged by one unit in the last place; a model ill-conditioned in training (BatchNormalization in
+nudged by one unit in the last place (up to 3 ways, the largest move counting); a model ill-conditioned in training (BatchNormalization in
 training mode over 2 values per channel at an application's 1x1 maps at batch 2; a
 cross-entropy's log(p) at p ~ 1e-4) then moves by as much as it differs from Keras, and float32
 cannot tell a defect from rounding there. Each such tensor is judged within 8 x how far it

@@ -194,6 +194,37 @@ def test_an_ill_conditioned_training_quantity_is_judged_within_its_own_spread_on
     assert verdict.against(packed["grad/w#0"], ours["grad"]["w#0"], spreads["grad/w#0"])[0]
 
 
+def test_the_conditioning_is_the_largest_of_up_to_nudges_draws(monkeypatch):
+    # ResNet50 at batch 2: one nudge moved stock's loss by 0.002 to 0.131 depending on its draw,
+    # so a verdict from one draw turned on the draw (and the CPU). Stock's loss is 0.05 from
+    # Keras's: the first draw (0.002) cannot hold it, the second (0.01, x 8 = 0.08) does, and
+    # no third run is made; where no draw moves it enough, it still differs after NUDGES.
+    from conformance import run, stock
+
+    ref = {"pred/0": np.ones(3), "loss": np.array(1.0), "grad/w#0": np.ones(4),
+           "sgd/w#0": np.ones(4), "adam/w#0": np.ones(4)}
+    ours = {"pred": [np.ones(3)], "loss": 1.05, "grad": {"w#0": np.ones(4)},
+            "sgd": {"w#0": np.ones(4)}, "adam": {"w#0": np.ones(4)}}
+    _, first = verdict.compare(ours, ref)
+    assert first.startswith("the loss differs")
+
+    def judged(moves):
+        calls = []
+
+        def fake_run(case, work, nudge=None):
+            calls.append(nudge)
+            return dict(ours, loss=ours["loss"] + moves[nudge])
+        monkeypatch.setattr(stock, "run", fake_run)
+        return run._within_conditioning(None, ours, ref, first), calls
+
+    (still, note), calls = judged([0.002, 0.01, 0.5])
+    assert still is None and calls == [0, 1]
+    assert "2 ways" in note and "loss by up to 0.01" in note
+    (still, note), calls = judged([0.002, 0.001, 0.003])
+    assert calls == list(range(verdict.NUDGES)) and still.startswith("the loss differs")
+    assert "beyond 8 x" in still and note == ""
+
+
 def test_nudged_moves_floats_by_at_most_one_ulp_and_leaves_integers():
     from conformance import stock
 
