@@ -203,13 +203,14 @@ def run(case, folder, nudge=None):
         settle()
         raise Fails(f"fails to compile or predict: {one_line(error)}") from error
     out["x"], out["y"] = x, y
-    out["h5_holds"] = h5_holds(saved, model, weights)
-    out["round_trip"] = round_trip(keras, saved, out["pred"], x, case)
-    layout.convert_h5(saved, os.path.join(folder, "model.h5"))
-    exchange.write_data(folder, x, y)
-    exchange.write_json(os.path.join(folder, "case.json"),
-                        {"name": case.name, "loss": case.loss, "batch": case.batch,
-                         "sgd": SGD, "adam": ADAM})
+    if nudge is None:   # a nudged run is read for its training quantities alone (verdict.py)
+        out["h5_holds"] = h5_holds(saved, model, weights)
+        out["round_trip"] = round_trip(keras, saved, out["pred"], x, case)
+        layout.convert_h5(saved, os.path.join(folder, "model.h5"))
+        exchange.write_data(folder, x, y)
+        exchange.write_json(os.path.join(folder, "case.json"),
+                            {"name": case.name, "loss": case.loss, "batch": case.batch,
+                             "sgd": SGD, "adam": ADAM})
     try:
         train = model
         described = exchange.write_derandomized(saved, os.path.join(folder, "train-stock.h5"))
