@@ -11,7 +11,7 @@ import os
 import numpy as np
 import pytest
 
-from conformance import REFERENCE_PYTHON, fixtures, run, table
+from conformance import REFERENCE_PYTHON, fixtures, run, table, verdict
 from conformance.corpus import corpus
 
 CASES = corpus()
@@ -34,11 +34,38 @@ def test_no_fixture_is_left_from_a_case_that_is_gone():
     assert set(os.listdir(fixtures.FIXTURES)) <= known
 
 
+# The applications whose training is chaotic in float32 at batch 2 (docs/conformance.md: The
+# tolerance): whether a training quantity lands within 8 x stock's own one-ulp spread turns on
+# the CPU's kernels. The same tree judged ResNet50's stock `matches` on an Intel Xeon and
+# `differs` on an AMD EPYC, Xception `differs` (a ReLU kink flipped) and `matches`, and
+# InceptionResNetV2's keras-fused likewise. For these the pin is what holds on every CPU: the
+# predictions match, the h5 holds, both sides build and train, and a verdict that is not the
+# pinned one is a difference in training only; which side of 8 x it lands is the table's.
+TRAINING_TURNS_ON_THE_CPU = {
+    "applications." + n for n in (
+        "DenseNet121", "DenseNet121:data_format=channels_first", "DenseNet169", "DenseNet201",
+        "InceptionResNetV2", "InceptionV3", "MobileNet", "MobileNetV2", "NASNetLarge",
+        "NASNetMobile", "ResNet50", "ResNet50:data_format=channels_first", "Xception")}
+IN_TRAINING = tuple(f"the {what}" for q, what in verdict.QUANTITIES if q != "pred")
+
+
+def _only_in_training(verdicts, row):
+    """Whether each verdict that is not `matches`/`verified` is a difference in training."""
+    stock_ok = verdicts["stock"] == "matches" or row["detail"].startswith(IN_TRAINING)
+    fused_ok = verdicts["fused"] == "verified" or row["fused"].startswith(IN_TRAINING)
+    return stock_ok and fused_ok and row["h5"] == "holds"
+
+
 @pytest.mark.parametrize("name", [_param(n) for n in CASES if n in EXPECTED])
 def test_case_holds_its_pinned_verdicts(name):
     row = run.evaluate(CASES[name])
     expected = EXPECTED[name]
     got = {"stock": row["stock"], "fused": run.fused_category(row["fused"])}
+    if name in TRAINING_TURNS_ON_THE_CPU and got != expected:
+        assert {got["stock"], expected["stock"]} <= {"matches", "differs"} and \
+            {got["fused"], expected["fused"]} <= {"verified", "differs"} and \
+            _only_in_training(got, row), f"{row['detail']} | fused: {row['fused']}"
+        return
     assert got == expected, f"{row['detail']} | fused: {row['fused']}"
     if row["stock"] == "matches":   # every quantity was compared, and each is finite
         for column in ("predictions", "loss", "gradients", "sgd_step", "adam_step"):
