@@ -23,6 +23,21 @@ DTYPES = ("float32", "bfloat16")
 CREATION_OPS = {"_arange", "_linspace", "_eye", "_full", "_ones", "_zeros", "_zeros_without_dtype"}
 
 
+def bfloat16_kernels(cpuinfo="/proc/cpuinfo"):
+    """Whether this CPU has oneDNN's bfloat16 kernels: MXNet 1.9.1's oneDNN runs a bfloat16
+    Convolution on AVX-512 (avx512_core: F, BW, VL, DQ) and up only. On an AVX2-only CPU (the
+    2-core AMD EPYC VM of 2026-12-04) AMP's graph builds and the first step fails in oneDNN: "could not
+    create a primitive descriptor iterator". None where the flags cannot be read (not Linux)."""
+    try:
+        with open(cpuinfo) as f:
+            line = next((l for l in f if l.startswith("flags")), None)
+    except OSError:
+        return None
+    if line is None:
+        return None
+    return {"avx512f", "avx512bw", "avx512vl", "avx512dq"} <= set(line.split(":", 1)[1].split())
+
+
 def _takes_inputs(op):
     random = op.lstrip("_").startswith("random_") and not op.endswith("_like")
     return not random and op not in CREATION_OPS

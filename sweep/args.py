@@ -308,6 +308,9 @@ def validate(args):
     if args.dtype == "bfloat16" and any(c.kind != "cpu" for c in args.ctx):
         raise UsageError("--dtype bfloat16 runs on CPU contexts only (MXNet's AMP has bfloat16 "
                          "kernels for the CPU alone); use --dtype float32 on GPUs")
+    if args.dtype == "bfloat16" and precision.bfloat16_kernels() is False:
+        raise UsageError("--dtype bfloat16 needs a CPU with AVX-512 (oneDNN's bfloat16 "
+                         "kernels) and this one has none; use --dtype float32")
     for arm in (a for a in args.impl if arms.get(a).one_cpu_only):
         if any(c.kind != "cpu" or c.devices > 1 for c in args.ctx):
             raise UsageError(f"--impl {arm} runs on one CPU context only (--ctx cpu)")

@@ -7,6 +7,10 @@ import sys
 import textwrap
 from pathlib import Path
 
+import pytest
+
+from shim import precision
+
 ROOT = Path(__file__).resolve().parents[1]
 
 
@@ -58,3 +62,10 @@ def cell_row(impl, epoch_s, **columns):
     status ok; `columns` add to it or override it (arm, round, samples_per_s, ...)."""
     return {"scenario": "lenet", "impl": impl, "ctx": "cpu", "batch_size": 128, "status": "ok",
             "epoch_s_median": epoch_s, **columns}
+
+
+# Tests that run a bfloat16 step: oneDNN has bfloat16 Convolution on AVX-512 CPUs only
+# (shim/precision.py: bfloat16_kernels); elsewhere bench.py refuses --dtype bfloat16.
+needs_bfloat16 = pytest.mark.skipif(precision.bfloat16_kernels() is False,
+                                    reason="no AVX-512 on this CPU: oneDNN has no bfloat16 "
+                                           "Convolution here")

@@ -18,6 +18,7 @@ from keras import layers
 
 import scenarios
 from keras_models import lenet, rnn
+from tests.helpers import needs_bfloat16
 
 FIX_SETS = [(name,) for name in fused.FIXES] + [None]
 FIX_IDS = list(fused.FIXES) + ["all"]
@@ -310,6 +311,7 @@ def test_h5_from_one_path_loads_in_the_other_and_predicts_the_same(tmp_path, sav
 
 
 @pytest.mark.slow
+@needs_bfloat16
 def test_fused_models_compile_and_train_under_bfloat16_amp(tmp_path):
     # Under AMP, FullyConnected and Convolution return bfloat16, which keras-mxnet's dtype code
     # cannot name: compile failed ("Unsupported dtype") until the fused outputs were cast back.

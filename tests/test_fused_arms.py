@@ -9,6 +9,7 @@ import pytest
 
 import bench
 from cell import arms
+from shim import precision
 from sweep import args as sweep_args
 from sweep import plan as sweep_plan
 from sweep import process
@@ -63,7 +64,8 @@ def test_bad_fused_arms_are_one_line_and_exit_status_2(fused, capsys, tmp_path, 
     ["--ctx", "gpu:0-1"],     # validate only: the GPU preflight comes later, for every arm
     ["--profile"],
 ])
-def test_keras_fused_is_allowed_wherever_keras_is(fused, where):
+def test_keras_fused_is_allowed_wherever_keras_is(fused, where, monkeypatch):
+    monkeypatch.setattr(precision, "bfloat16_kernels", lambda: True)   # whatever this CPU has
     for impl in ("keras,gluon", "keras,keras-fused,keras-fused:bias,gluon"):
         args = sweep_args.parser().parse_args(["--impl", impl, "--batch-sizes", "128"] + where)
         sweep_args.validate(args)   # raises UsageError where refused

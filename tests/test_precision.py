@@ -8,7 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from tests.helpers import python_json, read_csv
+from shim import precision
+
+from tests.helpers import needs_bfloat16, python_json, read_csv
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -28,7 +30,7 @@ def census(symbol):
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("dtype", ["float32", "bfloat16"])
+@pytest.mark.parametrize("dtype", ["float32", pytest.param("bfloat16", marks=needs_bfloat16)])
 def test_gluon_lenet_graph_runs_conv_and_dense_in_bfloat16_only_when_asked(dtype):
     found = python_json(GRAPH_CENSUS + f"""
 from shim import precision
@@ -67,6 +69,7 @@ print(json.dumps(census(model.outputs[0].symbol)))
 
 
 @pytest.mark.slow
+@needs_bfloat16
 def test_bfloat16_cells_train_and_are_recorded_as_bfloat16(tmp_path):
     out = tmp_path / "out"
     done = subprocess.run(
@@ -82,3 +85,23 @@ def test_bfloat16_cells_train_and_are_recorded_as_bfloat16(tmp_path):
         assert row["dtype"] == "bfloat16"
         assert 0 < float(row["val_loss"]) < 10 and 0 <= float(row["val_accuracy"]) <= 1
     assert "bfloat16" in (out / "summary.md").read_text()
+
+
+def test_bfloat16_kernels_are_read_from_the_cpus_flags(tmp_path):
+    cpuinfo = tmp_path / "cpuinfo"
+    cpuinfo.write_text("processor\t: 0\nflags\t\t: fpu sse2 avx avx2 fma\n")
+    assert precision.bfloat16_kernels(str(cpuinfo)) is False   # the AMD EPYC VM's: AVX2 only
+    cpuinfo.write_text("flags\t\t: avx2 avx512f avx512dq avx512bw avx512vl avx512_bf16\n")
+    assert precision.bfloat16_kernels(str(cpuinfo)) is True
+    assert precision.bfloat16_kernels(str(tmp_path / "absent")) is None
+
+
+def test_bfloat16_is_refused_in_one_line_where_the_cpu_has_no_avx512(monkeypatch):
+    from sweep import args as sweep_args
+
+    monkeypatch.setattr(precision, "bfloat16_kernels", lambda: False)
+    parsed = sweep_args.parser().parse_args(["--dtype", "bfloat16"])
+    with pytest.raises(sweep_args.UsageError, match="needs a CPU with AVX-512"):
+        sweep_args.validate(parsed)
+    monkeypatch.setattr(precision, "bfloat16_kernels", lambda: True)
+    sweep_args.validate(sweep_args.parser().parse_args(["--dtype", "bfloat16"]))
