@@ -17,10 +17,14 @@ SATURATION_FRACTION = 0.9
 TWINS = [arm.name for arm in arms.ARMS if arm.scenario_only]
 
 
-def _cell(ratio):
-    """Where a ratio was measured: 'gpu:0-7, batch 256' (data kind is said by the caller)."""
-    where = context_label(ratio["ctx"], ratio["workers"], dtype=ratio["dtype"])
-    return f"{where}, batch {ratio['batch_size']}"
+def _cell(r):
+    """Where a ratio or a row was measured: 'cpu, first 1,024 samples, 1 thread, by turns, batch
+    128', its whole context (frame.GROUP's) but the data kind, which the caller says. Two
+    configurations never read alike: the label once left out the threads, the prefix and the
+    method, so one folder's page gave two different ratios the same words."""
+    where = context_label(r["ctx"], r["workers"], dtype=r["dtype"], samples=r["samples"],
+                          threads=r["threads"], by_turns=r["by_turns"])
+    return f"{where}, batch {r['batch_size']}"
 
 
 def _data_note(data):
@@ -158,7 +162,7 @@ def fused_conclusions(rows):
     back = {ratio_configuration(r): r for r in paired_ratios(rows, "keras", FUSED)}
     remains = {ratio_configuration(r): r for r in paired_ratios(rows, FUSED, "gluon")}
     lines = []
-    for where in sorted(set(back) | set(remains), key=str):
+    for where in sorted(set(back) | set(remains)):
         scenario, data = where[0], where[-1]
         r = back.get(where) or remains.get(where)
         parts = []
@@ -172,9 +176,10 @@ def fused_conclusions(rows):
 
 
 def ratio_configuration(r):
-    """A ratio's configuration, sorted as the conclusions list them (data last)."""
-    return (r["scenario"], r["ctx"], r["workers"], r["dtype"], r["samples"], r["batch_size"],
-            r["threads"], r["model_sha256"], r["data"])
+    """A ratio's configuration (all of frame.LINE's keys), sorted as the conclusions list them:
+    the batch after the rest of the context, the data last."""
+    return (r["scenario"], r["ctx"], r["workers"], r["dtype"], r["samples"], r["threads"],
+            r["by_turns"], r["model_sha256"], r["batch_size"], r["data"])
 
 
 def torch_conclusions(rows):
@@ -203,7 +208,7 @@ def peak_conclusions(rows):
         gflops = "" if row.get("gflops_per_s") is None else f"{row['gflops_per_s']:,.1f} GFLOP/s, "
         lines.append(f"Fraction of measured peak, {scenario} {impl_name(impl)} on {kind.upper()}"
                      f"{_data_note(data)}: at most {row['peak_fraction']:.1%} ({gflops}"
-                     f"{context_label(row['ctx'], row['workers'])}, batch {row['batch_size']}).")
+                     f"{_cell(row)}).")
     return lines
 
 

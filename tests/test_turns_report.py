@@ -67,3 +67,21 @@ def test_the_turn_times_column_is_appended_last(tmp_path):
     storage.append_row(tmp_path / "runs.csv", row("keras", 1, 3.0, turns=[3.0, 2.5]))
     read = storage.read_rows(tmp_path)[0]
     assert read["epoch_s_turns"] == "3;2.5" and read["method"] == storage.TURNS_METHOD
+
+
+def test_the_conclusions_keep_each_methods_fused_ratio_and_say_which_is_which():
+    """A configuration measured by rounds and by turns gives two fused lines, each naming its
+    context in full; before, the turns ratio replaced the rounds one and both read 'cpu, batch
+    128'."""
+    from report.conclusions import conclusions
+
+    fused = [dict(r, impl="keras", arm="keras-fused", epoch_s_median=r["epoch_s_median"] / 2,
+                  epoch_s_turns=r.get("epoch_s_turns") and join_times(
+                      [float(t) / 2 for t in r["epoch_s_turns"].split(";")]))
+             for r in rows() if r["arm"] == "keras"]
+    lines = [line for line in conclusions(rows() + fused) if isinstance(line, str)
+             and line.startswith("Fused path")]
+    assert len(lines) == 2, lines
+    assert "first 256 samples, batch 128" in lines[0] and "by turns" not in lines[0]
+    assert "first 256 samples, by turns, batch 128" in lines[1]
+    assert all("Keras/Keras fused 2.00x" in line for line in lines)
