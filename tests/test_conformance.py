@@ -4,7 +4,9 @@ keras-fused against stock (docs/conformance.md).
 
 expected.json pins today's verdict per case, defects included: a case that differs is pinned
 as differing. When shim/ changes what a case computes, `make conformance` remakes the pins,
-the table and the summary in one command. A whole application is `slow`.
+the table and the summary in one command. The quick tier (`make test-fast`) holds each layer
+class at its defaults; its options, the examples and the applications are `slow` (make test
+runs every case).
 """
 import os
 
@@ -19,7 +21,9 @@ EXPECTED = table.read_expected()
 
 
 def _param(name):
-    marks = [pytest.mark.slow] if CASES[name].kind == "applications" else []
+    # a layer case's options carry them after ':' (Conv2D:data_format=channels_first)
+    quick = CASES[name].kind == "layers" and ":" not in name
+    marks = [] if quick else [pytest.mark.slow]
     return pytest.param(name, marks=marks, id=name)
 
 
