@@ -12,6 +12,11 @@ import os
 import sys
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+# TensorFlow turns its oneDNN kernels on by itself on some x86 CPUs only (the Intel Xeons the
+# fixtures were first made on), and without them its CPU Conv2D runs NHWC alone: on an AMD EPYC
+# every channels_first convolution case came back "tf.keras cannot run" (The Conv2D op currently
+# only supports the NHWC tensor format on the CPU). On, the reference is one program everywhere.
+os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "1")
 
 import numpy as np  # noqa: E402
 
