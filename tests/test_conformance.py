@@ -49,11 +49,7 @@ TRAINING_TURNS_ON_THE_CPU = {
     "applications." + n for n in (
         "DenseNet121", "DenseNet121:data_format=channels_first", "DenseNet169", "DenseNet201",
         "InceptionResNetV2", "InceptionV3", "MobileNet", "MobileNetV2", "NASNetLarge",
-        "NASNetMobile", "ResNet50", "ResNet50:data_format=channels_first", "Xception")} | {
-    # Not chaotic, but its keras-fused kernel gradients came out 1% off stock's under this AMD
-    # EPYC's oneDNN (AVX2) and equal with oneDNN off; judged on one CPU only, cause not found
-    # (docs/conformance.md's table says differs): on another CPU's kernels it may verify.
-    "applications.VGG16:data_format=channels_first"}
+        "NASNetMobile", "ResNet50", "ResNet50:data_format=channels_first", "Xception")}
 IN_TRAINING = tuple(f"the {what}" for q, what in verdict.QUANTITIES if q != "pred")
 
 

@@ -101,9 +101,10 @@ def kernel_scale(role, shape):
     return min(WEIGHT_SCALE, 1 / np.sqrt(fan))
 
 
-def same_weights(stock, fast):
-    """Both models given the same random weights (weight_like); returns them."""
-    rng = np.random.default_rng(WEIGHTS_SEED)
+def same_weights(stock, fast, seed=WEIGHTS_SEED):
+    """Both models given the same random weights (weight_like, drawn from `seed`); returns
+    them."""
+    rng = np.random.default_rng(seed)
     # get_weights' order: layer by layer (model.weights lists all trainable weights first)
     ordered = [w for layer in stock.layers for w in layer.weights]
     weights = [weight_like(w, value.shape, rng)
@@ -198,9 +199,37 @@ def spread(stock, weights, x, y, contexts, ours):
     return found
 
 
+# How many other draws of the weights judge a training difference again (first_difference).
+REDRAWS = 2
+
+
 def first_difference(stock, fast, x, y, contexts):
     """None where `fast` computes what `stock` does on the batch (x, y); else one line: what
     differs first, and the first layer where it does. Both models are recompiled and stepped.
+
+    The gradient of a max (max pooling, a ReLU) jumps where two of its inputs tie, and the two
+    paths round the forward pass apart by a few ulp (a bias added inside the convolution or
+    after it), so a draw of weights can put a near-tie on opposite sides of it. VGG16
+    channels_first: in one of block3_pool's 8,192 windows the top two values stood 3.9e-6
+    apart (0.03618993 and 0.03619007 in stock), the fused path's order of them was the other,
+    the window's gradient went to the other pixel, and every kernel gradient of blocks 1-3
+    differed by 1-3% while every bias gradient and every later layer agreed. A one-ulp nudge of
+    stock's inputs does not reach such a tie. So a difference in training is judged again from
+    REDRAWS other draws of the weights: a defect of the fused path differs in every draw, a
+    near-tie does not come back. The first draw's difference is said unless every redraw is
+    verified; a difference in predictions (continuous in the weights) is said at once.
+    """
+    found = _first_difference(stock, fast, x, y, contexts, WEIGHTS_SEED)
+    if found is None or found.startswith("predictions"):
+        return found
+    for seed in range(WEIGHTS_SEED + 1, WEIGHTS_SEED + 1 + REDRAWS):
+        if _first_difference(stock, fast, x, y, contexts, seed) is not None:
+            return found
+    return None
+
+
+def _first_difference(stock, fast, x, y, contexts, seed):
+    """first_difference from one draw of the weights (`seed`).
 
     Predictions are judged within the float32 tolerance. A training quantity (loss, gradient,
     SGD and Adam steps) of an ill-conditioned model (BatchNormalization in training over 2
@@ -209,7 +238,7 @@ def first_difference(stock, fast, x, y, contexts):
     CONDITIONED x stock's own spread so nudged (the largest of NUDGES nudges), tensor by
     tensor: the rule conformance/verdict.py judges stock against Keras by, from this one
     constant."""
-    weights = same_weights(stock, fast)
+    weights = same_weights(stock, fast, seed)
     predicted = [as_list(m.predict(x)) for m in (stock, fast)]
     for a, b in zip(*predicted):
         found = difference(a, b)
