@@ -12,6 +12,15 @@ models; a few minutes, NASNetLarge ~9 GB):
     (tf.keras via .venv-reference): opposite signs put the ReLU after it on opposite sides of
     its kink. Default: Xception's first differing gradient, block9_sepconv2_bn channel 84 (its
     case as it is); also DenseNet121 conv4_block20_0_bn 689 64 8 (input 64, batch 8).
+  flock /work/heavy.lock .venv/bin/python lab/application_conditioning_probe.py redraw NAME...
+    each named case again from 2 other draws of its inputs, targets and weights (the case
+    renamed NAME@draw1, @draw2, whose name they are drawn from), the reference made for each
+    by tf.keras, and stock judged against it: a near-tie of a max (pooling, a ReLU) ordered
+    apart by the two sides' rounding does not come back in another draw, a defect does.
+    2026-12-04 (AMD EPYC): DenseNet201 (at 96) matched in draw 1 and differed in draw 2 (the
+    gradient of conv5_block22_0_bn's beta, in norm); InceptionResNetV2 (at 139) matched in
+    draw 1 and differed in draw 2 in the same tensor as its own draw (batch_normalization_181's
+    first weight, 2.95e-5 against 2.43e-5): a difference that comes back, not judged a tie.
 """
 import os
 import subprocess
@@ -86,12 +95,27 @@ def kink(name, layer, channel, size, batch):
                         str(channel)], check=True)
 
 
+def redraw(names):
+    from conformance import run
+    from conformance.corpus import corpus
+
+    cases = corpus()
+    drawn = [dataclasses.replace(cases[n], name=f"{n}@draw{k}") for n in names for k in (1, 2)]
+    with tempfile.TemporaryDirectory() as folder:
+        run.reference(drawn, folder=folder)
+        for case in drawn:
+            row = run.evaluate(case, folder=folder, fused=False)
+            print(f"{case.name}: {row['stock']} {row['detail']}", flush=True)
+
+
 if __name__ == "__main__":
     if sys.argv[1:2] == ["bn"]:
         bn_sizes(sys.argv[2:])
+    elif sys.argv[1:2] == ["redraw"] and len(sys.argv) > 2:
+        redraw(sys.argv[2:])
     elif sys.argv[1:2] == ["kink"] and len(sys.argv) in (2, 7):
         kink(*(sys.argv[2:] or KINK))
     else:
         print("usage: application_conditioning_probe.py bn [NAME ...] | "
-              "kink [NAME LAYER CHANNEL SIZE BATCH]", file=sys.stderr)
+              "kink [NAME LAYER CHANNEL SIZE BATCH] | redraw NAME...", file=sys.stderr)
         sys.exit(2)
