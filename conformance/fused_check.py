@@ -12,8 +12,10 @@ from conformance.stock import data_format, fresh_learning_phase, one_line, settl
 CONTEXTS = ["cpu(0)"]
 
 
-def check(case):
-    """{"fixes": applied, "fused": verdict, "kept": what fell back and why}."""
+def check(case, built=None):
+    """{"fixes": applied, "fused": verdict, "kept": what fell back and why}. built: the case's
+    stock model as conformance/stock.py built it, used again as verify.py's stock (verify.py
+    gives both models its own weights and compiles each before every use)."""
     from shim import fused
     from shim.fused import verify
     from shim.keras_mxnet import keras
@@ -26,7 +28,7 @@ def check(case):
         return model
 
     try:
-        stock = verify.build(builder, False)
+        stock = built or verify.build(builder, False)
     except Exception as error:
         return {"fixes": "", "fused": "stock fails to build", "kept": one_line(error)}
     try:

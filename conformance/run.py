@@ -98,7 +98,7 @@ def evaluate(case, folder=FIXTURES, fused=True):
     else:
         _judge(row, out, ref, case)
     if fused:
-        row.update(_fused(case))
+        row.update(_fused(case, out and out["model"]))
     return row
 
 
@@ -127,7 +127,7 @@ def _within_conditioning(case, out, ref, first):
     for draw in range(verdict.NUDGES):
         with tempfile.TemporaryDirectory(prefix="conformance-") as work:
             try:
-                nudged = stock.run(case, work, nudge=draw)
+                nudged = stock.run(case, work, nudge=draw, model=out.get("model"))
             except stock.Fails:
                 break
         ways += 1
@@ -149,10 +149,10 @@ def _within_conditioning(case, out, ref, first):
     return None, f"training within {verdict.CONDITIONED} x its float32 conditioning ({note})"
 
 
-def _fused(case):
+def _fused(case, built=None):
     from conformance.fused_check import check
 
-    return check(case)
+    return check(case, built)
 
 
 def fused_category(text):

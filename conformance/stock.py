@@ -68,24 +68,27 @@ def nudged(arrays, seed):
             for a in arrays]
 
 
-def build(case, keras, nudge=None):
+def build(case, keras, nudge=None, model=None):
     """The case's model with its drawn weights (or Fails); seeds fixed so that anything a
     builder draws is drawn alike every time; nudge (0, 1, ...: which draw): the weights nudged
-    by one unit in the last place (verdict.py's conditioning)."""
+    by one unit in the last place (verdict.py's conditioning); model: the case's model as an
+    earlier run built it, used again (building an application is most of its time)."""
     import mxnet as mx
 
-    # Layer names (and so the keys `<layer>#<i>` the fixtures hold) restart with each case,
-    # whatever ran before it.
-    keras.backend.clear_session()
     fresh_learning_phase(keras)
-    np.random.seed(SEED)
-    mx.random.seed(SEED)
-    try:
-        with data_format(keras, case.data_format):
-            model = case.build(keras)
-    except Exception as error:
-        settle()
-        raise Fails(f"fails to build: {one_line(error)}") from error
+    if model is None:
+        # Layer names (and so the keys `<layer>#<i>` the fixtures hold) restart with each
+        # case, whatever ran before it.
+        keras.backend.clear_session()
+        fresh_learning_phase(keras)
+        np.random.seed(SEED)
+        mx.random.seed(SEED)
+        try:
+            with data_format(keras, case.data_format):
+                model = case.build(keras)
+        except Exception as error:
+            settle()
+            raise Fails(f"fails to build: {one_line(error)}") from error
     weights = draw_weights(case, [(w.name, tuple(int(d) for d in w.shape))
                                   for w in ordered(model)])
     return model, (weights if nudge is None else nudged(weights, case.seed() + 3 + 2 * nudge))
@@ -178,15 +181,16 @@ def step(model, case, optimizer, weights, x, y):
     return loss, found, after
 
 
-def run(case, folder, nudge=None):
+def run(case, folder, nudge=None, model=None):
     """Everything stock computes for the case; the reference's files written to `folder`.
     nudge (0, 1, ...: which draw): from inputs and weights nudged by one unit in the last place
-    (`nudged`), to measure how far float32 rounding alone moves what it computes (verdict.py)."""
+    (`nudged`), to measure how far float32 rounding alone moves what it computes (verdict.py);
+    model: the one an earlier run of the case built (its out["model"]), used again."""
     from shim.keras_mxnet import keras
 
     os.makedirs(folder, exist_ok=True)
-    model, weights = build(case, keras, nudge)
-    out = {}
+    model, weights = build(case, keras, nudge, model)
+    out = {"model": model}
     try:
         compiled(model, case, keras.optimizers.SGD(**SGD))   # the active model from here on
         model.set_weights(weights)

@@ -211,7 +211,7 @@ def test_the_conditioning_is_the_largest_of_up_to_nudges_draws(monkeypatch):
     def judged(moves):
         calls = []
 
-        def fake_run(case, work, nudge=None):
+        def fake_run(case, work, nudge=None, model=None):
             calls.append(nudge)
             return dict(ours, loss=ours["loss"] + moves[nudge])
         monkeypatch.setattr(stock, "run", fake_run)
