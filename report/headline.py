@@ -22,6 +22,7 @@ HEADLINE_PAIRS = [("keras", "gluon"), (FUSED, "gluon"), ("keras", FUSED)]
 QUESTION, LEFT, BACK = HEADLINE_PAIRS
 # A headline column: one context (and thread setting) at one batch size.
 COLUMN = ["ctx", "workers", "dtype", "data", "threads", "batch_size", "by_turns"]
+THREADS, BATCH = COLUMN.index("threads"), COLUMN.index("batch_size")
 MACHINE = ["cpu", "cores", "gpus"]
 CHART = "headline-{slug}.png"
 
@@ -135,6 +136,12 @@ def machine_table(found, link=True, prefix=""):
     return text, "Sweeps: " + "; ".join(parts) + "."
 
 
+def _but(column, index):
+    """A headline column without one of its fields (COLUMN's index): the columns that differ
+    in that field alone, and in no other, are the same configuration otherwise."""
+    return column[:index] + column[index + 1:]
+
+
 def _reference(found, scenario):
     """The column a scenario's sentences quote: cpu b128 where measured, else its first."""
     columns = sorted((c for s, c in found if s == scenario), key=_column_order)
@@ -167,8 +174,10 @@ def sentences(found):
         lines.append(text + ".")
     spans = []
     for s in asked:
-        batches = [found[s, c][1][QUESTION] for ss, c in found
-                   if ss == s and c[:5] == refs[s][:5] and QUESTION in found[s, c][1]]
+        # the reference's configuration at every batch: by the same method too (it once
+        # spanned a by-turns column of one sweep and a by-rounds column of another)
+        batches = [found[s, c][1][QUESTION] for ss, c in found if ss == s and
+                   _but(c, BATCH) == _but(refs[s], BATCH) and QUESTION in found[s, c][1]]
         if len(batches) > 1:
             low = min(batches, key=lambda r: r["ratio"])
             high = max(batches, key=lambda r: r["ratio"])
@@ -196,20 +205,30 @@ def sentences(found):
 
 
 def per_core(found, refs):
-    """Per scenario with a per-core column (--threads N) beside its reference column: the two
-    answers, and which to quote on a machine whose state wanders (the narrower CI's)."""
+    """Per scenario with a per-core column (--threads N) at its reference column's context and
+    batch, beside the all-cores column that differs from it in the threads alone (the
+    reference's where it does, else one by another method): the two answers, and which to
+    quote on a machine whose state wanders (the narrower CI's). The two were once taken from
+    columns of different methods and sweeps (a by-turns per-core column against a by-rounds
+    reference)."""
+    def all_cores(column):
+        return column[:THREADS] + ("all",) + column[THREADS + 1:]
+
     lines = []
     for s, ref in sorted(refs.items()):
-        whole = found[s, ref][1].get(QUESTION)
-        cores = [found[s, c][1][QUESTION] for ss, c in found if ss == s and c[4] != "all"
-                 and c[:4] == ref[:4] and c[5] == ref[5] and QUESTION in found[s, c][1]]
-        if not whole or not cores or whole["half_width"] is None:
+        cores = [c for ss, c in found if ss == s and c[THREADS] != "all"
+                 and c[:THREADS] == ref[:THREADS] and c[BATCH] == ref[BATCH]
+                 and QUESTION in found[s, c][1]
+                 and QUESTION in found.get((s, all_cores(c)), (None, {}))[1]]
+        if not cores:
             continue
-        core = cores[0]
-        if core["half_width"] is None:
+        column = min(cores, key=lambda c: (all_cores(c) != ref, _column_order(c)))
+        core, whole = (found[s, c][1][QUESTION] for c in (column, all_cores(column)))
+        if whole["half_width"] is None or core["half_width"] is None:
             continue
         lines.append(text("readme", "per-core").format(
-            scenario=scenario_title(s), batch=ref[5], threads=threads_label(core["threads"])[2:],
+            scenario=scenario_title(s), column=column_title(all_cores(column)),
+            threads=threads_label(core["threads"])[2:],
             core=core.cell(), core_width=core["half_width"], whole=whole.cell(),
             whole_width=whole["half_width"],
             steadier="per-core" if core["half_width"] < whole["half_width"] else "all-cores"))

@@ -85,3 +85,27 @@ def test_the_conclusions_keep_each_methods_fused_ratio_and_say_which_is_which():
     assert "first 256 samples, batch 128" in lines[0] and "by turns" not in lines[0]
     assert "first 256 samples, by turns, batch 128" in lines[1]
     assert all("Keras/Keras fused 2.00x" in line for line in lines)
+
+
+def test_the_headline_sentences_compare_columns_of_one_method():
+    """The batch span and the per-core sentence take columns that differ in the batch (or the
+    threads) alone: they once spanned a by-turns column and a by-rounds one, and set a by-turns
+    per-core answer against a by-rounds all-cores one."""
+    from report import headline
+
+    def pair(batch, ratio, threads=None, turns=False):
+        found = []
+        for k, wobble in ((1, 1.0), (2, 1.02)):
+            keras, gluon = row("keras", k, ratio * wobble), row("gluon", k, 1.0)
+            if turns:
+                keras, gluon = (row(r["arm"], k, r["epoch_s_median"],
+                                    turns=[r["epoch_s_median"]] * 2) for r in (keras, gluon))
+            found += [dict(r, batch_size=batch, threads=threads) for r in (keras, gluon)]
+        return found
+
+    rows = (pair(128, 2.0) + pair(512, 2.2) + pair(64, 3.0, turns=True)
+            + pair(128, 1.5, turns=True) + pair(128, 1.2, threads=1, turns=True))
+    said = " ".join(headline.sentences(headline.cells([headline.Sweep("x", rows, "")])))
+    assert "from 2.02x (b128) to 2.22x (b512)" in said, said   # not the by-turns b64's 3.03x
+    assert "at cpu b128, by turns: per core (1 thread) Keras costs 1.21x" in said, said
+    assert "with all cores 1.51x" in said, said   # the by-turns all-cores column, not 2.02x
