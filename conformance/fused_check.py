@@ -31,6 +31,8 @@ def check(case, built=None):
         stock = built or verify.build(builder, False)
     except Exception as error:
         return {"fixes": "", "fused": "stock fails to build", "kept": one_line(error)}
+    if stock.stateful:   # the states a fresh build has: the case's own runs left theirs
+        stock.reset_states()
     try:
         fast = verify.build(builder, None)
     except Exception as error:
