@@ -117,9 +117,12 @@ def batch_norm(x, gamma, beta, moving_mean, moving_variance, axis, momentum, eps
     K = backend_module()
     ndim = len(x._keras_shape)
     neighbors = [v for v in (x, gamma, beta, moving_mean, moving_variance) if v is not None]
+    # The layer's own dtype (floatx when it was built) for the arrays made here: a float32
+    # count or constant beside float64 data failed to bind (conformance's float64 judgement).
+    dtype = K.dtype(moving_mean)
 
     def count(data):  # elements per channel, known when the batch is
-        return mx.sym.prod(mx.sym.cast(mx.sym.shape_array(data), "float32")) / dim
+        return mx.sym.prod(mx.sym.cast(mx.sym.shape_array(data), dtype)) / dim
 
     def moving(old, batch):
         return old * momentum + batch * (1 - momentum)
@@ -128,8 +131,8 @@ def batch_norm(x, gamma, beta, moving_mean, moving_variance, axis, momentum, eps
     def normalize(*_neighbors):
         data, mean, var = x.symbol, moving_mean.symbol, moving_variance.symbol
         # No scale: gamma is fixed at 1 (MXNet ignores the input); no offset: a constant 0.
-        scale = _symbol(gamma) if gamma is not None else mx.sym.ones(shape=(dim,))
-        offset = _symbol(beta) if beta is not None else mx.sym.zeros(shape=(dim,))
+        scale = _symbol(gamma) if gamma is not None else mx.sym.ones(shape=(dim,), dtype=dtype)
+        offset = _symbol(beta) if beta is not None else mx.sym.zeros(shape=(dim,), dtype=dtype)
         if mode == "batch":
             output, batch_mean, batch_var = _normalize_by_batch(data, scale, offset, axis, ndim,
                                                                 epsilon)

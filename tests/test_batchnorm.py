@@ -95,6 +95,38 @@ def test_batchnorm_without_scale_or_center_has_keras_weights(tmp_path):
     np.testing.assert_array_equal(keras.models.load_model(path).predict(x), centered.predict(x))
 
 
+@pytest.mark.parametrize("options", [{}, {"scale": False}, {"scale": False, "center": False}],
+                         ids=["plain", "no-scale", "neither"])
+def test_batchnorm_trains_and_predicts_in_float64(options):
+    # floatx float64 (conformance's second judgement, verdict.py): the shim's graph made its
+    # element count, and the constant gamma and beta of scale=False / center=False, in float32,
+    # and a float64 model failed to bind ("expected float64, got float32").
+    shape = (4, 3, 5, 5)
+    x = np.random.default_rng(3).normal(1, 2, shape)
+    before = keras.backend.floatx()
+    keras.backend.set_floatx("float64")
+    try:
+        model = bn_model(shape, axis=1, **options)
+        assert np.isfinite(model.train_on_batch(x, np.zeros(shape)))
+        predicted = model.predict(x)
+    finally:
+        keras.backend.set_floatx(before)
+    weights = dict(zip((w.name.split("/")[-1].rstrip("0123456789") for w in model.weights),
+                       model.get_weights()))
+    assert predicted.dtype == np.float64 and all(w.dtype == np.float64 for w in weights.values())
+    # inference: the moving statistics after one update (momentum 0.99, the unbiased batch
+    # variance over axis 1 of a 4-D input), and gamma and beta after one SGD step where held;
+    # to float64 precision, which float32 anywhere in the graph would miss by 1e-7
+    c = (1, -1, 1, 1)
+    mean = 0.99 * 0 + 0.01 * x.mean(axis=(0, 2, 3))
+    var = 0.99 * 1 + 0.01 * x.var(axis=(0, 2, 3), ddof=1)
+    np.testing.assert_allclose(weights["moving_mean"], mean, rtol=1e-12)
+    np.testing.assert_allclose(weights["moving_variance"], var, rtol=1e-12)
+    expected = (x - mean.reshape(c)) / np.sqrt(var.reshape(c) + EPSILON) * \
+        weights.get("gamma", np.ones(3)).reshape(c) + weights.get("beta", np.zeros(3)).reshape(c)
+    np.testing.assert_allclose(predicted, expected, rtol=1e-10, atol=1e-12)
+
+
 def test_batchnorm_training_argument_is_honoured():
     shape = (8, 3)
     x = np.random.default_rng(3).normal(1, 2, shape).astype(np.float32)
