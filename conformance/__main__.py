@@ -1,12 +1,14 @@
-"""python -m conformance [reference] [--case NAME[,NAME]] [--kind KIND] [--list] [--no-fused]
+"""python -m conformance [reference [--floatx F]] [--case NAME[,NAME]] [--kind KIND] [--list]
+[--no-fused]
 
 Without `reference`: judge the cases against the committed fixtures (no TensorFlow needed), keep
 their rows in results/conformance/rows.json (a partial run replaces its own), and write from
 them results/conformance/table.csv and table.md, docs/conformance.md and the pinned verdicts
 tests/fixtures/conformance/expected.json (tests/test_conformance.py holds every judged case to
-them; `make conformance` judges every case). With `reference`: remake the fixtures with tf.keras (.venv-reference,
-`make setup-reference`). Bad input (an unknown case or kind, no reference environment): one
-line on stderr and exit status 2.
+them; `make conformance` judges every case). With `reference`: remake the fixtures with tf.keras
+(.venv-reference, `make setup-reference`): every case's, and each application's computed in
+float64 too (verdict.py's second judgement; `--floatx float32` or `float64`: only those). Bad
+input (an unknown case or kind, no reference environment): one line on stderr and exit status 2.
 """
 import argparse
 import os
@@ -24,6 +26,8 @@ def parse(argv):
     parser.add_argument("--kind", choices=KINDS)
     parser.add_argument("--list", action="store_true", help="print the cases' names and stop")
     parser.add_argument("--no-fused", action="store_true", help="skip keras-fused's verdicts")
+    parser.add_argument("--floatx", choices=["float32", "float64"],
+                        help="reference: make only the fixtures computed in this precision")
     return parser.parse_args(argv)
 
 
@@ -67,7 +71,8 @@ def main(argv=None):
     from conformance import run, table
 
     if args.command == "reference":
-        made = run.reference(cases)
+        made = run.reference(cases, floatx=(args.floatx,) if args.floatx else
+                             ("float32", "float64"))
         cannot = sum(bool(v) for v in made.values())
         print(f"{len(made)} fixtures written; tf.keras cannot run {cannot}")
         return 0

@@ -27,6 +27,12 @@ def path(case_name, folder=FIXTURES):
     return os.path.join(folder, folder_name(case_name) + ".npz")
 
 
+def in_floatx(case_name, floatx):
+    """The fixture name of a case computed in `floatx`: its own name for float32, and
+    `NAME@float64` for verdict.py's second judgement in float64."""
+    return case_name if floatx == "float32" else f"{case_name}@{floatx}"
+
+
 def positions(size, count=SAMPLES):
     """Where a digest samples an array of `size` elements (count: as many as it holds)."""
     return np.sort(np.random.default_rng(size).choice(size, min(size, count), replace=False))
@@ -41,8 +47,9 @@ def digest_of(arrays):
     return h.hexdigest()[:16]
 
 
-def pack(name, reference, inputs, cannot="", tensorflow=""):
-    """The fixture's entries from a reference.npz's (or None) and the stock side's inputs."""
+def pack(name, reference, inputs, cannot="", tensorflow="", floatx="float32"):
+    """The fixture's entries from a reference.npz's (or None) and the stock side's inputs;
+    its numbers kept in `floatx`, the precision the case was computed in."""
     out = {"case": np.array(name), "inputs": np.array(inputs), "cannot": np.array(cannot or ""),
            "tensorflow": np.array(tensorflow)}
     digests = []
@@ -52,7 +59,7 @@ def pack(name, reference, inputs, cannot="", tensorflow=""):
             continue
         value = np.asarray(value)
         if value.size <= full:
-            out[key] = value.astype(np.float32) if value.dtype.kind == "f" else value
+            out[key] = value.astype(floatx) if value.dtype.kind == "f" else value
         else:
             flat = value.astype(np.float64).ravel()
             sample = np.zeros(SAMPLES)
@@ -62,7 +69,7 @@ def pack(name, reference, inputs, cannot="", tensorflow=""):
     if digests:
         keys, shapes, samples, absmax, norm = zip(*digests)
         out.update({"digest/keys": np.array(keys), "digest/shapes": np.array(shapes),
-                    "digest/sample": np.array(samples, np.float32),
+                    "digest/sample": np.array(samples, floatx),
                     "digest/absmax": np.array(absmax), "digest/norm": np.array(norm)})
     return out
 

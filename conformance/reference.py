@@ -40,6 +40,8 @@ def load(tf, path):
 def compute(tf, folder):
     case = exchange.read_json(os.path.join(folder, "case.json"))
     x, y = exchange.read_data(folder)
+    # float64 for verdict.py's second judgement: every layer takes its dtype from floatx
+    tf.keras.backend.set_floatx(case.get("floatx", "float32"))
     model = load(tf, os.path.join(folder, "model.h5"))
     out = {}
     if model.stateful:
@@ -164,6 +166,7 @@ def main(argv):
         finally:
             signal.alarm(0)
             tf.keras.backend.clear_session()
+            tf.keras.backend.set_floatx("float32")
         out["tensorflow"] = np.array(tf.__version__)
         np.savez(os.path.join(folder, "reference.npz"), **out)
     return 0

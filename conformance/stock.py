@@ -47,6 +47,17 @@ def settle():
 
 
 @contextlib.contextmanager
+def precision(keras, floatx):
+    """keras.backend.floatx() while a case runs: float64 for verdict.py's second judgement."""
+    before = keras.backend.floatx()
+    keras.backend.set_floatx(floatx)
+    try:
+        yield
+    finally:
+        keras.backend.set_floatx(before)
+
+
+@contextlib.contextmanager
 def data_format(keras, value):
     before = keras.backend.image_data_format()
     if value:
@@ -72,7 +83,9 @@ def build(case, keras, nudge=None, model=None):
     """The case's model with its drawn weights (or Fails); seeds fixed so that anything a
     builder draws is drawn alike every time; nudge (0, 1, ...: which draw): the weights nudged
     by one unit in the last place (verdict.py's conditioning); model: the case's model as an
-    earlier run built it, used again (building an application is most of its time)."""
+    earlier run built it, used again (building an application is most of its time). The
+    weights are drawn in float32 and given in keras.backend.floatx(): the same numbers in
+    float64."""
     import mxnet as mx
 
     fresh_learning_phase(keras)
@@ -89,8 +102,8 @@ def build(case, keras, nudge=None, model=None):
         except Exception as error:
             settle()
             raise Fails(f"fails to build: {one_line(error)}") from error
-    weights = draw_weights(case, [(w.name, tuple(int(d) for d in w.shape))
-                                  for w in ordered(model)])
+    weights = [w.astype(keras.backend.floatx()) for w in draw_weights(
+        case, [(w.name, tuple(int(d) for d in w.shape)) for w in ordered(model)])]
     return model, (weights if nudge is None else nudged(weights, case.seed() + 3 + 2 * nudge))
 
 
@@ -181,25 +194,34 @@ def step(model, case, optimizer, weights, x, y):
     return loss, found, after
 
 
-def run(case, folder, nudge=None, model=None):
+def run(case, folder, nudge=None, model=None, floatx="float32"):
     """Everything stock computes for the case; the reference's files written to `folder`.
     nudge (0, 1, ...: which draw): from inputs and weights nudged by one unit in the last place
     (`nudged`), to measure how far float32 rounding alone moves what it computes (verdict.py);
-    model: the one an earlier run of the case built (its out["model"]), used again."""
+    model: the one an earlier run of the case built (its out["model"]), used again, in the
+    same floatx; floatx: "float64" computes the case in float64 (the same drawn numbers, the
+    model built anew), as verdict.py's second judgement does."""
     from shim.keras_mxnet import keras
 
+    with precision(keras, floatx):
+        return _run(keras, case, folder, nudge, model)
+
+
+def _run(keras, case, folder, nudge, model):
     os.makedirs(folder, exist_ok=True)
+    floatx = keras.backend.floatx()
     model, weights = build(case, keras, nudge, model)
     out = {"model": model}
     try:
         compiled(model, case, keras.optimizers.SGD(**SGD))   # the active model from here on
         model.set_weights(weights)
-        x = case.draw_inputs()
+        x = [a.astype(floatx) if a.dtype.kind == "f" else a for a in case.draw_inputs()]
         if nudge is not None:   # not drawn integers (tokens, classes): those are no rounding
             x = [n if high == 0 else a for a, n, (_, _, high)
                  in zip(x, nudged(x, case.seed() + 4 + 2 * nudge), case.inputs)]
         out["pred"] = predict(model, x, case.batch)
-        y = case.draw_targets(out["pred"])
+        y = [t.astype(floatx) if t.dtype.kind == "f" else t
+             for t in case.draw_targets(out["pred"])]
         saved = os.path.join(folder, "stock.h5")
         model._sync_weights()
         model.save(saved)
@@ -214,7 +236,7 @@ def run(case, folder, nudge=None, model=None):
         exchange.write_data(folder, x, y)
         exchange.write_json(os.path.join(folder, "case.json"),
                             {"name": case.name, "loss": case.loss, "batch": case.batch,
-                             "sgd": SGD, "adam": ADAM})
+                             "sgd": SGD, "adam": ADAM, "floatx": floatx})
     try:
         train = model
         described = exchange.write_derandomized(saved, os.path.join(folder, "train-stock.h5"))

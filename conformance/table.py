@@ -9,7 +9,7 @@ import os
 from collections import Counter
 
 from conformance import DOC, FIXTURES, RESULTS
-from conformance.run import fused_category
+from conformance.run import IN_FLOAT64, fused_category
 
 COLUMNS = ["case", "kind", "class", "data_format", "stock", "detail", "predictions", "loss",
            "gradients", "sgd_step", "adam_step", "h5", "training", "fixes", "fused", "kept",
@@ -132,7 +132,8 @@ def summary(rows):
         verified=fused.get("verified", 0), fused_differs=fused.get("differs", 0),
         fused_fails=fused.get("fails", 0), no_fix=fused.get("no fix applies", 0),
         conditioned=sum(r["stock"] == "matches" and "conditioning" in r["detail"]
-                        for r in rows))]
+                        and IN_FLOAT64 not in r["detail"] for r in rows),
+        float64=sum(r["stock"] == "matches" and IN_FLOAT64 in r["detail"] for r in rows))]
     out.append("\n## The largest differences\n\n| case | first difference |\n| --- | --- |")
     out += [f"| {_cell(r['case'])} | {_cell(r['detail'])} |" for r in _largest(rows)]
     out.append("\n## Why keras-mxnet fails (cases per reason)\n\n| cases | reason |\n| --- | --- |")
@@ -159,6 +160,7 @@ Keras 2 itself: tf.keras of tensorflow-cpu {tensorflow} (requirements-reference.
 | counted | {counted} |
 | stock matches Keras | {matches} |
 | of which: training judged within its float32 conditioning (see The tolerance) | {conditioned} |
+| of which: training differs in float32 and matches computed in float64 (see The tolerance) | {float64} |
 | stock differs from Keras | {differs} |
 | keras-mxnet fails (to build, compile, predict or train) where Keras runs | {fails} |
 | other (not judged yet, no fixture, stale fixture) | {other} |
@@ -204,7 +206,21 @@ training mode over 2 values per channel at an application's 1x1 maps at batch 2;
 cross-entropy's log(p) at p ~ 1e-4) then moves by as much as it differs from Keras, and float32
 cannot tell a defect from rounding there. Each such tensor is judged within 8 x how far it
 moved (its own spread, element by element and in norm); predictions never are. Such a case
-`matches` with its `detail` saying so and how large the spread was ({conditioned} cases). A
+`matches` with its `detail` saying so and how large the spread was ({conditioned} cases).
+
+What a nudge does not reach is a ReLU's kink: where a BatchNormalization's training output has
+an element within float32 rounding of 0, the two sides can put it on opposite sides of the
+kink, and every gradient below it differs (lab/application_conditioning_probe.py `kinks` traced
+InceptionResNetV2's and DenseNet201's to one and nine such elements). An application whose
+loss or gradients still differ is judged a second time, computed in float64 on both sides
+(its fixture `NAME@float64`, from the same drawn numbers): its predictions, loss and gradients,
+by the same rule with the tolerance scaled by float64's unit roundoff over float32's (2^-29).
+There rounding is 10^-16, a kink within its reach is vanishingly rare, and a defect would
+differ as before. Its optimizer steps are not judged again: a step is a function of the weights
+and the gradient alone, judged on every other case, and in float64 neither side computes
+Keras's float32 step (MXNet's update operators hold lr in float32; tf.keras's BatchNormalization
+takes the biased batch variance for its moving variance outside its float32 fused kernel). Such a case
+`matches` with its `detail` giving the float32 difference and saying so ({float64} cases). A
 tensor of more
 than 512 elements (an application's, a larger example's) is kept in the fixtures as a digest (8
 elements at fixed positions, its largest |element| and its L2 norm, which must agree to the same
@@ -228,6 +244,7 @@ elsewhere in it shows only through its norm.
   page and the pinned verdicts tests/fixtures/conformance/expected.json.
 - After a change to the corpus: `make setup-reference` once, then
   `.venv/bin/python -m conformance reference` remakes the fixtures (a case's:
-  `--case NAME`), then `make conformance`.
+  `--case NAME`; an application's float64 fixture with them, or alone with `--floatx
+  float64`), then `make conformance`.
 - `python -m conformance --list`, `--kind layers|applications|examples`, `--case A,B`.
 """

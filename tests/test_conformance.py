@@ -27,14 +27,19 @@ def _param(name):
     return pytest.param(name, marks=marks, id=name)
 
 
+# Every case's fixture, and the float64 fixture of each case verdict.py judges again in float64
+FIXTURE_NAMES = list(CASES) + [fixtures.in_floatx(n, "float64") for n, c in CASES.items()
+                               if c.kind in verdict.FLOAT64_KINDS]
+
+
 def test_every_case_has_a_fixture_and_every_pinned_verdict_a_case():
     assert set(EXPECTED) <= set(CASES), "run `python -m conformance`"
-    assert all(os.path.exists(fixtures.path(name)) for name in CASES), \
+    assert all(os.path.exists(fixtures.path(name)) for name in FIXTURE_NAMES), \
         "run `python -m conformance reference`"
 
 
 def test_no_fixture_is_left_from_a_case_that_is_gone():
-    known = {os.path.basename(fixtures.path(name)) for name in CASES} | {"expected.json"}
+    known = {os.path.basename(fixtures.path(name)) for name in FIXTURE_NAMES} | {"expected.json"}
     assert set(os.listdir(fixtures.FIXTURES)) <= known
 
 

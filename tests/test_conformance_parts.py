@@ -211,7 +211,7 @@ def test_the_conditioning_is_the_largest_of_up_to_nudges_draws(monkeypatch):
     def judged(moves):
         calls = []
 
-        def fake_run(case, work, nudge=None, model=None):
+        def fake_run(case, work, nudge=None, model=None, floatx="float32"):
             calls.append(nudge)
             return dict(ours, loss=ours["loss"] + moves[nudge])
         monkeypatch.setattr(stock, "run", fake_run)
@@ -223,6 +223,57 @@ def test_the_conditioning_is_the_largest_of_up_to_nudges_draws(monkeypatch):
     (still, note), calls = judged([0.002, 0.001, 0.003])
     assert calls == list(range(verdict.NUDGES)) and still.startswith("the loss differs")
     assert "beyond 8 x" in still and note == ""
+
+
+def test_the_float64_tolerance_is_the_float32_one_scaled_by_the_unit_roundoffs():
+    keras = np.random.default_rng(5).normal(size=(64,))
+    assert verdict.FLOAT64 == 2.0 ** -29
+    assert verdict.within(keras, keras * (1 + 1e-6))[0]   # float32 rounding: holds in float32
+    assert not verdict.within(keras, keras * (1 + 1e-6), scale=verdict.FLOAT64)[0]
+    assert verdict.within(keras, keras * (1 + 1e-14), scale=verdict.FLOAT64)[0]
+
+
+def test_a_float32_training_difference_is_judged_again_computed_in_float64(tmp_path,
+                                                                           monkeypatch):
+    # InceptionResNetV2 at 139: one BatchNorm element within float32 reach of 0 lands on
+    # opposite sides of a ReLU's kink, and every gradient below differs beyond any nudge. The
+    # case computed in float64 on both sides decides: rounding matches there, a defect does not.
+    from conformance import run, stock
+
+    name = "applications.Kinked"
+    keras = {"pred/0": np.ones(3), "loss": np.array(0.5), "grad/w#0": np.linspace(1, 2, 4),
+             "sgd/w#0": np.ones(4), "adam/w#0": np.ones(4)}
+    x, y = [np.zeros((2, 3))], [np.ones((2, 3))]
+    fixtures.write(fixtures.in_floatx(name, "float64"), fixtures.pack(
+        name, keras, fixtures.digest_of(x + y), floatx="float64"), str(tmp_path))
+    ran = []
+
+    def fake_run(case, work, nudge=None, model=None, floatx="float32"):
+        ran.append((nudge, floatx))
+        return {"pred": [np.ones(3)], "loss": 0.5, "grad": {"w#0": grad}, "x": x, "y": y,
+                # a float64 step is not judged: MXNet's update operators hold lr in float32
+                "sgd": {"w#0": np.ones(4) * (1 + 1e-9)}, "adam": {"w#0": np.ones(4)},
+                "model": None}
+    monkeypatch.setattr(stock, "run", fake_run)
+    case = type("Case", (), {"name": name})()
+    first = "the gradient of w#0 differs (max |difference| 0.3)"
+
+    grad = np.linspace(1, 2, 4) * (1 + 1e-15)   # float64 rounding
+    still, note = run._in_float64(case, first, str(tmp_path))
+    assert still is None and ran == [(None, "float64")]
+    assert run.IN_FLOAT64 in note and first in note
+    ran.clear()
+    grad = np.linspace(1, 2, 4) * (1 + 1e-6)   # float32 rounding is a difference in float64
+    still, note = run._in_float64(case, first, str(tmp_path))
+    assert still.startswith(first + "; in float64 too: the gradient of w#0 differs")
+    assert note == "" and ran[0] == (None, "float64") and ran[1] == (0, "float64")
+    # a case without a float64 fixture keeps its float32 verdict, and nothing runs; nor
+    # where float32's gradients matched and a step differs: that is no rounding of a gradient
+    ran.clear()
+    step = "the SGD step of w#0 differs (max |difference| 0.3)"
+    assert run._in_float64(case, step, str(tmp_path)) == (step, "") and ran == []
+    other = type("Case", (), {"name": "applications.Other"})()
+    assert run._in_float64(other, first, str(tmp_path)) == (first, "") and ran == []
 
 
 def test_nudged_moves_floats_by_at_most_one_ulp_and_leaves_integers():
