@@ -21,6 +21,9 @@ import pytest
 import distributed
 from distributed import local, rows, worker
 
+# the machine to itself (pytest.ini: serial)
+pytestmark = pytest.mark.serial
+
 ROOT = Path(__file__).resolve().parents[1]
 CELL = {"scenario": "lenet", "impl": "gluon", "ctx": "cpu", "batch_size": 64, "epochs": 2,
         "data": "synthetic", "max_samples": 512, "seed": 0, "quiet": True}

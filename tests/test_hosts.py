@@ -19,6 +19,9 @@ import distributed
 from distributed import rehearsal, watchdog
 from distributed.rehearsal import HOSTS
 
+# the machine to itself (pytest.ini: serial)
+pytestmark = pytest.mark.serial
+
 ROOT = Path(__file__).resolve().parents[1]
 CELL = dict(rehearsal.CELL, max_samples=256, epochs=2)
 LONG_CELL = dict(CELL, max_samples=2048, epochs=200)   # trains until the fault stops it

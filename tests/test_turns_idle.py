@@ -18,6 +18,9 @@ import pytest
 
 from cell import turns
 
+# the machine to itself (pytest.ini: serial)
+pytestmark = pytest.mark.serial
+
 ROOT = Path(__file__).resolve().parent.parent
 WAIT_S = 2.0
 # /proc counts CPU time in clock ticks (10 ms): a thread that woke once for a tick's worth
