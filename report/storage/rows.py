@@ -26,6 +26,22 @@ def _format_value(value):
     return " ".join(str(value).splitlines())
 
 
+def turn_times(row):
+    """A row's epoch time in each turn (`epoch_s_turns`), in turn order; None for a row not
+    measured by turns."""
+    value = row.get("epoch_s_turns")
+    if value in (None, ""):
+        return None
+    if isinstance(value, (list, tuple)):
+        return [float(v) for v in value]
+    return [float(v) for v in str(value).split(";")]
+
+
+def join_times(seconds):
+    """The runs.csv text of per-turn epoch times: ';'-joined, to 0.1 ms as the other columns."""
+    return ";".join(f"{round(s, 4):g}" for s in seconds)
+
+
 def append_row(path, row):
     """Append one row (missing keys blank, unknown ones a ReportError) to a runs.csv, the header
     first if the file is new, in one synced append (damage.append_synced): a kill after this

@@ -28,7 +28,7 @@ COLUMNS = [
     # bench.py --model FILE.py[:FUNCTION]: the user's model, its size, and the check that each
     # arm computes what stock Keras does before it is timed
     "model_file", "model_sha256", "parameters", "verified",
-    # bench.py --method turns: the arm's epoch time in each turn, ';'-joined (report/turn_ratios.py)
+    # bench.py --method turns: the arm's epoch time in each turn, ';'-joined (report/ratios.py)
     "epoch_s_turns",
 ]
 
