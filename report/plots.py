@@ -14,7 +14,7 @@ from report.names import context_label, impl_name  # noqa: E402
 from report.ratios import paired_ratios  # noqa: E402
 from report.storage import device_kind  # noqa: E402
 from report.conclusions import scaling_series  # noqa: E402
-from report.summary import median_of  # noqa: E402
+from report.frame import median_of  # noqa: E402
 
 PANEL_SIZE = (5.2, 4.2)
 MARKERS = ["o", "s", "^", "D", "v", "P", "X", "*"]
