@@ -7,13 +7,12 @@
   before it stay whole even when the disk fills up halfway through a row.
 """
 import csv
-import fcntl
 import os
 import sys
 from datetime import datetime, timezone
 from pathlib import Path
 
-from report.storage.locks import LOCK_FILE, holds
+from report.storage.locks import holds, try_lock
 
 DAMAGED_SUFFIX = ".damaged"
 
@@ -115,15 +114,13 @@ def whole_text(path):
     if holds(path.parent):   # this process's own sweep
         return _set_aside(path, data, *found)
     try:
-        fd = os.open(path.parent / LOCK_FILE, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
+        fd, got = try_lock(path.parent)
     except OSError as error:   # a folder we may only read: read the whole rows, mend nothing
         print(f"{path}: line {found[0]} is a damaged row ({found[2]}), left in place and not "
               f"read ({error.strerror})", file=sys.stderr)
         return data[:found[1]].decode("utf-8")
     try:
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
+        if not got:
             # A sweep holds the folder: the line may be the row it is writing this instant,
             # and only that sweep may change its file. Read the whole rows, touch nothing.
             return data[:found[1]].decode("utf-8")
