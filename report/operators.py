@@ -10,7 +10,7 @@ from statistics import median
 import pandas as pd
 
 from cell.arms import FUSED, fixes_of_arm, is_fused
-from report import drawn, frame
+from report import frame
 from report.names import context_label, impl_name, table, text
 from report.ratios import Ratio
 from report.storage import read_operators
@@ -130,11 +130,11 @@ def top_operators(operators, top=5):
     return [name for name, _ in sorted(operators.items(), key=lambda kv: -kv[1])[:top]]
 
 
-def _arms(by_impl):
+def arms_of(by_impl):
     return [a for a in ARMS if a in by_impl] + sorted(set(by_impl) - set(ARMS))
 
 
-def _cell_text(cell):
+def cell_text(cell):
     scenario, ctx, batch, dtype, samples = cell
     return (f"{scenario} on {context_label(ctx, dtype=dtype)}, batch {batch}"
             + (f", {samples:,} samples" if samples else ""))
@@ -149,13 +149,13 @@ def hand_profile_checks(steps):
             top = top_operators(keras_ops, 5)
             found = [name for name in top if "broadcast_add" in name]
             lines.append(text("operators", "lenet-check" + ("" if found else "-unlike")).format(
-                cell=_cell_text(cell), top=", ".join(top), found=", ".join(found)))
+                cell=cell_text(cell), top=", ".join(top), found=", ".join(found)))
         elif keras_ops and cell[0] == "rnn":
             categories = by_category(keras_ops)
             share = ((categories["elementwise"] + categories["dense/dot"])
                      / (sum(categories.values()) or 1.0))
             lines.append(text("operators", "rnn-check" + ("" if share > 0.5 else "-unlike"))
-                         .format(cell=_cell_text(cell), share=share,
+                         .format(cell=cell_text(cell), share=share,
                                  leading=max(categories, key=categories.get)))
     return lines
 
@@ -177,7 +177,7 @@ def recovered_by_fix(steps, top=3):
 
 
 def recovered_markdown(found):
-    shown = [[_cell_text(r["cell"]), impl_name(r["arm"]), f"{r['saved_ms']:+.2f}",
+    shown = [[cell_text(r["cell"]), impl_name(r["arm"]), f"{r['saved_ms']:+.2f}",
               f"{r['saved_ms'] / r['keras_ms']:.0%}" if r["keras_ms"] > 0 else "—",
               ", ".join(f"{name} {ms:.2f}" for name, ms in r["operators"]) or "—"]
              for r in found]
@@ -189,8 +189,8 @@ def operators_markdown(steps, level=4):
     parts = []
     for cell, by_impl in sorted(steps.items(), key=str):
         shown = [[impl_name(a)] + [f"{by_category(by_impl[a])[c]:.2f}" for c in CATEGORIES]
-                 + [f"{sum(by_impl[a].values()):.2f}"] for a in _arms(by_impl)]
-        parts.append(f"{'#' * level} {_cell_text(cell)}: milliseconds per step by operator "
+                 + [f"{sum(by_impl[a].values()):.2f}"] for a in arms_of(by_impl)]
+        parts.append(f"{'#' * level} {cell_text(cell)}: milliseconds per step by operator "
                      "category\n\n" + table(["arm"] + CATEGORIES + ["all operators"], shown))
         # keras-fused's: what remains of Keras's cost with the fused path, by operator
         for keras_arm in ("keras", "keras-graph", FUSED):
@@ -231,41 +231,3 @@ def section(run_dir, rows, level=3, images=None):
         parts.append("Checked against the earlier hand profile:\n\n"
                      + "\n".join(f"- {line}" for line in checks))
     return "\n\n".join(parts + [operators_markdown(steps, level + 1)])
-
-
-def render(run_dir):
-    """operators.png beside operators.csv: stacked per-step time by category for each arm.
-    Returns a one-line note when there is nothing to draw."""
-    steps = per_step(read_operators(run_dir))
-    if not steps:
-        return "operators: no operators.csv (bench.py --profile)"
-    path = Path(run_dir) / f"{PLOT_NAME}.png"
-    key = drawn.key_of(PLOT_NAME, sorted(steps.items(), key=str))
-    if drawn.current(path, key):
-        return None
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    cells = sorted(steps, key=str)
-    width = 4.4 * len(cells) + 2.0   # the legend's column on the right
-    fig, axes = plt.subplots(1, len(cells), squeeze=False, figsize=(width, 4.6))
-    for ax, cell in zip(axes[0], cells):
-        arms = _arms(steps[cell])
-        bottoms = [0.0] * len(arms)
-        for kind, color in zip(CATEGORIES, CATEGORY_COLORS):
-            heights = [by_category(steps[cell][a])[kind] for a in arms]
-            ax.bar([impl_name(a) for a in arms], heights, bottom=bottoms, color=color, label=kind)
-            bottoms = [b + h for b, h in zip(bottoms, heights)]
-        for x, total in enumerate(bottoms):   # the whole step's operator time, readable on any bar
-            ax.annotate(f"{total:,.1f} ms", (x, total), ha="center", va="bottom", fontsize=8)
-        ax.set_title(_cell_text(cell), fontsize=9)
-        ax.set_ylabel("ms per training step")
-        ax.grid(True, axis="y", alpha=0.3)
-    handles, labels = axes[0][0].get_legend_handles_labels()
-    fig.legend(handles[::-1], labels[::-1], loc="center right", fontsize=8)
-    fig.suptitle("Operator time per training step, by category (bench.py --profile)", fontsize=10)
-    fig.tight_layout(rect=(0, 0, 1 - 1.9 / width, 0.95))
-    drawn.save(fig, path, key, dpi=110)
-    return None

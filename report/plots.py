@@ -10,12 +10,12 @@ matplotlib.use("Agg")  # no display on benchmark machines
 import matplotlib.pyplot as plt  # noqa: E402
 
 from cell.arms import FUSED, colour, ordered  # noqa: E402
-from report import drawn, frame  # noqa: E402
+from report import drawn, frame, operators  # noqa: E402
 from report.conclusions import scaling_series  # noqa: E402
 from report.frame import median_of  # noqa: E402
 from report.names import context_label, impl_name, pair_name  # noqa: E402
 from report.ratios import paired_ratios  # noqa: E402
-from report.storage import device_kind  # noqa: E402
+from report.storage import device_kind, read_operators  # noqa: E402
 
 PANEL_SIZE = (5.2, 4.2)
 MARKERS = ["o", "s", "^", "D", "v", "P", "X", "*"]
@@ -242,6 +242,39 @@ def render_plots(rows, out_dir, label):
         # 'tight' grows the canvas to include the legend placed outside the axes.
         written.append(drawn.save(fig, path, key, dpi=100, bbox_inches="tight"))
     return written, notes
+
+
+def plot_operators(run_dir):
+    """operators.png beside operators.csv: stacked per-step time by category for each arm.
+    Returns a one-line note when there is nothing to draw."""
+    steps = operators.per_step(read_operators(run_dir))
+    if not steps:
+        return "operators: no operators.csv (bench.py --profile)"
+    path = Path(run_dir) / f"{operators.PLOT_NAME}.png"
+    key = drawn.key_of(operators.PLOT_NAME, sorted(steps.items(), key=str))
+    if drawn.current(path, key):
+        return None
+    cells = sorted(steps, key=str)
+    width = 4.4 * len(cells) + 2.0   # the legend's column on the right
+    fig, axes = plt.subplots(1, len(cells), squeeze=False, figsize=(width, 4.6))
+    for ax, cell in zip(axes[0], cells):
+        arms = operators.arms_of(steps[cell])
+        bottoms = [0.0] * len(arms)
+        for kind, color in zip(operators.CATEGORIES, operators.CATEGORY_COLORS):
+            heights = [operators.by_category(steps[cell][a])[kind] for a in arms]
+            ax.bar([impl_name(a) for a in arms], heights, bottom=bottoms, color=color, label=kind)
+            bottoms = [b + h for b, h in zip(bottoms, heights)]
+        for x, total in enumerate(bottoms):   # the whole step's operator time, readable on any bar
+            ax.annotate(f"{total:,.1f} ms", (x, total), ha="center", va="bottom", fontsize=8)
+        ax.set_title(operators.cell_text(cell), fontsize=9)
+        ax.set_ylabel("ms per training step")
+        ax.grid(True, axis="y", alpha=0.3)
+    handles, labels = axes[0][0].get_legend_handles_labels()
+    fig.legend(handles[::-1], labels[::-1], loc="center right", fontsize=8)
+    fig.suptitle("Operator time per training step, by category (bench.py --profile)", fontsize=10)
+    fig.tight_layout(rect=(0, 0, 1 - 1.9 / width, 0.95))
+    drawn.save(fig, path, key, dpi=110)
+    return None
 
 
 def plot_headline(found, title, path):

@@ -10,7 +10,7 @@ from report import frame, headline, models, operators, storage
 from report.conclusions import conclusions
 from report.headline import COLUMN, Sweep, column_title
 from report.names import impl_name, table, text
-from report.plots import PLOT_NAMES, plot_headline, render_plots
+from report.plots import PLOT_NAMES, plot_headline, plot_operators, render_plots
 from report.storage import METHOD, RUNS_FILE, ReportError, read_machine
 from report.summary import summary_sections
 
@@ -178,7 +178,7 @@ def regenerate(results_dir, readme=None):
             notes.append(f"{run_dir.name}: a sweep is running ({busy}); its tables hold the rows "
                          "written so far")
         _, plot_notes = render_plots(rows, run_dir, run_dir.name)
-        operators.render(run_dir)   # operators.png, shown in its own section
+        plot_operators(run_dir)   # operators.png, shown in its own section
         (run_dir / SUMMARY_FILE).write_text(folder_page(run_dir, rows, plot_notes))
         skipped += len(plot_notes)
     if not read:
