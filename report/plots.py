@@ -98,10 +98,8 @@ def _per_batch_plot(rows, label, column, ylabel, title, log_y):
                         label=f"{impl_name(arm)} · " + context_label(
                             ctx, workers, data, dtype, samples, threads, by_turns=by_turns))
         ax.set_xscale("log", base=2)
-        if log_y:
-            ax.set_yscale("log")
-        ax.set_xlabel(BATCH_AXIS)
-        ax.set_ylabel(ylabel)
+        ax.set_yscale("log" if log_y else "linear")
+        ax.set(xlabel=BATCH_AXIS, ylabel=ylabel)
     return _finish(fig, f"{label}: {title}")
 
 
@@ -138,8 +136,7 @@ def plot_overhead(rows, label):
                         **_synthetic(key[2]), label=context_label(*key))
         ax.axhline(1.0, color="black", linewidth=1, linestyle=":", label=SAME_TIME)
         ax.set_xscale("log", base=2)
-        ax.set_xlabel(BATCH_AXIS)
-        ax.set_ylabel("Keras epoch time / Gluon epoch time (×)")
+        ax.set(xlabel=BATCH_AXIS, ylabel="Keras epoch time / Gluon epoch time (×)")
     spread = ("one round per cell: no CI to show" if all(r["ci_low"] is None for r in ratios)
               else "geometric mean over rounds, 95% CI")
     return _finish(fig, f"{label}: Keras overhead over Gluon ({spread})")
@@ -170,10 +167,8 @@ def plot_scaling(rows, label):
             ax.plot(xs, [ys[0] * x / xs[0] for x in xs], color=colour(impl), linestyle=":",
                     alpha=0.6)
         ax.plot([], [], color="gray", linestyle=":", label="ideal linear scaling (dotted)")
-        ax.set_xticks(sorted(counts))
-        ax.set_xlabel("devices (contexts × workers)")
-        ax.set_ylabel("training throughput (samples/s)")
-        ax.set_ylim(bottom=0)
+        ax.set(xticks=sorted(counts), xlabel="devices (contexts × workers)",
+               ylabel="training throughput (samples/s)", ylim=(0, None))
     return _finish(fig, f"{label}: scaling at fixed per-device batch")
 
 

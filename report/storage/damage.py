@@ -16,6 +16,7 @@ from report.storage.locks import holds, try_lock
 
 DAMAGED_SUFFIX = ".damaged"
 
+
 class DamagedRow(ValueError):
     """Damage in runs.csv before its last line; the message names the line."""
 
