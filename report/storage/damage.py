@@ -77,30 +77,23 @@ def _problem(line, columns):
     return None
 
 
-def _first_problem(data):
-    """(line number, start offset, why) of the first line of `data` that is not whole, or None.
-
-    Rows are one physical line each (rows._format_value keeps values on one line)."""
+def _damaged_last_line(path, data):
+    """(line number, start offset, why) of a damaged last line; None when every line is whole;
+    DamagedRow when the damage is anywhere else (never guessed at). Rows are one physical line
+    each (rows._format_value keeps values on one line)."""
     columns, offset = None, 0
     for number, line in enumerate(data.splitlines(keepends=True), start=1):
         if line.strip(b"\r\n") or not line.endswith(b"\n"):   # csv skips blank lines too
             why = _problem(line, columns)
+            if why and offset != data.rfind(b"\n", 0, len(data) - 1) + 1:
+                raise DamagedRow(f"{path}:{number}: damaged row ({why}); only a cut last row "
+                                 "is set aside by itself: remove or mend that line by hand")
             if why:
                 return number, offset, why
             if columns is None:
                 columns = len(next(csv.reader([line.decode("utf-8")])))
         offset += len(line)
     return None
-
-
-def _damaged_last_line(path, data):
-    """(line number, offset, why) of a damaged last line; None when every line is whole;
-    DamagedRow when the damage is anywhere else (never guessed at)."""
-    found = _first_problem(data)
-    if found is not None and found[1] != data.rfind(b"\n", 0, len(data) - 1) + 1:
-        raise DamagedRow(f"{path}:{found[0]}: damaged row ({found[2]}); only a cut last row is "
-                         "set aside by itself: remove or mend that line by hand")
-    return found
 
 
 def whole_text(path):
