@@ -89,7 +89,8 @@ def split_table(split):
                   "graph share"],
                  [[s["group"][0], context_label(*s["group"][1:]), s["batch_size"], s["rounds"],
                    s["total"].factor(), s["loop"].factor(), s["graph"].factor(),
-                   *("—" if s[k] is None else f"{s[k]:.0%}" for k in ("loop_share", "graph_share"))]
+                   *("—" if s[k] is None else f"{s[k]:.0%}"
+                     for k in ("loop_share", "graph_share"))]
                   for s in split])
 
 

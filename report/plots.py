@@ -104,7 +104,8 @@ def _per_batch_plot(rows, label, column, ylabel, title, log_y):
 
 
 def plot_throughput(rows, label):
-    return _per_batch_plot(rows, label, "samples_per_s", "training throughput (samples/s, log scale)",
+    return _per_batch_plot(rows, label, "samples_per_s",
+                           "training throughput (samples/s, log scale)",
                            "throughput vs global batch size (median, min–max over repeats)",
                            log_y=True)
 

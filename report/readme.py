@@ -166,7 +166,8 @@ def readme_block(sweeps, prefix="results/"):
 def regenerate(results_dir, readme=None):
     """Rewrite every folder's summary.md and PNGs, the headline charts, results/README.md and
     README.md's headline block (`readme`; default: results/'s parent's README.md, where it has the
-    block's markers). Returns one-line notes; ReportError for a missing folder or broken runs.csv."""
+    block's markers). Returns one-line notes; ReportError for a missing folder or broken
+    runs.csv."""
     results_dir = Path(results_dir)
     if not results_dir.is_dir():
         raise ReportError(f"{results_dir}: no such results folder")
