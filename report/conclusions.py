@@ -1,16 +1,18 @@
-"""The conclusions of results/README.md for one folder: sentences computed from its rows.
+"""The conclusions of a folder's summary.md: sentences computed from its rows.
 
 Every number in a conclusion comes from the rows (through the same functions the summary tables
 use), and is quoted next to the claim it supports. Where the data cannot support a claim (one
 repeat, spread wider than the effect), the text says so instead of concluding.
 """
+from statistics import median
+
 from cell import arms
 from cell.arms import FUSED
 from report import frame
 from report.names import context_label, format_rate, group_title, impl_name, text
 from report.ratios import paired_ratios
 from report.storage import device_kind
-from report.summary import median_of, per_device_batch
+from report.frame import median_of, per_device_batch
 
 SATURATION_FRACTION = 0.9
 # the hand-written twins of the scenarios' models (gluon, torch), whose accuracy Keras's meets
@@ -31,32 +33,45 @@ def _data_note(data):
     return " (synthetic data)" if data == "synthetic" else ""
 
 
-def _by_scenario_and_kind(ratios):
-    """[((scenario, device kind, data), [ratios])], sorted; each group's ratios in their order."""
+def _spans(ratios):
+    """[(scenario, KIND, data note, cells, lowest, highest)] of ratios grouped by scenario,
+    device kind and data, sorted."""
     keyed = [dict(scenario=r.scenario, kind=device_kind(r.ctx), data=r.data, ratio=r)
              for r in ratios]
-    return [(key, [c["ratio"] for c in same])
-            for key, same in frame.grouped(keyed, ["scenario", "kind", "data"])]
+    found = []
+    for (scenario, kind, data), same in frame.grouped(keyed, ["scenario", "kind", "data"]):
+        cells = [c["ratio"] for c in same]
+        found.append((scenario, kind.upper(), _data_note(data), cells,
+                      min(cells, key=lambda r: r["ratio"]), max(cells, key=lambda r: r["ratio"])))
+    return found
 
 
 def overhead_conclusions(rows):
-    ratios = paired_ratios(rows, "keras", "gluon")
-    if not ratios:
-        return [text("conclusions", "no-overhead")]
     lines = []
-    for (scenario, kind, data), cells in _by_scenario_and_kind(ratios):
-        low, high = (pick(cells, key=lambda r: r["ratio"]) for pick in (min, max))
+    for scenario, kind, data, cells, low, high in _spans(paired_ratios(rows, "keras", "gluon")):
         single = sum(r["ci_low"] is None for r in cells)
-        straddling = sum(r["ci_low"] is not None and r["ci_low"] <= 1 <= r["ci_high"] for r in cells)
+        straddling = sum(r["ci_low"] is not None and r["ci_low"] <= 1 <= r["ci_high"]
+                         for r in cells)
         said = {"overhead-one": len(cells) == 1, "overhead-range": len(cells) > 1,
                 "overhead-faster": low["ratio"] < 1, "overhead-weak": single == len(cells),
-                "overhead-some-single": 0 < single < len(cells), "overhead-straddling": straddling,
+                "overhead-some-single": 0 < single < len(cells),
+                "overhead-straddling": straddling,
                 "overhead-before-rounds": any(r["before_rounds"] for r in cells)}
-        lines.append(" ".join(text("conclusions", name) for name, true in said.items() if true).format(
-            scenario=scenario, kind=kind.upper(), data=_data_note(data), n=len(cells), low=low,
-            high=high, where_low=_cell(low), where_high=_cell(high), single=single,
-            straddling=straddling))
-    return lines
+        lines.append(" ".join(text("conclusions", name) for name, true in said.items() if true)
+                     .format(scenario=scenario, kind=kind, data=data, n=len(cells), low=low,
+                             high=high, where_low=_cell(low), where_high=_cell(high),
+                             single=single, straddling=straddling))
+    return lines or [text("conclusions", "no-overhead")]
+
+
+def torch_conclusions(rows):
+    return [text("conclusions", "torch").format(
+        scenario=scenario, kind=kind, data=data, impl=impl_name(impl), low=low, high=high,
+        n=len(cells), where=_cell(high))
+        + (" One repeat per cell: weak evidence." if all(r["ci_low"] is None for r in cells)
+           else "")
+        for impl in ("gluon", "keras")
+        for scenario, kind, data, cells, low, high in _spans(paired_ratios(rows, impl, "torch"))]
 
 
 def saturation_conclusions(rows):
@@ -73,27 +88,25 @@ def saturation_conclusions(rows):
     # a context names its prefix and threads where the folder's configurations differ in them
     same = [i for i, name in enumerate(frame.GROUP) if name in ("samples", "threads")
             and len({key[i] for key in every}) == 1]
-    found = []
+    found = {}   # per configuration: its line's start, and a text per arm
     for key, by_batch in sorted(series.items()):
-        scenario, *context = [(0, "all")[i == 6] if i in same else v for i, v in enumerate(key[:-1])]
-        impl = key[-1]
+        scenario, *context = [(0, "all")[i == 6] if i in same else v
+                              for i, v in enumerate(key[:-1])]
         best_batch = max(by_batch, key=lambda b: by_batch[b][0])
         best = by_batch[best_batch][0]
         first = min(b for b in by_batch if by_batch[b][0] >= SATURATION_FRACTION * best)
-        if first == max(by_batch):
-            text = (f"{impl_name(impl)} still rising at the largest batch tried "
-                    f"({first}: {format_rate(by_batch[first][0])} samples/s)")
-        else:
-            text = (f"{impl_name(impl)} from batch {first} ({format_rate(by_batch[first][0])} "
-                    f"samples/s; max {format_rate(best)} at batch {best_batch})")
+        said = f"{impl_name(key[-1])} " + (
+            f"still rising at the largest batch tried ({first}: "
+            f"{format_rate(by_batch[first][0])} samples/s)" if first == max(by_batch) else
+            f"from batch {first} ({format_rate(by_batch[first][0])} samples/s; max "
+            f"{format_rate(best)} at batch {best_batch})")
         if all(n < 2 for _, n in by_batch.values()):
-            text += ", one repeat: weak evidence"
-        found.append(dict(scenario=scenario, where=context_label(*context), text=text,
-                          group=tuple(key[:-1])))
+            said += ", one repeat: weak evidence"
+        found.setdefault(key[:-1], (f"{scenario} on {context_label(*context)}: ", []))[1].append(
+            said)
     return ["Throughput saturation: smallest global batch reaching "
             f"{SATURATION_FRACTION:.0%} of the implementation's maximum samples/s:",
-            [f"{scenario} on {where}: " + "; ".join(f["text"] for f in texts) + "."
-             for (_, scenario, where), texts in frame.grouped(found, ["group", "scenario", "where"])]]
+            [start + "; ".join(texts) + "." for start, texts in found.values()]]
 
 
 def scaling_series(rows):
@@ -125,30 +138,25 @@ def scaling_conclusions(rows):
     return lines or [text("conclusions", "no-scaling")]
 
 
-def _spread(rows, column):
-    values = [r[column] for r in rows if r.get(column) is not None]
-    return max(values) - min(values)
-
-
 def accuracy_conclusions(rows):
     lines = []
     for other in TWINS:
         found = {"beyond": [], "within": [], "weak": []}   # the order the lines are written in
         for group, batch, by_impl in frame.lines(rows):
-            keras, them = ([r for r in by_impl.get(arm, []) if r.get("val_accuracy") is not None]
-                           for arm in ("keras", other))
+            keras, them = ([r["val_accuracy"] for r in by_impl.get(arm, [])
+                            if r.get("val_accuracy") is not None] for arm in ("keras", other))
             if not keras or not them:
                 continue
-            diff = median_of(keras, "val_accuracy") - median_of(them, "val_accuracy")
+            mine, theirs = median(keras), median(them)
             # Noise: the wider of the two repeat ranges; a difference inside it is not evidence.
-            noise = max(_spread(keras, "val_accuracy"), _spread(them, "val_accuracy"))
+            noise = max(max(keras) - min(keras), max(them) - min(them))
             repeats = min(len(keras), len(them))
             spread = f", spread over repeats {noise:.4f}" if repeats > 1 else ""
-            cell = (f"{group_title(group)}, batch {batch}: Keras {median_of(keras, 'val_accuracy'):.4f} "
-                    f"vs {impl_name(other)} {median_of(them, 'val_accuracy'):.4f} "
-                    f"(difference {diff:+.4f}{spread}, n={repeats})")
-            kind = "weak" if repeats < 2 else "beyond" if abs(diff) > noise else "within"
-            found[kind].append((abs(diff), cell))
+            cell = (f"{group_title(group)}, batch {batch}: Keras {mine:.4f} vs "
+                    f"{impl_name(other)} {theirs:.4f} (difference {mine - theirs:+.4f}{spread}, "
+                    f"n={repeats})")
+            kind = "weak" if repeats < 2 else "beyond" if abs(mine - theirs) > noise else "within"
+            found[kind].append((abs(mine - theirs), cell))
         total = sum(map(len, found.values()))
         lines += [text("conclusions", f"accuracy-{kind}").format(
             other=impl_name(other), n=len(cells), total=total, largest=max(cells)[1])
@@ -159,42 +167,20 @@ def accuracy_conclusions(rows):
 def fused_conclusions(rows):
     """Per configuration with the keras-fused arm: what it gives a Keras user back
     (keras/keras-fused) and what remains of Keras's cost (keras-fused/gluon); [] without it."""
-    back = {ratio_configuration(r): r for r in paired_ratios(rows, "keras", FUSED)}
-    remains = {ratio_configuration(r): r for r in paired_ratios(rows, FUSED, "gluon")}
+    def by_configuration(numerator, denominator):
+        # all of frame.LINE's keys, the batch after the rest of the context, the data last
+        return {(r["scenario"], r["ctx"], r["workers"], r["dtype"], r["samples"], r["threads"],
+                 r["by_turns"], r["model_sha256"], r["batch_size"], r["data"]): r
+                for r in paired_ratios(rows, numerator, denominator)}
+
+    back, remains = by_configuration("keras", FUSED), by_configuration(FUSED, "gluon")
     lines = []
     for where in sorted(set(back) | set(remains)):
-        scenario, data = where[0], where[-1]
-        r = back.get(where) or remains.get(where)
-        parts = []
-        if where in back:
-            parts.append(f"it gives back Keras/Keras fused {back[where]}")
-        if where in remains:
-            parts.append(f"Keras fused/Gluon {remains[where]} remains")
-        lines.append(f"Fused path (shim/fused/), {scenario} on {_cell(r)}{_data_note(data)}: "
+        parts = ([f"it gives back Keras/Keras fused {back[where]}"] if where in back else []) + (
+            [f"Keras fused/Gluon {remains[where]} remains"] if where in remains else [])
+        lines.append(f"Fused path (shim/fused/), {where[0]} on "
+                     f"{_cell(back.get(where) or remains[where])}{_data_note(where[-1])}: "
                      + "; ".join(parts) + ".")
-    return lines
-
-
-def ratio_configuration(r):
-    """A ratio's configuration (all of frame.LINE's keys), sorted as the conclusions list them:
-    the batch after the rest of the context, the data last."""
-    return (r["scenario"], r["ctx"], r["workers"], r["dtype"], r["samples"], r["threads"],
-            r["by_turns"], r["model_sha256"], r["batch_size"], r["data"])
-
-
-def torch_conclusions(rows):
-    lines = []
-    for impl in ("gluon", "keras"):
-        for (scenario, kind, data), cells in _by_scenario_and_kind(
-                paired_ratios(rows, impl, "torch")):
-            low, high = (pick(cells, key=lambda r: r["ratio"]) for pick in (min, max))
-            text = (f"Torch yardstick, {scenario} on {kind.upper()}{_data_note(data)}: "
-                    f"{impl_name(impl)} epoch time is {low['ratio']:.2f}x–"
-                    f"{high['ratio']:.2f}x Torch's over {len(cells)} cells "
-                    f"(largest: {high} at {_cell(high)}).")
-            if all(r["ci_low"] is None for r in cells):
-                text += " One repeat per cell: weak evidence."
-            lines.append(text)
     return lines
 
 

@@ -5,6 +5,7 @@ everywhere. The columns stay Python objects (dtype=object): a blank is None, an 
 int, and the text the report writes from a value is the text it wrote before the frame existed.
 """
 import functools
+from statistics import median
 
 import pandas as pd
 
@@ -117,6 +118,17 @@ def lines(rows):
     for row in records(finished(rows)):
         by_line.setdefault(tuple(row[k] for k in LINE), {}).setdefault(row["arm"], []).append(row)
     return [(key[:-1], key[-1], by_arm) for key, by_arm in sorted(by_line.items())]
+
+
+def median_of(rows, column):
+    values = [row[column] for row in rows if row.get(column) is not None]
+    return median(values) if values else None
+
+
+def per_device_batch(row):
+    if row.get("per_device_batch"):
+        return row["per_device_batch"]
+    return row["batch_size"] // ((row.get("devices") or 1) * row["workers"])
 
 
 def without_controls(rows):

@@ -1,18 +1,18 @@
 """The answer in one screen: per machine, one table of epoch-time ratios with their 95% CIs (a row
 per scenario and arm pair, a column per context and batch), the sweeps it comes from, a few
-computed sentences and a reproducibility line; and the index of sweeps.
+computed sentences and a reproducibility line.
 
-A headline cell comes from the latest sweep of the current method (report/storage/schema.py, METHOD)
-that measured its scenario, context and batch on that machine; each of its pairs from that one sweep,
-so a column's ratios were measured together. Earlier sweeps of the same configuration give the
+A headline cell comes from the latest sweep of the current method (storage.METHOD) that measured
+its scenario, context and batch on that machine; each of its pairs from that one sweep, so a
+column's ratios were measured together. Earlier sweeps of the same configuration give the
 reproducibility line.
 """
 from pathlib import Path
 
 import scenarios
-from cell.arms import FUSED, is_control, is_fix_arm
+from cell.arms import FUSED
 from report import frame, models
-from report.names import context_label, impl_name, pair_name, table, text, threads_label
+from report.names import context_label, pair_name, table, text, threads_label
 from report.ratios import all_pairs
 from report.storage import METHOD
 
@@ -25,11 +25,11 @@ COLUMN = ["ctx", "workers", "dtype", "data", "threads", "batch_size", "by_turns"
 THREADS, BATCH = COLUMN.index("threads"), COLUMN.index("batch_size")
 MACHINE = ["cpu", "cores", "gpus"]
 CHART = "headline-{slug}.png"
+INTRO = text("readme", "intro")
 
 
 def scenario_title(name):
-    found = scenarios.SCENARIOS.get(name)
-    return found.title if found else name
+    return getattr(scenarios.SCENARIOS.get(name), "title", name)
 
 
 def column_title(column):
@@ -47,14 +47,13 @@ def _column_order(column):
 
 def machine_title(machine):
     cpu, cores, gpus = machine
-    text = f"{cpu or 'unknown CPU'}, {cores} cores" if cores else (cpu or "unknown machine")
-    return text + (f", {gpus}" if gpus else "")
+    title = f"{cpu or 'unknown CPU'}, {cores} cores" if cores else (cpu or "unknown machine")
+    return title + (f", {gpus}" if gpus else "")
 
 
 def slug(machine):
-    cpu, cores, gpus = machine
-    text = "".join(c if c.isalnum() else " " for c in f"{cpu} {cores}cores {gpus}".lower())
-    return "-".join(text.split()) or "machine"
+    words = "".join(c if c.isalnum() else " " for c in "{} {}cores {}".format(*machine).lower())
+    return "-".join(words.split()) or "machine"
 
 
 class Sweep:
@@ -79,61 +78,60 @@ class Sweep:
                            last=last.get((*r.group, r.batch_size), ""))
 
 
-def model_sections(sweeps, level=2):
-    """'Your models': each --model folder's section, current method only; '' without any."""
-    found = [models.model_section(s.path, s.rows, level + 1)
-             for s in sweeps if s.method >= METHOD]
-    found = [section for section in found if section]
-    if not found:
-        return ""
-    return "\n\n".join([f"{'#' * level} Your models (`bench.py --model`)"] + found)
+def machines(sweeps):
+    """[(machine, [sweeps of the current method with a headline ratio])], the machine measured
+    most recently first."""
+    found = {}
+    for sweep in sweeps:
+        if sweep.method >= METHOD and sweep.ratios:
+            found.setdefault(sweep.machine, []).append(sweep)
+    return sorted(sorted(found.items()), key=lambda kv: max(s.last for s in kv[1]), reverse=True)
 
 
 def cells(sweeps):
     """{(scenario, column): ({pair: sweep}, {pair: ratio})}: each cell (a pair at a column) from
     the latest sweep that measured it (by when its configuration was last measured)."""
-    measured = [dict(scenario=r["scenario"], column=r["column"],
-                     pair=(r["numerator"], r["denominator"]), sweep=sweep, ratio=r)
-                for sweep in sweeps for r in sweep.ratios]
-    measured.sort(key=lambda cell: (cell["ratio"]["last"], cell["sweep"].label))
-    latest = [cell for _, same in frame.grouped(measured, ["scenario", "column", "pair"])
-              for cell in same[-1:]]
-    return {key: ({c["pair"]: c["sweep"] for c in cell}, {c["pair"]: c["ratio"] for c in cell})
-            for key, cell in frame.grouped(latest, ["scenario", "column"])}
+    found = {}
+    for sweep, r in sorted(((s, r) for s in sweeps for r in s.ratios),
+                           key=lambda c: (c[1]["last"], c[0].label)):
+        sources, ratios = found.setdefault((r.scenario, r.column), ({}, {}))
+        sources[r.numerator, r.denominator] = sweep
+        ratios[r.numerator, r.denominator] = r
+    return dict(sorted(found.items()))
 
 
 def machine_table(found, link=True, prefix=""):
     """The table and the line naming the sweeps each column comes from (their summary.md
     linked, `prefix` before each link)."""
     columns = sorted({column for _, column in found}, key=_column_order)
-    names = sorted({scenario for scenario, _ in found})
     body = []
-    for scenario in names:
+    for scenario in sorted({scenario for scenario, _ in found}):
         for pair in HEADLINE_PAIRS:
-            shown = [found[scenario, c][1].get(pair) if (scenario, c) in found else None
-                     for c in columns]
+            shown = [found.get((scenario, c), (None, {}))[1].get(pair) for c in columns]
             if any(shown):
                 body.append([scenario_title(scenario), pair_name(*pair)]
                             + [r.cell() if r else "—" for r in shown])
-    text = table(["scenario", "epoch time"] + [column_title(c) for c in columns], body)
-    used = [dict(label=sweep.label, sweep=sweep, column=column, pair=pair,
-                 samples=found[key][1][pair]["samples"])
-            for key in found for column in [key[1]] for pair, sweep in found[key][0].items()]
+    shown = table(["scenario", "epoch time"] + [column_title(c) for c in columns], body)
+    used, by_label = {}, {}   # column: the pairs shown; label: [(column, pair, sweep, samples)]
+    for (_, column), (sources, ratios) in found.items():
+        for pair, sweep in sources.items():
+            used.setdefault(column, set()).add(pair)
+            by_label.setdefault(sweep.label, []).append(
+                (column, pair, sweep, ratios[pair]["samples"]))
     parts = []
-    for _, entries in sorted(frame.grouped(used, ["label"]),
-                             key=lambda g: min(_column_order(e["column"]) for e in g[1])):
-        sweep = entries[0]["sweep"]
-        name = f"[{sweep.label}]({prefix}{sweep.link})" if link else sweep.label
+    for label in sorted(sorted(by_label),
+                        key=lambda label: min(_column_order(e[0]) for e in by_label[label])):
+        entries = by_label[label]
+        sweep = entries[0][2]
         titles = []
-        for column in sorted({e["column"] for e in entries}, key=_column_order):
-            mine = {e["pair"] for e in entries if e["column"] == column}
-            shown = {p for e in used if e["column"] == column for p in [e["pair"]]}
-            titles.append(column_title(column) + ("" if mine == shown else " (" + ", ".join(
+        for column in sorted({e[0] for e in entries}, key=_column_order):
+            mine = {e[1] for e in entries if e[0] == column}
+            titles.append(column_title(column) + ("" if mine == used[column] else " (" + ", ".join(
                 pair_name(*p) for p in HEADLINE_PAIRS if p in mine) + ")"))
-        samples = ", ".join("all" if n == 0 else f"{n:,}"
-                            for n in sorted({e["samples"] for e in entries}))
+        samples = ", ".join(f"{n:,}" if n else "all" for n in sorted({e[3] for e in entries}))
+        name = f"[{label}]({prefix}{sweep.link})" if link else label
         parts.append(f"{', '.join(titles)}: {name} ({samples} samples)")
-    return text, "Sweeps: " + "; ".join(parts) + "."
+    return shown, "Sweeps: " + "; ".join(parts) + "."
 
 
 def _but(column, index):
@@ -145,9 +143,14 @@ def _but(column, index):
 def _reference(found, scenario):
     """The column a scenario's sentences quote: cpu b128 where measured, else its first."""
     columns = sorted((c for s, c in found if s == scenario), key=_column_order)
-    preferred = [c for c in columns if c[0] == "cpu" and c[1] == 1 and c[5] == 128
-                 and c[4] == "all"]
+    preferred = [c for c in columns if c[0] == "cpu" and c[1] == 1 and c[BATCH] == 128
+                 and c[THREADS] == "all"]
     return (preferred or columns)[0]
+
+
+def _joined(scenarios, ratio_of, first_only):
+    return " and ".join(f"{ratio_of(s)}" + (first_only if s == scenarios[0] else "")
+                        + f" on {scenario_title(s)}" for s in scenarios)
 
 
 def sentences(found):
@@ -158,20 +161,16 @@ def sentences(found):
     lines = []
     asked = [s for s in names if QUESTION in pick[s]]
     if asked:
-        lines.append("Keras costs " + " and ".join(
-            f"{pick[s][QUESTION].cell()}" + (" Gluon's epoch time" if s == asked[0] else "")
-            + f" on {scenario_title(s)}" for s in asked) + f" ({column_title(refs[asked[0]])}).")
+        lines.append("Keras costs " + _joined(asked, lambda s: pick[s][QUESTION].cell(),
+                                              " Gluon's epoch time")
+                     + f" ({column_title(refs[asked[0]])}).")
     fused = [s for s in names if LEFT in pick[s]]
     if fused:
         back = [s for s in fused if BACK in pick[s]]
-        text = ("With the opt-in fused path (shim/fused/), a Keras user's unchanged model runs at "
-                + " and ".join(f"{pick[s][LEFT].cell()}"
-                               + (" Gluon's" if s == fused[0] else "")
-                               + f" on {scenario_title(s)}" for s in fused))
-        if back:
-            text += (": it gives back " + " and ".join(
-                f"{pick[s][BACK].ratio:.2f}x" for s in back))
-        lines.append(text + ".")
+        lines.append("With the opt-in fused path (shim/fused/), a Keras user's unchanged model "
+                     "runs at " + _joined(fused, lambda s: pick[s][LEFT].cell(), " Gluon's")
+                     + (": it gives back " + " and ".join(f"{pick[s][BACK].ratio:.2f}x"
+                                                          for s in back) if back else "") + ".")
     spans = []
     for s in asked:
         # the reference's configuration at every batch: by the same method too (it once
@@ -179,15 +178,14 @@ def sentences(found):
         batches = [found[s, c][1][QUESTION] for ss, c in found if ss == s and
                    _but(c, BATCH) == _but(refs[s], BATCH) and QUESTION in found[s, c][1]]
         if len(batches) > 1:
-            low = min(batches, key=lambda r: r["ratio"])
-            high = max(batches, key=lambda r: r["ratio"])
+            low, high = (pick_(batches, key=lambda r: r["ratio"]) for pick_ in (min, max))
             spans.append(f"from {low['ratio']:.2f}x (b{low['batch_size']}) to "
                          f"{high['ratio']:.2f}x (b{high['batch_size']}) on {scenario_title(s)}")
     if spans:
         lines.append(f"Over the batch sizes on {refs[asked[0]][0]}, Keras/Gluon runs "
                      + " and ".join(spans) + ".")
     lines += per_core(found, refs)
-    others = sorted({c[:5] for s, c in found if c[:5] != refs[s][:5] and c[4] == "all"},
+    others = sorted({c[:5] for s, c in found if c[:5] != refs[s][:5] and c[THREADS] == "all"},
                     key=lambda context: _column_order(context + (0,)))
     for context in others[:2]:
         quoted = []
@@ -256,86 +254,20 @@ def reproducibility(sweeps, found):
     return lines
 
 
-def machines(sweeps):
-    """[(machine, [sweeps of the current method with a headline ratio])], the machine measured
-    most recently first."""
-    found = frame.grouped([dict(zip(MACHINE, s.machine), sweep=s) for s in sweeps
-                           if s.method >= METHOD and s.ratios], MACHINE)
-    by_machine = [(machine, [e["sweep"] for e in entries]) for machine, entries in found]
-    return sorted(by_machine, key=lambda kv: max(s.last for s in kv[1]), reverse=True)
-
-
 def machine_block(machine, sweeps, level=2, prefix=""):
     """The headline of one machine, as markdown (heading, table, sweeps, chart, sentences);
     `prefix`: the path of results/ from the page."""
     found = cells(sweeps)
     shown, sources = machine_table(found, prefix=prefix)
     chart = prefix + CHART.format(slug=slug(machine))
-    parts = [f"{'#' * level} {machine_title(machine)}", shown, sources,
-             f"![Epoch-time ratios with 95% CIs]({chart})",
-             "\n".join(f"- {line}" for line in sentences(found) + reproducibility(sweeps, found))]
-    return "\n\n".join(parts)
-
-
-INTRO = text("readme", "intro")
+    return "\n\n".join([
+        f"{'#' * level} {machine_title(machine)}", shown, sources,
+        f"![Epoch-time ratios with 95% CIs]({chart})",
+        "\n".join(f"- {line}" for line in sentences(found) + reproducibility(sweeps, found))])
 
 
 def sweep_table(rows):
     """The headline table of one sweep's rows, for the console at the end of a sweep (a
     --model sweep's: its model's ratios)."""
     found = cells([Sweep("this sweep", rows, "")])
-    if not found:
-        return models.sweep_tables(rows)
-    return machine_table(found, link=False)[0]
-
-
-def _measured(sweep):
-    rows = sweep.rows
-    arms = ", ".join(impl_name(a) for a in sorted(set(rows["arm"])))
-    columns = sorted({tuple(r[c] for c in COLUMN) for r in frame.records(rows)},
-                     key=_column_order)
-    # 'cpu b64, b128, b512': each context once, in column order, its batches after it
-    contexts = {}
-    for column in columns:
-        context, batch = column_title(column).split(" b", 1)
-        contexts.setdefault(context, []).append(f"b{batch}")
-    samples = sorted({n for n in rows["samples"]})
-    rounds = max((n for n in rows["round"] if n is not None), default=None)
-    text = (f"{'+'.join(sorted(set(rows['scenario'])))}; {arms}; "
-            f"{'; '.join(f'{c} ' + ', '.join(b) for c, b in contexts.items())}; "
-            f"{', '.join('all' if n == 0 else f'{n:,}' for n in samples)} samples")
-    return text + (f"; up to {rounds} rounds" if rounds is not None else "")
-
-
-def _role(sweep, headline):
-    if sweep.method < METHOD:
-        return f"before method {METHOD}: not comparable"
-    arms = set(sweep.rows["arm"])
-    roles = [f"your model: {name}" for name in sorted(set(models.is_model(sweep.rows)["scenario"]))]
-    if sweep.label in headline:
-        roles.append("headline")
-    if any(is_fix_arm(a) for a in arms):
-        chain = sorted(len(a.split("+")) for a in arms if is_fix_arm(a))
-        roles.append("cumulative ablation" if len(set(chain)) > 1 else "single-fix ablation")
-    if sweep.rows["profiled"].any():
-        roles.append("operator profile")
-    if any(is_control(a) for a in arms):
-        roles.append("A/A control")
-    return ", ".join(roles) or "repeat: reproducibility"
-
-
-def index_table(sweeps, headline_labels):
-    body = []
-    for sweep in sorted(sweeps, key=lambda s: (s.first, s.label)):
-        ok = int((sweep.rows["status"] == "ok").sum())
-        dates = sweep.first[:10] + ("" if sweep.last[:10] == sweep.first[:10]
-                                    else f" to {sweep.last[:10]}")
-        body.append([f"[{sweep.label}]({sweep.link})", dates, sweep.method, _measured(sweep),
-                      f"{ok}/{len(sweep.rows)}", _role(sweep, headline_labels)])
-    return table(["sweep", "date", "method", "measured", "cells ok", "role"], body)
-
-
-def headline_labels(sweeps):
-    return {sweep.label for _, group in machines(sweeps)
-            for sources, _ in cells(group).values() for sweep in sources.values()}
-
+    return machine_table(found, link=False)[0] if found else models.sweep_tables(rows)

@@ -36,18 +36,6 @@ def _layers(rows, column):
     return " | ".join(values) or "none"
 
 
-def _top_operators(run_dir, scenario):
-    steps = {cell: by_arm for cell, by_arm in per_step(read_operators(run_dir)).items()
-             if cell[0] == scenario}
-    lines = []
-    for cell, by_arm in sorted(steps.items(), key=str):
-        for arm in sorted(by_arm):
-            lines.append(f"{impl_name(arm)} at batch {cell[2]}: "
-                         + ", ".join(f"{name} {by_arm[arm][name]:.2f} ms"
-                                     for name in top_operators(by_arm[arm], 5)))
-    return lines
-
-
 def ratio_table(mine):
     """The ratios of one model's rows (a frame), with their CIs, as a markdown table; ''
     without any."""
@@ -73,6 +61,7 @@ def model_section(run_dir, rows, level=2):
     if rows.empty:
         return ""
     hashes = "#" * level
+    steps = per_step(read_operators(run_dir))
     parts = []
     for (scenario, sha), mine in rows.groupby(["scenario", "model_sha256"], sort=True):
         first = frame.records(mine.head(1))[0]
@@ -89,9 +78,11 @@ def model_section(run_dir, rows, level=2):
                 + (f" Stock keras against Keras on TensorFlow: {reference}." if reference else ""),
                 f"Layers fused: {_layers(fused, 'fused_layers')}.",
                 f"Layers kept stock, with why: {_layers(fused, 'kept_layers')}."]
-        operators = _top_operators(run_dir, scenario)
+        operators = [f"- {impl_name(arm)} at batch {cell[2]}: " + ", ".join(
+            f"{name} {by_arm[arm][name]:.2f} ms" for name in top_operators(by_arm[arm], 5))
+            for cell, by_arm in sorted(steps.items(), key=str) if cell[0] == scenario
+            for arm in sorted(by_arm)]
         if operators:
-            text.append("Top operators per step (`--profile`):\n\n"
-                        + "\n".join(f"- {line}" for line in operators))
+            text.append("Top operators per step (`--profile`):\n\n" + "\n".join(operators))
         parts.append("\n\n".join(text))
     return "\n\n".join(parts)

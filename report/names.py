@@ -68,13 +68,8 @@ def pair_title(numerator, denominator):
     return f"{pair_name(numerator, denominator)} epoch time"
 
 
-def format_rate(value):
-    return "—" if value is None else f"{value:,.0f}"
+def _or_dash(form):
+    return lambda value: "—" if value is None else form.format(value)
 
 
-def format_accuracy(value):
-    return "—" if value is None else f"{value:.4f}"
-
-
-def format_fraction(value):
-    return "—" if value is None else f"{value:.1%}"
+format_rate, format_accuracy, format_fraction = map(_or_dash, ("{:,.0f}", "{:.4f}", "{:.1%}"))

@@ -10,7 +10,7 @@ from statistics import median
 import pandas as pd
 
 from cell.arms import FUSED, fixes_of_arm, is_fused
-from report import drawn, frame
+from report import frame
 from report.names import context_label, impl_name, table, text
 from report.ratios import Ratio
 from report.storage import read_operators
@@ -59,8 +59,6 @@ def category(operator):
     return "other"
 
 
-# ---- the loop/graph split ------------------------------------------------------------------
-
 def loop_graph_split(rows):
     """One dict per cell (group and batch) with all three arms in the same rounds: 'loop',
     'graph' and 'total' (Ratios over those rounds, so loop x graph = total exactly), 'loop_share'
@@ -77,13 +75,11 @@ def loop_graph_split(rows):
         total = {k: loop[k] * graph[k] for k in rounds}
         shares = [math.log(loop[k]) / math.log(total[k]) for k in rounds
                   if abs(math.log(total[k])) > 1e-9]
-        split.append({
-            "group": group, "batch_size": batch, "rounds": len(rounds),
-            "loop": Ratio({k: loop[k] for k in rounds}),
-            "graph": Ratio({k: graph[k] for k in rounds}), "total": Ratio(total),
-            "loop_share": median(shares) if shares else None,
-            "graph_share": 1 - median(shares) if shares else None,
-        })
+        split.append(dict(group=group, batch_size=batch, rounds=len(rounds),
+                          loop=Ratio({k: loop[k] for k in rounds}),
+                          graph=Ratio({k: graph[k] for k in rounds}), total=Ratio(total),
+                          loop_share=median(shares) if shares else None,
+                          graph_share=1 - median(shares) if shares else None))
     return split
 
 
@@ -93,33 +89,25 @@ def split_table(split):
                   "graph share"],
                  [[s["group"][0], context_label(*s["group"][1:]), s["batch_size"], s["rounds"],
                    s["total"].factor(), s["loop"].factor(), s["graph"].factor(),
-                   *("—" if s[k] is None else f"{s[k]:.0%}" for k in ("loop_share", "graph_share"))]
+                   *("—" if s[k] is None else f"{s[k]:.0%}"
+                     for k in ("loop_share", "graph_share"))]
                   for s in split])
-
-
-# ---- the operators ---------------------------------------------------------------------------
-
-# Operator rows that share a comparison: same scenario, context, batch, dtype and samples.
-OPERATOR_CELL = ["scenario", "ctx", "batch_size", "dtype", "max_samples"]
 
 
 def per_step(op_rows):
     """{cell: {impl: {operator: median ms per step over rounds}}} (absent in a round: 0); a
-    cell is a tuple of OPERATOR_CELL's values, operators in name order."""
+    cell is a tuple of the operator rows' scenario, ctx, batch, dtype and samples."""
     if not op_rows:
         return {}
     ops = pd.DataFrame(op_rows, dtype=object)
     ops["dtype"] = ops["dtype"].where(ops["dtype"].map(bool), "float32")
     ops["max_samples"] = ops["max_samples"].where(ops["max_samples"].notna(), 0)   # 0: all
     ops["ms_per_step"] = ops["ms_per_step"].map(lambda ms: ms or 0.0).astype(float)
-
-    def median_over_rounds(arm):
-        by_round = arm.pivot_table(index="operator", columns="round", values="ms_per_step",
-                                   aggfunc="last").fillna(0.0)
-        return by_round.median(axis=1).to_dict()
-
-    return {cell: {impl: median_over_rounds(arm) for impl, arm in part.groupby("impl", sort=False)}
-            for cell, part in ops.groupby(OPERATOR_CELL, sort=False, dropna=False)}
+    return {cell: {impl: arm.pivot_table(index="operator", columns="round", values="ms_per_step",
+                                         aggfunc="last").fillna(0.0).median(axis=1).to_dict()
+                   for impl, arm in part.groupby("impl", sort=False)}
+            for cell, part in ops.groupby(["scenario", "ctx", "batch_size", "dtype",
+                                           "max_samples"], sort=False, dropna=False)}
 
 
 def by_category(operators):
@@ -143,31 +131,34 @@ def top_operators(operators, top=5):
     return [name for name, _ in sorted(operators.items(), key=lambda kv: -kv[1])[:top]]
 
 
+def arms_of(by_impl):
+    return [a for a in ARMS if a in by_impl] + sorted(set(by_impl) - set(ARMS))
+
+
+def cell_text(cell):
+    scenario, ctx, batch, dtype, samples = cell
+    return (f"{scenario} on {context_label(ctx, dtype=dtype)}, batch {batch}"
+            + (f", {samples:,} samples" if samples else ""))
+
+
 def hand_profile_checks(steps):
     """The two facts the hand profile established, checked against the measured profile."""
     lines = []
     for cell, by_impl in sorted(steps.items(), key=str):
         keras_ops = by_impl.get("keras")
-        if not keras_ops:
-            continue
-        if cell[0] == "lenet":
+        if keras_ops and cell[0] == "lenet":
             top = top_operators(keras_ops, 5)
             found = [name for name in top if "broadcast_add" in name]
-            lines.append(text("operators", "lenet-check" if found else "lenet-check-unlike").format(
-                cell=_cell_text(cell), top=", ".join(top), found=", ".join(found)))
-        elif cell[0] == "rnn":
+            lines.append(text("operators", "lenet-check" + ("" if found else "-unlike")).format(
+                cell=cell_text(cell), top=", ".join(top), found=", ".join(found)))
+        elif keras_ops and cell[0] == "rnn":
             categories = by_category(keras_ops)
             share = ((categories["elementwise"] + categories["dense/dot"])
                      / (sum(categories.values()) or 1.0))
-            lines.append(text("operators", "rnn-check" if share > 0.5 else "rnn-check-unlike").format(
-                cell=_cell_text(cell), share=share, leading=max(categories, key=categories.get)))
+            lines.append(text("operators", "rnn-check" + ("" if share > 0.5 else "-unlike"))
+                         .format(cell=cell_text(cell), share=share,
+                                 leading=max(categories, key=categories.get)))
     return lines
-
-
-def _cell_text(cell):
-    scenario, ctx, batch, dtype, samples = cell
-    text = f"{scenario} on {context_label(ctx, dtype=dtype)}, batch {batch}"
-    return text + (f", {samples:,} samples" if samples else "")
 
 
 def recovered_by_fix(steps, top=3):
@@ -178,11 +169,8 @@ def recovered_by_fix(steps, top=3):
     found = []
     for cell, by_impl in sorted(steps.items(), key=str):
         keras_ops = by_impl.get("keras")
-        fused = sorted((a for a in by_impl if is_fused(a)),
-                       key=lambda a: (a == FUSED, len(fixes_of_arm(a)), a))
-        if not keras_ops:
-            continue
-        for arm in fused:
+        for arm in sorted((a for a in by_impl if is_fused(a) and keras_ops),
+                          key=lambda a: (a == FUSED, len(fixes_of_arm(a)), a)):
             saved, total = extra_over(keras_ops, by_impl[arm], top)
             found.append({"cell": cell, "arm": arm, "saved_ms": total,
                           "keras_ms": math.fsum(keras_ops.values()), "operators": saved})
@@ -190,7 +178,7 @@ def recovered_by_fix(steps, top=3):
 
 
 def recovered_markdown(found):
-    shown = [[_cell_text(r["cell"]), impl_name(r["arm"]), f"{r['saved_ms']:+.2f}",
+    shown = [[cell_text(r["cell"]), impl_name(r["arm"]), f"{r['saved_ms']:+.2f}",
               f"{r['saved_ms'] / r['keras_ms']:.0%}" if r["keras_ms"] > 0 else "—",
               ", ".join(f"{name} {ms:.2f}" for name, ms in r["operators"]) or "—"]
              for r in found]
@@ -199,26 +187,23 @@ def recovered_markdown(found):
 
 
 def operators_markdown(steps, level=4):
-    hashes = "#" * level
     parts = []
     for cell, by_impl in sorted(steps.items(), key=str):
-        arms = [a for a in ARMS if a in by_impl] + sorted(set(by_impl) - set(ARMS))
         shown = [[impl_name(a)] + [f"{by_category(by_impl[a])[c]:.2f}" for c in CATEGORIES]
-                 + [f"{sum(by_impl[a].values()):.2f}"] for a in arms]
-        parts.append(f"{hashes} {_cell_text(cell)}: milliseconds per step by operator category\n\n"
-                     + table(["arm"] + CATEGORIES + ["all operators"], shown))
-        if "keras" in by_impl and "gluon" in by_impl:
-            # keras-fused's: what remains of Keras's cost with the fused path, by operator
-            for keras_arm in ("keras", "keras-graph", FUSED):
-                if keras_arm not in by_impl:
-                    continue
-                extra, total = extra_over(by_impl[keras_arm], by_impl["gluon"])
-                rows = [[name, category(name), f"{ms:.2f}",
-                         f"{ms / total:.0%}" if total > 0 else "—"] for name, ms in extra]
-                parts.append(f"Operators with the most extra time in {impl_name(keras_arm)}'s "
-                             f"step over Gluon's (all operators: {total:+.2f} ms per step):\n\n"
-                             + table(["operator", "category", "extra ms per step",
-                                      "of the extra"], rows))
+                 + [f"{sum(by_impl[a].values()):.2f}"] for a in arms_of(by_impl)]
+        parts.append(f"{'#' * level} {cell_text(cell)}: milliseconds per step by operator "
+                     "category\n\n" + table(["arm"] + CATEGORIES + ["all operators"], shown))
+        # keras-fused's: what remains of Keras's cost with the fused path, by operator
+        for keras_arm in ("keras", "keras-graph", FUSED):
+            if keras_arm not in by_impl or not {"keras", "gluon"} <= set(by_impl):
+                continue
+            extra, total = extra_over(by_impl[keras_arm], by_impl["gluon"])
+            rows = [[name, category(name), f"{ms:.2f}", f"{ms / total:.0%}" if total > 0 else "—"]
+                    for name, ms in extra]
+            parts.append(f"Operators with the most extra time in {impl_name(keras_arm)}'s step "
+                         f"over Gluon's (all operators: {total:+.2f} ms per step):\n\n"
+                         + table(["operator", "category", "extra ms per step", "of the extra"],
+                                 rows))
     return "\n\n".join(parts)
 
 
@@ -228,20 +213,14 @@ def section(run_dir, rows, level=3, images=None):
     that ran neither keras-graph nor --profile: it has nothing to split. `images`: the path of
     the folder's images from the page (default: <folder>/)."""
     images = f"{Path(run_dir).name}/" if images is None else images
-    hashes = "#" * level
     steps = per_step(read_operators(run_dir))
     if not steps and not (frame.as_frame(rows)["impl"] == "keras-graph").any():
         return ""
-    parts = [f"{hashes} Where the time goes",
-             text("operators", "split")]
     split = loop_graph_split(rows)
-    if split:
-        parts.append(split_table(split))
-    else:
-        parts.append(text("operators", "no-split"))
+    parts = [f"{'#' * level} Where the time goes", text("operators", "split"),
+             split_table(split) if split else text("operators", "no-split")]
     if not steps:
-        parts.append(text("operators", "no-operators"))
-        return "\n\n".join(parts)
+        return "\n\n".join(parts + [text("operators", "no-operators")])
     parts.append(text("operators", "operators"))
     if (Path(run_dir) / f"{PLOT_NAME}.png").is_file():
         parts.append(f"![{Path(run_dir).name} {PLOT_NAME}]({images}{PLOT_NAME}.png)")
@@ -252,43 +231,4 @@ def section(run_dir, rows, level=3, images=None):
     if checks:
         parts.append("Checked against the earlier hand profile:\n\n"
                      + "\n".join(f"- {line}" for line in checks))
-    parts.append(operators_markdown(steps, level + 1))
-    return "\n\n".join(parts)
-
-
-def render(run_dir):
-    """operators.png beside operators.csv: stacked per-step time by category for each arm.
-    Returns a one-line note when there is nothing to draw."""
-    steps = per_step(read_operators(run_dir))
-    if not steps:
-        return "operators: no operators.csv (bench.py --profile)"
-    path = Path(run_dir) / f"{PLOT_NAME}.png"
-    key = drawn.key_of(PLOT_NAME, sorted(steps.items(), key=str))
-    if drawn.current(path, key):
-        return None
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    cells = sorted(steps, key=str)
-    width = 4.4 * len(cells) + 2.0   # the legend's column on the right
-    fig, axes = plt.subplots(1, len(cells), squeeze=False, figsize=(width, 4.6))
-    for ax, cell in zip(axes[0], cells):
-        arms = [a for a in ARMS if a in steps[cell]] + sorted(set(steps[cell]) - set(ARMS))
-        bottoms = [0.0] * len(arms)
-        for kind, color in zip(CATEGORIES, CATEGORY_COLORS):
-            heights = [by_category(steps[cell][a])[kind] for a in arms]
-            ax.bar([impl_name(a) for a in arms], heights, bottom=bottoms, color=color, label=kind)
-            bottoms = [b + h for b, h in zip(bottoms, heights)]
-        for x, total in enumerate(bottoms):   # the whole step's operator time, readable on any bar
-            ax.annotate(f"{total:,.1f} ms", (x, total), ha="center", va="bottom", fontsize=8)
-        ax.set_title(_cell_text(cell), fontsize=9)
-        ax.set_ylabel("ms per training step")
-        ax.grid(True, axis="y", alpha=0.3)
-    handles, labels = axes[0][0].get_legend_handles_labels()
-    fig.legend(handles[::-1], labels[::-1], loc="center right", fontsize=8)
-    fig.suptitle("Operator time per training step, by category (bench.py --profile)", fontsize=10)
-    fig.tight_layout(rect=(0, 0, 1 - 1.9 / width, 0.95))
-    drawn.save(fig, path, key, dpi=110)
-    return None
+    return "\n\n".join(parts + [operators_markdown(steps, level + 1)])

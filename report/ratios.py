@@ -1,29 +1,27 @@
-"""Paired epoch-time ratios over rounds, with a 95% confidence interval: the one place they are
-computed (`Ratio`), for summary.md, results/README.md, the plots, ratios.csv and bench.py's
-adaptive rounds.
+"""Paired epoch-time ratios over rounds with a 95% CI: the one place they are computed (`Ratio`),
+for summary.md, results/README.md, the plots, ratios.csv and bench.py's adaptive rounds.
 
 A round runs every arm of a configuration once, back to back, in a shuffled order, so the arms
-of one round saw about the same machine. The per-round ratio is the numerator arm's median epoch
-time over the denominator arm's in that round (by turns: report/turn_ratios.py). Over rounds:
-- ratio: their geometric mean; CI: a Student t-interval on their logs, exponentiated, so it is
-  a CI for the geometric mean and never goes below 0;
-- half_width: exp(t * sd / sqrt(n)) - 1, the distance from the ratio to the upper bound (the
-  lower one is slightly nearer), which --target-ci is compared with;
-- outliers: a log ratio whose modified z-score (Iglewicz & Hoaglin) exceeds 3.5: flagged, never
-  dropped.
-Rows from before rounds pair by their `repeat` (run in a fixed keras-then-gluon order) and say
-`before_rounds`; rows with no repeat at all cannot pair: the ratio of medians, without a CI.
+of one round saw about the same machine. A round's ratio is the numerator arm's median epoch time
+over the denominator's; by turns (bench.py --method turns) it is the geometric mean of the
+per-turn ratios r_k = numerator_k / denominator_k, turn k's two epochs having run seconds apart.
+The turns of one round are not independent (one pair of processes, one memory layout), so they
+give one observation; the CI runs over rounds, and the turns' spread is shown beside it. Over
+rounds: the geometric mean; a Student t-interval on the logs, exponentiated (never below 0);
+half_width exp(t * sd / sqrt(n)) - 1, which --target-ci is compared with; outliers, a log ratio
+whose modified z-score (Iglewicz & Hoaglin) exceeds 3.5, flagged, never dropped.
+Rows from before rounds pair by their `repeat` and say `before_rounds`; rows with no repeat at
+all cannot pair: the ratio of medians, without a CI.
 """
 import math
 from pathlib import Path
-from statistics import median
+from statistics import geometric_mean, median, stdev
 
 from scipy import stats
 
 from cell import arms
 from report import frame
-from report.storage import replace_csv
-from report.turn_ratios import round_ratio, round_spread
+from report.storage import replace_csv, turn_times
 
 CI_LEVEL = 0.95
 OUTLIER_Z = 3.5
@@ -31,16 +29,41 @@ RATIOS_FILE = "ratios.csv"
 RATIOS_COLUMNS = ["scenario", "ctx", "workers", "kvstore", "batch_size", "dtype", "max_samples",
                   "numerator", "denominator", "rounds", "ratio", "ci_low", "ci_high", "ci_level",
                   "half_width", "unstable", "threads", "method", "turn_spread"]
-# Every ratio the project reports is declared with its arm in the registry (cell/arms.py).
-pairs_for = arms.pairs_for
+
+
+def turn_ratios(numerator_times, denominator_times):
+    """(per-turn ratios, their geometric mean) of two arms' epoch times of the same turns; turns
+    pair by position (a round that lost an arm ends for all of them, sweep/turns.py)."""
+    if len(numerator_times) != len(denominator_times) or not numerator_times:
+        raise ValueError(f"turns do not pair: {len(numerator_times)} against "
+                         f"{len(denominator_times)}")
+    ratios = [n / d for n, d in zip(numerator_times, denominator_times)]
+    return ratios, geometric_mean(ratios)
+
+
+def turn_spread(ratios):
+    """exp(sd of the per-turn ratios' logs) - 1 (0.03: turns typically 3% off the round's
+    ratio); None below two turns."""
+    return math.exp(stdev(map(math.log, ratios))) - 1 if len(ratios) >= 2 else None
+
+
+def _of_turns(numerator_row, denominator_row):
+    numerator, denominator = turn_times(numerator_row), turn_times(denominator_row)
+    return turn_ratios(numerator, denominator) if numerator and denominator else None
+
+
+def round_ratio(numerator_row, denominator_row):
+    """Two arms' ratio in one round: by turns when both rows were, else of their medians."""
+    turns = _of_turns(numerator_row, denominator_row)
+    return turns[1] if turns else (numerator_row["epoch_s_median"]
+                                   / denominator_row["epoch_s_median"])
 
 
 class Ratio:
-    """numerator/denominator epoch time of one configuration over rounds (module doc), which
-    formats itself as pyperf's comparison does: str() '1.23x (95% CI 1.20–1.31, n=5)', cell()
-    '1.23x (1.20-1.31)', factor() '1.23x (1.20–1.31)', floor() '±2.6% (A/A ...)'.
-    Its configuration's fields (frame.LINE's, group, devices, kvstore) read as attributes; r[name]
-    reads any of them as r.name does."""
+    """numerator/denominator epoch time of one configuration over rounds, which formats itself as
+    pyperf's comparison does: str() '1.23x (95% CI 1.20–1.31, n=5)', cell() '1.23x (1.20-1.31)',
+    factor() '1.23x (1.20–1.31)', floor() '±2.6% (A/A ...)'. Its configuration's fields
+    (frame.LINE's, group, devices, kvstore) read as attributes or items."""
 
     def __init__(self, per_round, n=None, paired=True, of_medians=None, before_rounds=False,
                  numerator="", denominator="", where=None, turn_spread=None):
@@ -62,8 +85,10 @@ class Ratio:
             self.ci_low, self.ci_high = math.exp(mean - half), math.exp(mean + half)
             self.half_width = math.exp(half) - 1
         if len(logs) >= 3:
-            self.outliers = [(k, z) for k, z in zip(per_round, modified_z_scores(logs))
-                             if abs(z) > OUTLIER_Z]
+            centre = median(logs)
+            mad = median(abs(x - centre) for x in logs)
+            scores = [0.6745 * (x - centre) / mad if mad else 0.0 for x in logs]
+            self.outliers = [(k, z) for k, z in zip(per_round, scores) if abs(z) > OUTLIER_Z]
 
     @classmethod
     def of(cls, numerator_rows, denominator_rows, **where):
@@ -72,8 +97,9 @@ class Ratio:
         den = {r["round"]: r for r in denominator_rows if r["round"] is not None}
         common = sorted(set(num) & set(den))
         before = all(r["before_rounds"] for r in numerator_rows + denominator_rows)
-        if common:   # a round's ratio: of its median epochs, or by turns over its turns
-            spreads = [s for s in (round_spread(num[k], den[k]) for k in common) if s is not None]
+        if common:
+            turns = [_of_turns(num[k], den[k]) for k in common]
+            spreads = [s for s in (turn_spread(t[0]) for t in turns if t) if s is not None]
             return cls({k: round_ratio(num[k], den[k]) for k in common}, before_rounds=before,
                        turn_spread=median(spreads) if spreads else None, **where)
         medians = (median(r["epoch_s_median"] for r in numerator_rows)
@@ -94,31 +120,29 @@ class Ratio:
     def __getitem__(self, name):
         return getattr(self, name)
 
+    def _ci(self, dash="–"):
+        return f"{self.ci_low:.2f}{dash}{self.ci_high:.2f}"
+
     def __str__(self):
-        head = f"{self.ratio:.2f}x"
         if not self.paired:
-            return f"{head} (unpaired, n={self.n}, no CI)"
+            return f"{self.ratio:.2f}x (unpaired, n={self.n}, no CI)"
         if self.ci_low is None:
-            return f"{head} (n={self.n}, no CI)"
-        return (f"{head} ({self.ci_level:.0%} CI {self.ci_low:.2f}–{self.ci_high:.2f}, "
-                f"n={self.n})")
+            return f"{self.ratio:.2f}x (n={self.n}, no CI)"
+        return f"{self.ratio:.2f}x ({self.ci_level:.0%} CI {self._ci()}, n={self.n})"
 
     def cell(self):
         if self.ci_low is None:
             return f"{self.ratio:.2f}x (n={self.n})"
-        return f"{self.ratio:.2f}x ({self.ci_low:.2f}-{self.ci_high:.2f})"
+        return f"{self.ratio:.2f}x ({self._ci('-')})"
 
     def factor(self):
-        if self.n < 2:
-            return f"{self.ratio:.2f}x"
-        return f"{self.ratio:.2f}x ({self.ci_low:.2f}–{self.ci_high:.2f})"
+        return f"{self.ratio:.2f}x" + (f" ({self._ci()})" if self.n >= 2 else "")
 
     def floor(self):
         """The A/A noise floor: the CI's relative half-width."""
         if self.half_width is None:
             return f"unknown (A/A {self})"
-        return (f"±{self.half_width:.1%} (A/A {self.ratio:.2f}x, CI {self.ci_low:.2f}–"
-                f"{self.ci_high:.2f}, n={self.n})")
+        return f"±{self.half_width:.1%} (A/A {self.ratio:.2f}x, CI {self._ci()}, n={self.n})"
 
     def unstable(self, target=None):
         """'' or why the ratio is not to be trusted as it stands: '; '-joined reasons."""
@@ -134,15 +158,6 @@ class Ratio:
         return "; ".join(reasons)
 
 
-def modified_z_scores(values):
-    """Iglewicz & Hoaglin's modified z-scores; all 0 when the MAD is 0."""
-    centre = median(values)
-    mad = median(abs(v - centre) for v in values)
-    if mad == 0:
-        return [0.0 for _ in values]
-    return [0.6745 * (v - centre) / mad for v in values]
-
-
 def one_of(rows, column):
     """The ';'-joined values of a column over rows, or None."""
     values = sorted({str(r[column]) for r in rows if r.get(column) not in (None, "")})
@@ -155,10 +170,10 @@ def paired_ratios(rows, numerator="keras", denominator="gluon"):
 
 
 def all_pairs(rows, pairs=None):
-    """A Ratio for every pair of `pairs` (default: pairs_for the rows' arms) whose two arms ran,
-    by configuration, then in the order of `pairs`."""
+    """A Ratio for every pair of `pairs` (default: every pair the registry declares for the rows'
+    arms, cell/arms.py) whose two arms ran, by configuration, then in the order of `pairs`."""
     rows = frame.as_frame(rows)
-    pairs = pairs_for(set(rows["arm"])) if pairs is None else pairs
+    pairs = arms.pairs_for(set(rows["arm"])) if pairs is None else pairs
     found = []
     for group, batch, by_arm in frame.lines(rows):
         for numerator, denominator in pairs:

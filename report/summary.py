@@ -1,75 +1,50 @@
-"""Tables of one folder's runs (summary.md's tables), and the Keras-overhead numbers they quote.
-
-Every ratio comes from report.ratios (paired by round, with a 95% CI), and every grouping from
-report.frame's keys: the summary tables, the plots, the README and ratios.csv agree.
-"""
+"""The tables of one folder's summary.md. Every ratio comes from report.ratios (paired by round,
+with a 95% CI) and every grouping from report.frame's keys, so the summary tables, the plots,
+the README and ratios.csv agree."""
 from statistics import median
 
 from cell import noise
-
+from cell.arms import PAIRS, is_control
 from report import frame
 from report.ablation import ablation_markdown, cumulative_markdown
-from cell.arms import PAIRS, is_control
+from report.frame import median_of, per_device_batch
 from report.names import (IMPL_ORDER, format_accuracy, format_fraction, format_rate, group_title,
                           impl_name, pair_name, pair_title, table, text)
 from report.ratios import all_pairs
 
 
-def impls_present(rows):
-    """The arms that get columns of their own: every arm but the A/A controls."""
-    found = {arm for arm in frame.as_frame(rows)["arm"] if not is_control(arm)}
-    return [i for i in IMPL_ORDER if i in found] + sorted(found - set(IMPL_ORDER))
-
-
-def per_device_batch(row):
-    if row.get("per_device_batch"):
-        return row["per_device_batch"]
-    contexts = (row.get("devices") or 1) * row["workers"]
-    return row["batch_size"] // contexts
-
-
-def median_of(rows, column):
-    values = [row[column] for row in rows if row.get(column) is not None]
-    return median(values) if values else None
-
-
 def _samples_text(rows):
     """Training samples per epoch: a prefix (--max-samples) trains less, and learns less."""
     counts = [r["train_samples"] for r in rows if r.get("train_samples") is not None]
-    if not counts:
-        return "—"
-    low, high = min(counts), max(counts)
-    return f"{low:,}" if low == high else f"{low:,}–{high:,}"
+    low, high = (min(counts), max(counts)) if counts else (None, None)
+    return "—" if not counts else f"{low:,}" if low == high else f"{low:,}–{high:,}"
 
 
 def _group_table(group, lines, ratios, impls, pairs):
     batches = sorted(b for g, b in lines if g == group)
     with_peak = any(r.get("peak_fraction") is not None for b in batches
                     for rows in lines[(group, b)].values() for r in rows)
-    headers = ["batch", "devices", "per-device batch", "train samples"]
-    headers += [f"{impl_name(i)} samples/s" for i in impls]
-    headers += [pair_title(*pair) for pair in pairs]
-    headers += [f"{impl_name(i)} val acc" for i in impls]
-    headers += [f"{impl_name(i)} % of peak" for i in impls] if with_peak else []
+    formats = [("samples_per_s", format_rate), ("val_accuracy", format_accuracy)] + (
+        [("peak_fraction", format_fraction)] if with_peak else [])
     body = []
     for batch in batches:
         by_impl = lines[(group, batch)]
         any_row = next(iter(by_impl.values()))[0]
-        synthetic = group[frame.GROUP.index("data")] == "synthetic"
-        medians = {column: [form(median_of(by_impl.get(i, []), column)) for i in impls]
-                   for column, form in (("samples_per_s", format_rate),
-                                        ("val_accuracy", format_accuracy),
-                                        ("peak_fraction", format_fraction))}
+        medians = [[form(median_of(by_impl.get(i, []), column)) for i in impls]
+                   for column, form in formats]
         shown = [ratios.get((group, batch, pair)) for pair in pairs]
+        synthetic = group[frame.GROUP.index("data")] == "synthetic"
         body.append(
             [f"{batch} (synthetic)" if synthetic else str(batch), any_row.get("devices") or "—",
              per_device_batch(any_row),
-             _samples_text([r for rows in by_impl.values() for r in rows])]
-            + medians["samples_per_s"]
+             _samples_text([r for rows in by_impl.values() for r in rows])] + medians[0]
             + ["—" if not r else r.floor() if is_control(p[0]) else str(r)
-               for p, r in zip(pairs, shown)]
-            + medians["val_accuracy"] + (medians["peak_fraction"] if with_peak else []))
-    return table(headers, body)
+               for p, r in zip(pairs, shown)] + [m for column in medians[1:] for m in column])
+    return table(["batch", "devices", "per-device batch", "train samples"]
+                 + [f"{impl_name(i)} samples/s" for i in impls]
+                 + [pair_title(*pair) for pair in pairs]
+                 + [f"{impl_name(i)} val acc" for i in impls]
+                 + ([f"{impl_name(i)} % of peak" for i in impls] if with_peak else []), body)
 
 
 def noise_table(cells, canary, ratios):
@@ -81,12 +56,9 @@ def noise_table(cells, canary, ratios):
         if found:
             shown.append([r["scenario"], impl_name(r["arm"]), r["ctx"], r["batch_size"],
                           r["round"], found])
-    for r in ratios:
-        for round_number, score in r.outliers:
-            shown.append([r["scenario"], pair_name(r["numerator"], r["denominator"]),
-                          r["ctx"], r["batch_size"], round_number,
-                          f"round ratio {r['per_round'][round_number]:.3f} is an outlier "
-                          f"(modified z {score:+.1f} > 3.5)"])
+    shown += [[r["scenario"], pair_name(r["numerator"], r["denominator"]), r["ctx"],
+               r["batch_size"], k, f"round ratio {r['per_round'][k]:.3f} is an outlier "
+               f"(modified z {score:+.1f} > 3.5)"] for r in ratios for k, score in r.outliers]
     return table(["scenario", "arm", "ctx", "batch", "round", "flag"], shown) if shown else ""
 
 
@@ -109,9 +81,9 @@ def state_table(cells, flagged, ratios):
         other = sorted(other_rounds.get(key, set()) & set(r.per_round))
         if not other:
             continue
-        usual = [k for k in r.per_round if k not in other]
         shown = []
-        for rounds, in_other in ((usual, False), (other, True)):
+        for rounds, in_other in (([k for k in r.per_round if k not in other], False),
+                                 (other, True)):
             readings = [c for k in rounds for c in canaries.get((*key, k, in_other), [])]
             shown.append(("—" if not rounds else str(r.over(rounds)))
                          + (f", canary {median(readings):.1f} ms" if rounds and readings else ""))
@@ -129,46 +101,38 @@ def summary_sections(rows, level=2):
     found = all_pairs(rows)
     ratios = {(r.group, r.batch_size, (r.numerator, r.denominator)): r for r in found}
     pairs = [pair for pair in PAIRS if any(k[2] == pair for k in ratios)]
-    if not any(pair == ("keras", "gluon") for pair in pairs) and lines:
+    if ("keras", "gluon") not in pairs and lines:
         pairs.insert(0, ("keras", "gluon"))   # the question's column, even when it is empty
-    impls = impls_present(frame.finished(rows))
-    parts = []
-    if lines:
-        notes = [text("summary", "tables")]
-        notes += [text("summary", "before-rounds")] if any(r.before_rounds for r in found) else []
-        notes += [text("summary", "noise-floor")] if any(is_control(p[0]) for p in pairs) else []
-        parts.append(" ".join(notes))
-    else:
-        parts.append(text("summary", "no-cells"))
-    for group in sorted({g for g, _ in lines}):
-        parts.append(f"{hashes} {group_title(group)}\n\n"
-                     f"{_group_table(group, lines, ratios, impls, pairs)}")
-    fixes = ablation_markdown(rows)
-    if fixes:
-        parts.append(f"{hashes} Fix ablation: each fix's share of what the fused path gives "
-                     f"back\n\n{text('summary', 'ablation')}\n\n" + fixes)
-    steps = cumulative_markdown(rows)
-    if steps:
-        parts.append(f"{hashes} Cumulative ablation: the fixes added one at a time\n\n"
-                     f"{text('summary', 'cumulative')}\n\n" + steps)
+    present = {arm for arm in frame.finished(rows)["arm"] if not is_control(arm)}
+    impls = [i for i in IMPL_ORDER if i in present] + sorted(present - set(IMPL_ORDER))
     cells = frame.records(frame.finished(rows))
     canary = noise.canary_flags(cells)
-    noisy = noise_table(cells, canary, found)
-    if noisy:
-        said = text("summary", "noise-flags") + (f" {text('summary', 'canary')}" if canary else "")
-        parts.append(f"{hashes} Noise flags\n\n{said}\n\n" + noisy)
-    by_state = state_table(cells, canary, found)
-    if by_state:
-        parts.append(f"{hashes} Ratios by machine state\n\n{text('summary', 'machine-state')}"
-                     "\n\n" + by_state)
-    failed = frame.records(frame.failed(rows))
-    if failed:
-        shown = [[r["scenario"], impl_name(r["arm"]), r["ctx"], r["workers"], r["batch_size"],
-                  "—" if r["round"] is None else r["round"],
-                  "(synthetic)" if r["data"] == "synthetic" else "real", r.get("reason") or ""]
-                 for r in failed]
-        parts.append(f"{hashes} Failed cells\n\n" + table(
-            ["scenario", "impl", "ctx", "workers", "batch", "round", "data", "reason"], shown))
+    failed = [[r["scenario"], impl_name(r["arm"]), r["ctx"], r["workers"], r["batch_size"],
+               "—" if r["round"] is None else r["round"],
+               "(synthetic)" if r["data"] == "synthetic" else "real", r.get("reason") or ""]
+              for r in frame.records(frame.failed(rows))]
+    notes = [text("summary", "tables")] if lines else [text("summary", "no-cells")]
+    notes += [text("summary", "before-rounds")] if lines and any(
+        r.before_rounds for r in found) else []
+    notes += [text("summary", "noise-floor")] if lines and any(
+        is_control(p[0]) for p in pairs) else []
+    parts = [" ".join(notes)] + [
+        f"{hashes} {group_title(group)}\n\n{_group_table(group, lines, ratios, impls, pairs)}"
+        for group in sorted({g for g, _ in lines})]
+    said = text("summary", "noise-flags") + (f" {text('summary', 'canary')}" if canary else "")
+    for title, intro, shown in [
+            ("Fix ablation: each fix's share of what the fused path gives back",
+             text("summary", "ablation"), ablation_markdown(rows)),
+            ("Cumulative ablation: the fixes added one at a time", text("summary", "cumulative"),
+             cumulative_markdown(rows)),
+            ("Noise flags", said, noise_table(cells, canary, found)),
+            ("Ratios by machine state", text("summary", "machine-state"),
+             state_table(cells, canary, found)),
+            ("Failed cells", None, failed and table(
+                ["scenario", "impl", "ctx", "workers", "batch", "round", "data", "reason"],
+                failed))]:
+        if shown:
+            parts.append("\n\n".join(p for p in (f"{hashes} {title}", intro, shown) if p))
     return "\n\n".join(parts) + "\n"
 
 

@@ -14,7 +14,6 @@ from pathlib import Path
 
 from cell import noise
 from report import storage
-from report.turn_ratios import join_times
 from sweep import environment, process, turns
 from sweep import model as sweep_model
 from sweep.rows import add_result, cell_columns, cell_name
@@ -57,7 +56,7 @@ def measure_round(cells, args, out, machine, measured_peak, seed):
             row = cell_columns(cell, args, machine, started, record, verified,
                                method=storage.TURNS_METHOD)
             if outcome is not None and outcome.turn_seconds:
-                row["epoch_s_turns"] = join_times(outcome.turn_seconds)
+                row["epoch_s_turns"] = storage.join_times(outcome.turn_seconds)
             rows.append(add_result(row, measured, reason, record, out, measured_peak))
     return rows
 

@@ -9,7 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from report.turn_ratios import join_times, round_ratio, turn_ratios, turn_spread, turn_times
+from report.ratios import round_ratio, turn_ratios, turn_spread
+from report.storage import join_times, turn_times
 from sweep import turns
 from sweep.turn_arm import ArmProcess
 

@@ -5,7 +5,7 @@ import math
 import pytest
 
 from report import frame, ratios, storage
-from report.turn_ratios import join_times
+from report.storage import join_times
 
 
 def row(arm, round_number, median, turns=None):

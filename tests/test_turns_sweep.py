@@ -7,7 +7,7 @@ import pytest
 
 import bench
 from report import storage
-from report.turn_ratios import turn_ratios
+from report.ratios import turn_ratios
 from sweep import plan, process, turns
 from sweep.turn_rows import turns_seed
 from tests.helpers import fake_harness, read_csv

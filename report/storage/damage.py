@@ -7,15 +7,15 @@
   before it stay whole even when the disk fills up halfway through a row.
 """
 import csv
-import fcntl
 import os
 import sys
 from datetime import datetime, timezone
 from pathlib import Path
 
-from report.storage.locks import LOCK_FILE, holds
+from report.storage.locks import holds, try_lock
 
 DAMAGED_SUFFIX = ".damaged"
+
 
 class DamagedRow(ValueError):
     """Damage in runs.csv before its last line; the message names the line."""
@@ -77,30 +77,23 @@ def _problem(line, columns):
     return None
 
 
-def _first_problem(data):
-    """(line number, start offset, why) of the first line of `data` that is not whole, or None.
-
-    Rows are one physical line each (rows._format_value keeps values on one line)."""
+def _damaged_last_line(path, data):
+    """(line number, start offset, why) of a damaged last line; None when every line is whole;
+    DamagedRow when the damage is anywhere else (never guessed at). Rows are one physical line
+    each (rows._format_value keeps values on one line)."""
     columns, offset = None, 0
     for number, line in enumerate(data.splitlines(keepends=True), start=1):
         if line.strip(b"\r\n") or not line.endswith(b"\n"):   # csv skips blank lines too
             why = _problem(line, columns)
+            if why and offset != data.rfind(b"\n", 0, len(data) - 1) + 1:
+                raise DamagedRow(f"{path}:{number}: damaged row ({why}); only a cut last row "
+                                 "is set aside by itself: remove or mend that line by hand")
             if why:
                 return number, offset, why
             if columns is None:
                 columns = len(next(csv.reader([line.decode("utf-8")])))
         offset += len(line)
     return None
-
-
-def _damaged_last_line(path, data):
-    """(line number, offset, why) of a damaged last line; None when every line is whole;
-    DamagedRow when the damage is anywhere else (never guessed at)."""
-    found = _first_problem(data)
-    if found is not None and found[1] != data.rfind(b"\n", 0, len(data) - 1) + 1:
-        raise DamagedRow(f"{path}:{found[0]}: damaged row ({found[2]}); only a cut last row is "
-                         "set aside by itself: remove or mend that line by hand")
-    return found
 
 
 def whole_text(path):
@@ -115,15 +108,13 @@ def whole_text(path):
     if holds(path.parent):   # this process's own sweep
         return _set_aside(path, data, *found)
     try:
-        fd = os.open(path.parent / LOCK_FILE, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
+        fd, got = try_lock(path.parent)
     except OSError as error:   # a folder we may only read: read the whole rows, mend nothing
         print(f"{path}: line {found[0]} is a damaged row ({found[2]}), left in place and not "
               f"read ({error.strerror})", file=sys.stderr)
         return data[:found[1]].decode("utf-8")
     try:
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
+        if not got:
             # A sweep holds the folder: the line may be the row it is writing this instant,
             # and only that sweep may change its file. Read the whole rows, touch nothing.
             return data[:found[1]].decode("utf-8")

@@ -21,6 +21,19 @@ def _key(folder):
     return os.path.realpath(folder)
 
 
+def try_lock(folder, exclusive=True):
+    """(fd, got): the folder's lock file, opened (created for an exclusive lock) and flock'ed
+    without waiting; got is False while another process holds the lock. OSError when the file
+    cannot be opened. The caller closes fd, which drops the lock."""
+    fd = os.open(Path(folder) / LOCK_FILE, (os.O_RDWR | os.O_CREAT if exclusive else os.O_RDONLY)
+                 | os.O_CLOEXEC, 0o644)
+    try:
+        fcntl.flock(fd, (fcntl.LOCK_EX if exclusive else fcntl.LOCK_SH) | fcntl.LOCK_NB)
+        return fd, True
+    except BlockingIOError:
+        return fd, False
+
+
 def _holder(fd):
     """'pid N: command' as the holder wrote it into the lock file.
 
@@ -60,12 +73,10 @@ def claim(folder, command):
         return None
     try:
         folder.mkdir(parents=True, exist_ok=True)
-        fd = os.open(folder / LOCK_FILE, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
+        fd, got = try_lock(folder)
     except OSError as error:
         raise FolderError(_unwritable(folder, error)) from None
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except BlockingIOError:
+    if not got:
         holder = _holder(fd)
         os.close(fd)
         return holder
@@ -117,14 +128,11 @@ def running(folder):
     if _key(folder) in _held:
         return None
     try:
-        fd = os.open(Path(folder) / LOCK_FILE, os.O_RDONLY | os.O_CLOEXEC)
+        fd, got = try_lock(folder, exclusive=False)
     except OSError:
         return None   # no lock file: no sweep has ever run here
     try:
-        fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
-        return None
-    except BlockingIOError:
-        return _holder(fd)
+        return None if got else _holder(fd)
     finally:
         os.close(fd)   # drops our shared lock too
 

@@ -1,7 +1,6 @@
 """Reading and appending runs.csv (one row per finished cell) and operators.csv, and the peak
 beside them. Appends go through report.storage.damage, so a kill or a full disk never leaves a
-partial row.
-"""
+partial row."""
 import csv
 import io
 from pathlib import Path
@@ -26,6 +25,35 @@ def _format_value(value):
     return " ".join(str(value).splitlines())
 
 
+def _csv_text(columns, rows, header, dicts=False):
+    buffer = io.StringIO()
+    writer = (csv.DictWriter(buffer, fieldnames=columns, restval="", lineterminator="\n")
+              if dicts else csv.writer(buffer, lineterminator="\n"))
+    if header:
+        writer.writerow(dict(zip(columns, columns)) if dicts else columns)
+    writer.writerows(rows)
+    return buffer.getvalue().encode("utf-8")
+
+
+def _is_new(path):
+    return not path.exists() or path.stat().st_size == 0
+
+
+def turn_times(row):
+    """A row's epoch time in each turn (`epoch_s_turns`), in turn order; None for a row not
+    measured by turns."""
+    value = row.get("epoch_s_turns")
+    if value in (None, ""):
+        return None
+    return [float(v) for v in (value if isinstance(value, (list, tuple))
+                               else str(value).split(";"))]
+
+
+def join_times(seconds):
+    """The runs.csv text of per-turn epoch times: ';'-joined, to 0.1 ms as the other columns."""
+    return ";".join(f"{round(s, 4):g}" for s in seconds)
+
+
 def append_row(path, row):
     """Append one row (missing keys blank, unknown ones a ReportError) to a runs.csv, the header
     first if the file is new, in one synced append (damage.append_synced): a kill after this
@@ -40,7 +68,7 @@ def append_row(path, row):
             damage.whole_text(path)   # a new row must not be glued to a cut one
         except damage.DamagedRow as error:
             raise ReportError(str(error)) from None
-    new_file = not path.exists() or path.stat().st_size == 0
+    new_file = _is_new(path)
     if not new_file:
         with open(path, newline="") as f:
             header = next(csv.reader(f), [])
@@ -51,21 +79,13 @@ def append_row(path, row):
             # Written before columns were added: rewritten whole in today's order, values as text
             with open(path, newline="") as f:
                 replace_csv(path, COLUMNS, list(csv.DictReader(f)))
-    buffer = io.StringIO()
-    writer = csv.writer(buffer, lineterminator="\n")
-    if new_file:
-        writer.writerow(COLUMNS)
-    writer.writerow([_format_value(row.get(name)) for name in COLUMNS])
-    damage.append_synced(path, buffer.getvalue().encode("utf-8"))
+    damage.append_synced(path, _csv_text(
+        COLUMNS, [[_format_value(row.get(name)) for name in COLUMNS]], new_file))
 
 
 def replace_csv(path, columns, rows):
     """Write `rows` (dicts) to the CSV file `path`, replacing it whole (damage.replace_bytes)."""
-    buffer = io.StringIO()
-    writer = csv.DictWriter(buffer, fieldnames=columns, restval="", lineterminator="\n")
-    writer.writeheader()
-    writer.writerows(rows)
-    damage.replace_bytes(path, buffer.getvalue().encode("utf-8"))
+    damage.replace_bytes(path, _csv_text(columns, rows, True, dicts=True))
 
 
 def _convert(name, text, path, line, floats=FLOAT_COLUMNS):
@@ -86,11 +106,9 @@ def _convert(name, text, path, line, floats=FLOAT_COLUMNS):
 
 
 def read_rows(path_or_dir):
-    """All rows of a runs.csv (or of <dir>/runs.csv), numbers converted, blanks -> None.
-
-    Extra columns are kept as text; missing non-essential columns read as None;
-    a missing essential column raises ReportError naming the file and the column.
-    """
+    """All rows of a runs.csv (or of <dir>/runs.csv), numbers converted, blanks -> None. Extra
+    columns are kept as text; missing non-essential columns read as None; a missing essential
+    column raises ReportError naming the file and the column."""
     path = _csv_path(path_or_dir)
     if not path.is_file():
         raise ReportError(f"{path}: no such file")
@@ -121,21 +139,17 @@ def _read_csv(path, text):
                 if row[name] is None:
                     raise ReportError(f"{path}:{line}: blank {name!r} in a row with status "
                                       f"{row['status']!r}")
-            for name in header:
-                if name not in row and name is not None:
-                    row[name] = raw[name] or None
+            row.update({name: raw[name] or None for name in header
+                        if name not in row and name is not None})
             rows.append(row)
     return rows
 
 
 def done_keys(path, include_failed=False, profiled=False):
-    """Keys (see KEY_COLUMNS, built by cell_key) of the cells already in a runs.csv.
-
-    By default only cells with status 'ok' count as done, so a resumed run
-    retries the failed ones.  A missing file means nothing is done yet.
+    """Keys (cell_key) of the cells already in a runs.csv; none for a missing file. Only cells
+    with status 'ok' count as done by default, so a resumed run retries the failed ones.
     Profiled cells (`bench.py --profile`, their timings include the profiler's cost) and
-    unprofiled ones are done separately: one never stands for the other.
-    """
+    unprofiled ones are done separately: one never stands for the other."""
     if not _csv_path(path).is_file():
         return set()
     return {cell_key(row) for row in read_rows(path)
@@ -147,15 +161,11 @@ def append_operators(path, cell, operators):
     one synced write, like append_row."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    buffer = io.StringIO()
-    writer = csv.DictWriter(buffer, fieldnames=OPERATOR_COLUMNS, lineterminator="\n")
-    if not path.exists() or path.stat().st_size == 0:
-        writer.writeheader()
     identity = {name: cell.get(name) for name in OPERATOR_COLUMNS[:6]}
     identity["round"] = cell.get("round", cell.get("repeat"))
-    for operator in operators:
-        writer.writerow({**identity, **{k: operator[k] for k in OPERATOR_COLUMNS[7:]}})
-    damage.append_synced(path, buffer.getvalue().encode("utf-8"))
+    damage.append_synced(path, _csv_text(
+        OPERATOR_COLUMNS, [{**identity, **{k: operator[k] for k in OPERATOR_COLUMNS[7:]}}
+                           for operator in operators], _is_new(path), dicts=True))
 
 
 def read_operators(run_dir):

@@ -1,19 +1,16 @@
 """The runs.csv schema: its columns, the identity of a cell and the measurement method. bench.py
-writes rows of these columns (report.storage.rows); the report reads them back.
-"""
+writes rows of these columns (report.storage.rows); the report reads them back."""
 # The first block is the original, stable schema; the second adds provenance
 # and the quantities needed for scaling, FLOP and environment reporting.
 COLUMNS = [
-    "scenario", "impl", "ctx", "devices", "batch_size", "epochs", "warmup_s",
-    "epoch_s_median", "epoch_s_min", "epoch_s_max", "samples_per_s",
-    "train_loss", "train_accuracy", "val_loss", "val_accuracy", "val_s",
-    "peak_rss_mb", "data", "status", "reason", "started_at",
-    "label", "repeat", "per_device_batch", "workers", "kvstore", "dtype",
-    "train_samples", "val_samples", "flops_per_sample", "gflops_per_s",
-    "peak_fraction", "loop_cpu_fraction", "param_check", "servers", "per_worker", "host",
-    "python", "mxnet", "keras_mxnet",
-    "numpy", "torch", "cpu", "cores", "gpus", "git_commit",
-    "omp_threads", "max_samples", "process_env", "peak_device",
+    "scenario", "impl", "ctx", "devices", "batch_size", "epochs", "warmup_s", "epoch_s_median",
+    "epoch_s_min", "epoch_s_max", "samples_per_s", "train_loss", "train_accuracy", "val_loss",
+    "val_accuracy", "val_s", "peak_rss_mb", "data", "status", "reason", "started_at",
+    "label", "repeat", "per_device_batch", "workers", "kvstore", "dtype", "train_samples",
+    "val_samples", "flops_per_sample", "gflops_per_s", "peak_fraction", "loop_cpu_fraction",
+    "param_check", "servers", "per_worker", "host", "python", "mxnet", "keras_mxnet", "numpy",
+    "torch", "cpu", "cores", "gpus", "git_commit", "omp_threads", "max_samples", "process_env",
+    "peak_device",
     # rounds (bench.py --rounds) and the machine's noise during each cell
     "round", "arm", "order", "load_avg_1m", "other_cpu_s", "steal_s", "ctx_switches",
     "cpu_mhz", "noise_flags", "canary_ms",
@@ -28,24 +25,19 @@ COLUMNS = [
     # bench.py --model FILE.py[:FUNCTION]: the user's model, its size, and the check that each
     # arm computes what stock Keras does before it is timed
     "model_file", "model_sha256", "parameters", "verified",
-    # bench.py --method turns: the arm's epoch time in each turn, ';'-joined (report/turn_ratios.py)
+    # bench.py --method turns: the arm's epoch time in each turn, ';'-joined (storage.join_times)
     "epoch_s_turns",
 ]
-
 # Without these a row cannot be placed in any table or plot.
-ESSENTIAL = ["scenario", "impl", "ctx", "batch_size", "status",
-             "samples_per_s", "epoch_s_median"]
-
-INT_COLUMNS = {"devices", "batch_size", "epochs", "repeat", "per_device_batch",
-               "workers", "servers", "train_samples", "val_samples", "cores",
-               "omp_threads", "max_samples", "round", "order", "ctx_switches", "method",
-               "parameters"}
-FLOAT_COLUMNS = {"warmup_s", "epoch_s_median", "epoch_s_min", "epoch_s_max",
-                 "samples_per_s", "train_loss", "train_accuracy", "val_loss",
-                 "val_accuracy", "val_s", "peak_rss_mb", "flops_per_sample",
-                 "gflops_per_s", "peak_fraction", "loop_cpu_fraction", "load_avg_1m",
-                 "other_cpu_s", "steal_s", "cpu_mhz", "canary_ms", "profile_coverage"}
-
+ESSENTIAL = ["scenario", "impl", "ctx", "batch_size", "status", "samples_per_s", "epoch_s_median"]
+INT_COLUMNS = {"devices", "batch_size", "epochs", "repeat", "per_device_batch", "workers",
+               "servers", "train_samples", "val_samples", "cores", "omp_threads", "max_samples",
+               "round", "order", "ctx_switches", "method", "parameters"}
+FLOAT_COLUMNS = {"warmup_s", "epoch_s_median", "epoch_s_min", "epoch_s_max", "samples_per_s",
+                 "train_loss", "train_accuracy", "val_loss", "val_accuracy", "val_s",
+                 "peak_rss_mb", "flops_per_sample", "gflops_per_s", "peak_fraction",
+                 "loop_cpu_fraction", "load_avg_1m", "other_cpu_s", "steal_s", "cpu_mhz",
+                 "canary_ms", "profile_coverage"}
 # Identity of a cell for --resume: two rows with the same key measured the same thing.
 # The arm (e.g. gluon-control, which runs impl gluon) stands in for impl where there is one,
 # and the round for repeat (rows from before rounds have only the repeat).
@@ -61,18 +53,6 @@ METHOD = 2
 # Turns (--method turns, sweep/turns.py): current beside METHOD, never pooled with it (frame.GROUP)
 TURNS_METHOD = 3
 
-
-def by_turns(row):
-    return row.get("method") == TURNS_METHOD
-
-
-def method_of(row):
-    """A row's measurement method: recorded, else 1 for a row with a round, else 0."""
-    if row.get("method") is not None:
-        return row["method"]
-    return 1 if row.get("round") is not None else 0
-
-
 RUNS_FILE = "runs.csv"
 PEAK_FILE = "peak.json"   # written by `bench.py --peak` beside runs.csv
 OPERATORS_FILE = "operators.csv"   # written by `bench.py --profile` beside runs.csv
@@ -84,6 +64,17 @@ OPERATOR_COLUMNS = ["scenario", "impl", "ctx", "batch_size", "dtype", "max_sampl
 
 class ReportError(ValueError):
     """A problem with the benchmark data; its message is one line, fit for users."""
+
+
+def by_turns(row):
+    return row.get("method") == TURNS_METHOD
+
+
+def method_of(row):
+    """A row's measurement method: recorded, else 1 for a row with a round, else 0."""
+    if row.get("method") is not None:
+        return row["method"]
+    return 1 if row.get("round") is not None else 0
 
 
 def threads_of(row):
