@@ -150,7 +150,8 @@ def conformance_summary(results_dir):
         tensorflow=cases["tensorflow"].iloc[0], keras_mxnet=cases["keras_mxnet"].iloc[0],
         cases=len(cases), counted=len(cases) - stock.get("keras cannot run", 0),
         **{verdict: stock.get(verdict, 0) for verdict in ("matches", "differs", "fails")},
-        differing=", ".join(cases.loc[cases["stock"] == "differs", "case"]) or "none",
+        differing="".join(f" ({', '.join(found)})" for found in
+                          [list(cases.loc[cases["stock"] == "differs", "case"])] if found),
         refused=cases["detail"].str.contains("can't be built on MXNet").sum(),
         verified=cases["fused"].value_counts().get("verified", 0))
 
