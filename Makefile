@@ -77,22 +77,19 @@ check: setup
 
 # Everything, the torch arm's tests too: the yardstick is installed first, so they run, not skip.
 # Two pytest workers (pytest-xdist): most of the suite is keras-mxnet building models in Python,
-# one core each. The conformance applications all go to one of them (tests/test_conformance.py),
-# and glibc returns a freed large block to the system (TEST_MALLOC), so that the workers' memory
-# stays what their current tests need: without both, a worker kept the high-water mark of every
-# application it had run and the kernel killed it at 15.6 GB of 23. Then the tests marked serial
-# (pytest.ini) alone. The 15 slowest tests close the log, so that CI shows where the time goes.
+# one core each; an idle worker takes tests queued for the other (worksteal), as a few
+# application cases take minutes each; each worker returns its memory after every slow test
+# (tests/conftest.py). Then the tests marked serial (pytest.ini) alone. The 15 slowest tests close
+# the log, so that CI shows where the time goes.
 TEST_WORKERS ?= 2
-TEST_MALLOC := MALLOC_MMAP_THRESHOLD_=131072 MALLOC_ARENA_MAX=2
 test: setup-peers
-	$(TEST_MALLOC) $(PY) -m pytest -q -n $(TEST_WORKERS) --dist loadgroup -m "not serial" \
-		--durations=15
-	$(TEST_MALLOC) $(PY) -m pytest -q -m serial
+	$(PY) -m pytest -q -n $(TEST_WORKERS) --dist worksteal -m "not serial" --durations=15
+	$(PY) -m pytest -q -m serial
 
 # The quick tier: no test marked slow (pytest.ini), in under 2 minutes on 2 cores.
 test-fast: setup
-	$(TEST_MALLOC) $(PY) -m pytest -q -n $(TEST_WORKERS) --dist loadgroup -m "not slow and not serial"
-	$(TEST_MALLOC) $(PY) -m pytest -q -m "serial and not slow"
+	$(PY) -m pytest -q -n $(TEST_WORKERS) --dist worksteal -m "not slow and not serial"
+	$(PY) -m pytest -q -m "serial and not slow"
 
 clean:
 	rm -rf $(VENV)

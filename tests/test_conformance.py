@@ -24,10 +24,6 @@ def _param(name):
     # a layer case's options carry them after ':' (Conv2D:data_format=channels_first)
     quick = CASES[name].kind == "layers" and ":" not in name
     marks = [] if quick else [pytest.mark.slow]
-    if CASES[name].kind == "applications":
-        # one pytest worker takes every application (make test: --dist loadgroup), so that
-        # two never run at once: one takes up to several GB while it runs
-        marks.append(pytest.mark.xdist_group("applications"))
     return pytest.param(name, marks=marks, id=name)
 
 
