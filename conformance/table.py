@@ -218,9 +218,10 @@ by the same rule with the tolerance scaled by float64's unit roundoff over float
 There rounding is 10^-16, a kink within its reach is vanishingly rare, and a defect would
 differ as before. Its optimizer steps are not judged again: a step is a function of the weights
 and the gradient alone, judged on every other case, and in float64 neither side computes
-Keras's float32 step (MXNet's update operators hold lr in float32; tf.keras's BatchNormalization
-takes the biased batch variance for its moving variance outside its float32 fused kernel). Such a case
-`matches` with its `detail` giving the float32 difference and saying so ({float64} cases). A
+Keras's float32 step (MXNet's update operators hold lr in float32; tf.keras's
+BatchNormalization takes the biased batch variance for its moving variance outside its
+float32 fused kernel). Such a case `matches` with its `detail` giving the float32 difference
+and saying so ({float64} cases). A
 tensor of more
 than 512 elements (an application's, a larger example's) is kept in the fixtures as a digest (8
 elements at fixed positions, its largest |element| and its L2 norm, which must agree to the same
